@@ -1,0 +1,141 @@
+"""The stream-x network: Linear → LayerNorm (no parameters) → LeakyReLU, repeated, linear head.
+
+Why numpy and not a framework: one sample per step means tiny mat-vecs, where per-call
+overhead dominates. All parameters live in ONE flat float64 vector (``theta``) and the layers
+are views into it, so the optimizer can decay/add/L1-norm the whole eligibility trace with a
+handful of vectorised calls. Gradients are written into a flat buffer (``grad``) of the same
+layout. ``forward`` returns a small cache of activations instead of storing it on the network,
+so several agents can hold caches for their own last observation at the same time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+LN_EPS = 1e-5  # LayerNorm epsilon, as in torch.nn.functional.layer_norm
+NEGATIVE_SLOPE = 0.01  # LeakyReLU slope, torch's default
+
+
+def sparse_init(
+    weight: np.ndarray, sparsity: float, rng: np.random.Generator
+) -> None:
+    """Fill ``weight`` (out, in) in place: U(±1/√fan_in), then zero ⌈sparsity·fan_in⌉ inputs per unit.
+
+    Sparse initial weights make units respond to different input subsets, which the stream-x
+    paper found reduces interference when learning from one correlated sample at a time.
+    """
+    fan_out, fan_in = weight.shape
+    bound = 1.0 / math.sqrt(fan_in)
+    weight[...] = rng.uniform(-bound, bound, size=weight.shape)
+    n_zero = int(math.ceil(sparsity * fan_in))
+    if n_zero <= 0:
+        return
+    # one independent random subset per unit (row), drawn without Python loops over units
+    order = np.argsort(rng.random((fan_out, fan_in)), axis=1)
+    np.put_along_axis(weight, order[:, :n_zero], 0.0, axis=1)
+
+
+class MLP:
+    """Fully connected stream-x network with a flat parameter vector.
+
+    ``layers`` holds (W, b) views into ``theta`` with W shaped (out, in) so each row is one
+    unit's fan-in (what sparse init talks about). ``grad_layers`` mirrors it into ``grad``.
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        hidden: Sequence[int] = (32, 32),
+        sparsity: float = 0.9,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        if n_in < 1 or n_out < 1 or any(h < 1 for h in hidden):
+            raise ValueError(f"layer sizes must be >= 1, got in={n_in} hidden={hidden} out={n_out}")
+        rng = np.random.default_rng() if rng is None else rng
+        self.n_in = int(n_in)
+        self.n_out = int(n_out)
+        self.hidden = tuple(int(h) for h in hidden)
+        sizes = (self.n_in, *self.hidden, self.n_out)
+        shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+        self.size = sum(o * i + o for o, i in shapes)
+        self.theta = np.zeros(self.size)
+        self.grad = np.zeros(self.size)
+        self.layers = self._views(self.theta, shapes)
+        self.grad_layers = self._views(self.grad, shapes)
+        for W, _ in self.layers:  # biases stay zero
+            sparse_init(W, sparsity, rng)
+
+    @staticmethod
+    def _views(flat: np.ndarray, shapes: list[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        views, k = [], 0
+        for o, i in shapes:
+            W = flat[k : k + o * i].reshape(o, i)
+            k += o * i
+            b = flat[k : k + o]
+            k += o
+            views.append((W, b))
+        return views
+
+    # pickling: views would be pickled as independent copies, so rebuild them from the flat vectors
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["layers"], state["grad_layers"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        sizes = (self.n_in, *self.hidden, self.n_out)
+        shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+        self.layers = self._views(self.theta, shapes)
+        self.grad_layers = self._views(self.grad, shapes)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """Return (outputs, cache); the cache holds what ``backward`` needs for this input."""
+        dot = np.dot
+        h = x
+        cache = []
+        for W, b in self.layers[:-1]:
+            pre = dot(W, h)
+            pre += b
+            c = pre - pre.sum() / pre.shape[0]
+            inv = 1.0 / math.sqrt(dot(c, c) / c.shape[0] + LN_EPS)
+            y = c * inv
+            cache.append((h, y, inv))
+            h = np.maximum(y, NEGATIVE_SLOPE * y)
+        W, b = self.layers[-1]
+        out = dot(W, h)
+        out += b
+        cache.append(h)
+        return out, tuple(cache)
+
+    def backward(self, cache: tuple, dout: np.ndarray) -> np.ndarray:
+        """Write d(dout·output)/dθ into ``self.grad`` (overwriting it) and return that buffer."""
+        dot = np.dot
+        mult = np.multiply
+        h = cache[-1]
+        gW, gb = self.grad_layers[-1]
+        mult(dout[:, None], h[None, :], out=gW)
+        gb[...] = dout
+        g = dot(dout, self.layers[-1][0])
+        for k in range(len(self.layers) - 2, -1, -1):
+            h_in, y, inv = cache[k]
+            gy = g * np.where(y > 0.0, 1.0, NEGATIVE_SLOPE)
+            n = y.shape[0]
+            gpre = gy - (gy.sum() / n) - y * (dot(gy, y) / n)
+            gpre *= inv
+            gW, gb = self.grad_layers[k]
+            mult(gpre[:, None], h_in[None, :], out=gW)
+            gb[...] = gpre
+            if k:
+                g = dot(gpre, self.layers[k][0])
+        return self.grad
+
+    def backward_row(self, cache: tuple, index: int) -> np.ndarray:
+        """Gradient of output ``index`` alone (Q(λ) needs ∇q(s, a) for one action)."""
+        dout = np.zeros(self.n_out)
+        dout[index] = 1.0
+        return self.backward(cache, dout)

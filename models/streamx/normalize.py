@@ -1,0 +1,92 @@
+"""Running statistics that make one-sample-at-a-time learning scale-free.
+
+Why: with lr = 1 and no batches, the network must see inputs of unit scale and TD errors of
+roughly unit scale whatever the environment's units. Observations are standardised by their
+running mean/variance (Welford), rewards are divided by the running std of the discounted
+return (not of the reward: the return is what the value network has to output).
+The statistics are shared by all agents feeding one model; the return trace that feeds the
+reward statistics is per agent (each agent has its own episode).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class RunningMeanStd:
+    """Welford's running mean and (sample) variance of a vector; var is 1 until two samples."""
+
+    def __init__(self, shape: int | tuple[int, ...]):
+        self.mean = np.zeros(shape)
+        self.m2 = np.zeros(shape)
+        self.count = 0
+
+    def update(self, x: np.ndarray) -> None:
+        self.count += 1
+        d = x - self.mean
+        self.mean += d / self.count
+        d *= x - self.mean
+        self.m2 += d
+
+    @property
+    def var(self) -> np.ndarray:
+        if self.count < 2:
+            return np.ones_like(self.mean)
+        return self.m2 / (self.count - 1)
+
+
+class ObservationNormalizer:
+    """x ↦ (x - mean) / √(var + ε), statistics updated with x first (as the stream-x wrappers do)."""
+
+    def __init__(self, dim: int, eps: float = 1e-8):
+        self.stats = RunningMeanStd(dim)
+        self.eps = eps
+
+    def __call__(self, x: np.ndarray, update: bool = True) -> np.ndarray:
+        st = self.stats
+        if update:
+            st.update(x)
+        if st.count < 2:
+            return (x - st.mean) / math.sqrt(1.0 + self.eps)
+        out = st.m2 / (st.count - 1)
+        out += self.eps
+        np.sqrt(out, out=out)
+        return np.divide(x - st.mean, out, out=out)
+
+
+class RewardScaler:
+    """Divide rewards by the running std of the discounted return (scalar Welford, plain floats)."""
+
+    def __init__(self, eps: float = 1e-8):
+        self.eps = eps
+        self.count = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    @property
+    def var(self) -> float:
+        return self.m2 / (self.count - 1) if self.count >= 2 else 1.0
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var + self.eps)
+
+    def scale(self, reward: float, discounted_return: float, update: bool = True) -> float:
+        """``discounted_return`` is the caller's trace G ← γG + r, already including ``reward``."""
+        if update:
+            self.count += 1
+            d = discounted_return - self.mean
+            self.mean += d / self.count
+            self.m2 += d * (discounted_return - self.mean)
+        return reward / self.std
+
+
+def time_feature(t: int, time_limit: int) -> float:
+    """Time-in-episode input: -0.5 at the first observation, +0.5 at ``time_limit`` steps.
+
+    Lets the value of a state depend on how much time is left when episodes are cut at a
+    fixed length (otherwise the cut looks like random termination).
+    """
+    return t / time_limit - 0.5

@@ -1,0 +1,202 @@
+"""Stream Q(λ): Watkins-style Q(λ) with ObGD, learning from every transition as it arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .base import AgentState, StreamLearner
+
+
+class StreamQ(StreamLearner):
+    """ε-greedy stream Q(λ) controller for discrete actions (stream-x, Elsayed et al. 2024).
+
+    Two ways to drive it:
+
+    * ``step(agent, episode, obs, reward, done)``: the service path. Transitions of many agents
+      may be interleaved; each agent has its own trace and episode. The first transition of an
+      episode carries reward 0 (ignored); later ones carry the reward of the previous action.
+      Returns the next action.
+    * ``act(obs)`` / ``learn_one(obs, action, reward, next_obs, done)``: the single-agent
+      gymnasium-style loop for notebooks.
+
+    Update per transition (s, a, r, s'): δ = r̃ + γ·max_a' q(s', a')·(1 - done) - q(s, a) with r̃
+    the scaled reward; z ← γλz + ∇q(s, a); θ ← θ + step·δ·z (ObGD step); the trace is zeroed at
+    episode end and after a non-greedy (exploratory) action. ε decays linearly from
+    ``epsilon_start`` to ``epsilon_end`` over ``exploration_steps`` decisions (all agents).
+
+    Parameters (besides those of every stream-x learner: ``obs_dim`` (None → inferred from the
+    first observation, then enforced), ``hidden``, ``lr``, ``gamma``, ``lam``, ``kappa``,
+    ``sparsity``, ``optimizer`` ("obgd" | "adaptive"), ``normalize_obs``, ``scale_reward``,
+    ``time_limit`` (episode length the time feature is scaled by; None = no time feature),
+    ``max_agents``, ``return_window``, ``seed``): ``n_actions``, ``epsilon_start``,
+    ``epsilon_end``, ``exploration_steps``.
+    """
+
+    _kind = "stream_q"
+
+    def __init__(
+        self,
+        n_actions: int,
+        obs_dim: int | None = None,
+        hidden: Sequence[int] = (32, 32),
+        lr: float = 1.0,
+        gamma: float = 0.99,
+        lam: float = 0.8,
+        kappa: float = 2.0,
+        epsilon_start: float = 1.0,
+        epsilon_end: float = 0.01,
+        exploration_steps: int = 10_000,
+        sparsity: float = 0.9,
+        optimizer: str = "obgd",
+        normalize_obs: bool = True,
+        scale_reward: bool = True,
+        time_limit: int | None = 500,
+        max_agents: int = 10_000,
+        return_window: int = 100,
+        seed: int | None = 0,
+    ) -> None:
+        if int(n_actions) < 1:
+            raise ValueError(f"n_actions must be >= 1, got {n_actions}")
+        if not (0.0 <= epsilon_end <= 1.0 and 0.0 <= epsilon_start <= 1.0):
+            raise ValueError("epsilon_start and epsilon_end must be in [0, 1]")
+        if exploration_steps < 0:
+            raise ValueError(f"exploration_steps must be >= 0, got {exploration_steps}")
+        self.n_actions = int(n_actions)
+        self.epsilon_start = epsilon_start
+        self.epsilon_end = epsilon_end
+        self.exploration_steps = exploration_steps
+        self.n_decisions = 0
+        super().__init__(
+            obs_dim=obs_dim, hidden=hidden, lr=lr, gamma=gamma, lam=lam, kappa=kappa,
+            sparsity=sparsity, optimizer=optimizer, normalize_obs=normalize_obs,
+            scale_reward=scale_reward, time_limit=time_limit, max_agents=max_agents,
+            return_window=return_window, seed=seed,
+        )
+
+    def _n_outputs(self) -> int:
+        return self.n_actions
+
+    @property
+    def epsilon(self) -> float:
+        """Exploration rate for the next decision."""
+        if self.exploration_steps <= 0:
+            return float(self.epsilon_end)
+        frac = min(1.0, (self.n_decisions + 1) / self.exploration_steps)
+        return float(self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start))
+
+    def _choose(self, q: np.ndarray) -> tuple[int, bool]:
+        """ε-greedy; a random action that happens to equal the greedy one counts as greedy."""
+        eps = self.epsilon
+        self.n_decisions += 1
+        greedy_a = int(q.argmax())
+        rng = self._rng
+        if rng.random() < eps:
+            a = int(rng.random() * self.n_actions)
+            return a, a == greedy_a
+        return greedy_a, True
+
+    def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool) -> None:
+        """One Q(λ) update from (st.x, st.action, reward, x_next, done)."""
+        q, cache = self._forward_state(st)
+        r = self._scaled_reward(st, reward)
+        if done:
+            target = r
+        else:
+            q_next, _ = self.net.forward(x_next)
+            target = r + self.gamma * float(q_next.max())
+        a = st.action
+        delta = target - float(q[a])
+        grad = self.net.backward_row(cache, a)
+        self._apply(st, grad, delta, cut=done or not st.greedy)
+
+    # ---- service API ----------------------------------------------------------------------
+    def step(self, agent: str, episode: str, obs: Any, reward: float, done: bool) -> dict:
+        """Learn from this agent's previous transition (if any), then choose its next action.
+
+        A transition for an agent whose episode id differs from the one in progress starts a
+        new episode (the unfinished one is dropped: its traces are reset, nothing is learned
+        from its last action). ``done`` ends the episode; the returned action is then the
+        greedy one (no exploration, ε not advanced) and can be ignored.
+        Returns {"action", "step", "greedy", "q", "epsilon", "done"}.
+        """
+        x_raw = self._check_obs(obs)
+        r = self._check_reward(reward)
+        done = bool(done)
+        st = self._agent(agent)
+        if st.x is None or st.episode != episode:
+            self._start_episode(st, episode)
+            st.x = self._features(st, x_raw)
+        else:
+            st.t += 1
+            x = self._features(st, x_raw)
+            self._learn(st, r, x, done)
+            st.x, st.cache = x, None
+        q, _ = self._forward_state(st)
+        eps = self.epsilon
+        if done:
+            a, greedy = int(q.argmax()), True
+        else:
+            a, greedy = self._choose(q)
+        st.action, st.greedy = a, greedy
+        t = st.t
+        if done:
+            self._end_episode(st)
+        return {"action": a, "step": t, "greedy": greedy, "q": q.tolist(), "epsilon": eps,
+                "done": done}
+
+    # ---- single-agent API -----------------------------------------------------------------
+    def _local_obs(self, x_raw: np.ndarray) -> AgentState:
+        st = self._local_state()
+        if st.x is None or not np.array_equal(st.raw, x_raw):
+            if st.x is None:
+                self._start_episode(st, None)
+            st.x = self._features(st, x_raw)
+            st.raw = x_raw
+            st.cache = None
+        return st
+
+    def act(self, obs: Any) -> int:
+        """ε-greedy action for ``obs`` (advances ε). Pair with ``learn_one`` in a loop."""
+        st = self._local_obs(self._check_obs(obs))
+        q, _ = self._forward_state(st)
+        st.action, st.greedy = self._choose(q)
+        return st.action
+
+    def learn_one(self, obs: Any, action: int, reward: float, next_obs: Any, done: bool = False) -> None:
+        """Learn from one transition. The trace is cut if ``action`` is not greedy under the
+        current Q (in a single-agent loop: exactly when ``act`` explored)."""
+        x_raw = self._check_obs(obs)
+        x_next_raw = self._check_obs(next_obs, "next_obs")
+        r = self._check_reward(reward)
+        a = int(action)
+        if not 0 <= a < self.n_actions:
+            raise ValueError(f"action must be in [0, {self.n_actions}), got {action!r}")
+        st = self._local_obs(x_raw)
+        q, _ = self._forward_state(st)
+        st.action, st.greedy = a, a == int(q.argmax())
+        st.t += 1
+        x_next = self._features(st, x_next_raw)
+        self._learn(st, r, x_next, bool(done))
+        if done:
+            self._end_episode(st)
+        else:
+            st.x, st.raw, st.cache = x_next, x_next_raw, None
+
+    def q_values(self, obs: Any) -> list[float]:
+        """Q estimates for ``obs`` without side effects (statistics are not updated)."""
+        x_raw = self._check_obs(obs)
+        st = self._local if self._local is not None else AgentState(self.net.size)
+        q, _ = self.net.forward(self._features(st, x_raw, update=False))
+        return q.tolist()
+
+    def predict_one(self, obs: Any) -> int:
+        """Greedy action for ``obs``, without exploration or learning side effects."""
+        return int(np.argmax(self.q_values(obs)))
+
+    def inspect(self) -> dict:
+        d = super().inspect()
+        d.update(n_actions=self.n_actions, epsilon=self.epsilon, decisions=int(self.n_decisions))
+        return d

@@ -1,0 +1,245 @@
+"""A real single-node Apache Kafka (KRaft) broker for development and tests, without Docker.
+
+Why not Docker or a fake: the machines this project is developed and tested on have Java and
+Maven but no container engine, and the service must be tested against the real broker. Maven
+fetches the broker jars once into a git-ignored cache; each broker gets fresh KRaft storage
+(formatted before the first start, as KRaft requires) on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+KAFKA_VERSION = "3.9.1"
+_HERE = Path(__file__).resolve().parent
+_POM = _HERE / "kafka" / "pom.xml"
+_LOG4J = _HERE / "kafka" / "log4j.properties"
+
+
+class BrokerError(RuntimeError):
+    """The development broker could not be fetched, started or reached."""
+
+
+def default_cache_dir() -> Path:
+    """Where the broker jars live: `$STREAMSVC_KAFKA_HOME`, else `.kafka/` in a source checkout,
+    else the user cache."""
+    env = os.environ.get("STREAMSVC_KAFKA_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = _HERE.parent
+    if (root / "pyproject.toml").exists() and os.access(root, os.W_OK):
+        return root / ".kafka"
+    return Path.home() / ".cache" / "streamsvc" / "kafka"
+
+
+def ensure_jars(cache_dir: Path | None = None, quiet: bool = True) -> Path:
+    """Fetch the broker jars with Maven (once) and return the folder that holds them."""
+    cache_dir = cache_dir or default_cache_dir()
+    libs = cache_dir / f"libs-{KAFKA_VERSION}"
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError(
+            "Maven ('mvn') is not on PATH; it is needed once to fetch the Kafka broker jars. "
+            "Install Maven and Java 17+, or point STREAMSVC_KAFKA_HOME at a folder that already "
+            f"holds libs-{KAFKA_VERSION}/ with the jars."
+        )
+    if shutil.which("java") is None:
+        raise BrokerError("Java ('java') is not on PATH; the Kafka broker needs Java 17+.")
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test sessions must not fetch into one folder
+        if marker.exists():
+            return libs
+        tmp = Path(tempfile.mkdtemp(prefix="libs-", dir=cache_dir))
+        log.info("fetching Apache Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
+        cmd = [
+            mvn, "-B", "-f", str(_POM), "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}", f"-Dkafka.version={KAFKA_VERSION}",
+        ]
+        if quiet:
+            cmd.insert(2, "-q")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise BrokerError(
+                "Maven could not fetch the Kafka jars (is Maven Central reachable?):\n"
+                + (proc.stdout + proc.stderr)[-3000:]
+            )
+        shutil.rmtree(libs, ignore_errors=True)
+        tmp.rename(libs)
+        marker.touch()
+    return libs
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{cport}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={logdir}
+num.partitions={partitions}
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.min.compaction.lag.ms=0
+log.retention.hours=168
+"""
+
+
+class KafkaBroker:
+    """One KRaft broker+controller process on loopback.
+
+    >>> with KafkaBroker() as broker:          # doctest: +SKIP
+    ...     print(broker.bootstrap)            # 127.0.0.1:PORT
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | str | None = None,
+        partitions: int = 1,
+        cache_dir: Path | None = None,
+        heap: str = "768m",
+        startup_timeout: float = 90.0,
+    ) -> None:
+        self.port = port or free_port()
+        self.controller_port = free_port()
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kafka-"))
+        self.partitions = partitions
+        self.cache_dir = cache_dir
+        self.heap = heap
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The broker URL in Faust's form."""
+        return f"kafka://{self.bootstrap}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    def _java(self, libs: Path, main: str, *args: str) -> list[str]:
+        return [
+            "java", f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC",
+            f"-Dlog4j.configuration=file:{_LOG4J}",
+            "-cp", f"{libs}/*", main, *args,
+        ]
+
+    def start(self) -> KafkaBroker:
+        libs = ensure_jars(self.cache_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logdir = self.data_dir / "data"
+        props = self.data_dir / "server.properties"
+        props.write_text(
+            _PROPERTIES.format(
+                port=self.port, cport=self.controller_port, logdir=logdir,
+                partitions=self.partitions,
+            )
+        )
+        if not (logdir / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            fmt = subprocess.run(
+                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                           "-c", str(props), "--ignore-formatted"),
+                capture_output=True, text=True,
+            )
+            if fmt.returncode != 0:
+                raise BrokerError(f"formatting KRaft storage failed:\n{fmt.stdout}{fmt.stderr}")
+        out = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self._java(libs, "kafka.Kafka", str(props)),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        out.close()
+        try:
+            self.wait_ready(self.startup_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("Kafka %s ready at %s (data in %s)", KAFKA_VERSION, self.bootstrap, self.data_dir)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until a client can fetch cluster metadata from the broker."""
+        from kafka import KafkaAdminClient
+
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise BrokerError(
+                    f"Kafka exited with code {self.proc.returncode}; last log lines:\n"
+                    + self.tail_log()
+                )
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+                try:
+                    admin.describe_cluster()
+                finally:
+                    admin.close()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                last = exc
+                time.sleep(0.5)
+        raise BrokerError(f"Kafka not ready after {timeout:.0f}s ({last!r}):\n{self.tail_log()}")
+
+    def tail_log(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no broker log)"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> KafkaBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
