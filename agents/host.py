@@ -1,0 +1,256 @@
+"""Hosting of one model shard: predict, join delayed labels, learn, evaluate, detect drift.
+
+Kafka-free on purpose: the Faust agents and the embedded demo run exactly this code, and a
+whole `PartitionState` pickles into one checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from river import drift, metrics, utils
+
+from agents.messages import EventIn, LabelIn
+
+#: What a host returns: (output role, key, JSON-able value). Roles name topics in the config.
+Out = tuple[str, str | None, dict[str, Any]]
+
+
+@dataclass
+class HostLimits:
+    pending_max: int = 100_000
+    pending_ttl: float = 7 * 24 * 3600.0
+    orphan_max: int = 10_000
+    orphan_ttl: float = 60.0
+    rolling_window: int = 1000
+
+
+def routing_key(model: str, shards: int, record_id: str) -> str:
+    """Which shard of a model owns a record: stable across processes (crc32, not `hash`)."""
+    if shards <= 1:
+        return model
+    return f"{model}#{zlib.crc32(record_id.encode()) % shards}"
+
+
+def _make_detector(name: str, delta: float) -> Any:
+    if name == "adwin":
+        return drift.ADWIN(delta=delta)
+    if name == "page_hinkley":
+        return drift.PageHinkley()
+    if name == "kswin":
+        return drift.KSWIN(seed=42)
+    return None
+
+
+def _json_label(y: Any) -> Any:
+    if isinstance(y, bool | int | str) or y is None:
+        return y
+    if hasattr(y, "item"):  # numpy scalar
+        return y.item()
+    return str(y)
+
+
+@dataclass
+class _Pending:
+    x: dict[str, Any]
+    y_pred: Any
+    at: float
+
+
+class ClassifierHost:
+    """One shard of a classification model fed by `events` and `labels`.
+
+    Policy for delayed labels (documented in the README):
+    * an event without `y` waits in a bounded FIFO (`pending_max`, `pending_ttl`) for its
+      label; when evicted it is counted as `labels_missing` and forgotten;
+    * a label for an id that is waiting trains the model on the features seen at prediction
+      time, exactly once; a second label for the same id is counted as `labels_duplicate`;
+    * a label for an id not (yet) seen waits `orphan_ttl` seconds in case its event is late;
+      when that runs out it goes to `dead-letters` (reason: unknown id).
+    """
+
+    def __init__(self, spec: Any, shard: str, limits: HostLimits) -> None:
+        self.name = spec.name
+        self.kind = spec.kind
+        self.shard = shard
+        self.params = dict(spec.params)
+        self.model = spec.build()
+        self.limits = limits
+        self.detector_name = spec.drift_detector
+        self.detector = _make_detector(spec.drift_detector, spec.drift_delta)
+        self.alert_cooldown = spec.alert_cooldown
+        self.seen = 0
+        self.learned = 0
+        self.evaluated = 0
+        self.accuracy = metrics.Accuracy()
+        self.rolling = utils.Rolling(metrics.Accuracy(), window_size=limits.rolling_window)
+        self.pending: OrderedDict[str, _Pending] = OrderedDict()
+        self.done_ids: OrderedDict[str, None] = OrderedDict()
+        self.orphans: OrderedDict[str, tuple[LabelIn, float, dict[str, Any]]] = OrderedDict()
+        self.counters = {"labels_missing": 0, "labels_duplicate": 0, "labels_unknown": 0,
+                         "labels_joined": 0, "alerts": 0, "alerts_suppressed": 0}
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=20)
+        self._last_alert_at = -(10**12)
+        self._errors_since_alert = [0, 0]  # errors, count since the last alert
+
+    # -- the record paths -------------------------------------------------------------------
+    def on_event(self, ev: EventIn, now: float) -> list[Out]:
+        out: list[Out] = []
+        self.seen += 1
+        proba, info = self._predict(ev.x)
+        y_pred = max(proba, key=proba.get) if proba else None
+        pred = {
+            "id": ev.id, "model": self.name, "y_pred": _json_label(y_pred),
+            "proba": {str(k): round(float(v), 6) for k, v in proba.items()},
+            "ts": ev.ts if ev.ts is not None else now, "shard": self.shard,
+            "examples_learned": self.learned, **info,
+        }
+        out.append(("predictions", ev.id, pred))
+        if ev.y is not None:
+            out += self._learn(ev.x, ev.y, y_pred, now)
+            self._remember_done(ev.id)
+        elif ev.id in self.orphans:
+            label, _, _ = self.orphans.pop(ev.id)
+            out += self._learn(ev.x, label.y, y_pred, now)
+            self.counters["labels_joined"] += 1
+            self._remember_done(ev.id)
+        elif ev.id in self.done_ids:
+            pass  # replayed event whose label was already learned: never learn twice
+        else:
+            self.pending[ev.id] = _Pending(ev.x, y_pred, now)
+            self.pending.move_to_end(ev.id)
+        self._expire(now)
+        return out
+
+    def on_label(self, lb: LabelIn, now: float, src: dict[str, Any]) -> list[Out]:
+        out: list[Out] = []
+        p = self.pending.pop(lb.id, None)
+        if p is not None:
+            out += self._learn(p.x, lb.y, p.y_pred, now)
+            self.counters["labels_joined"] += 1
+            self._remember_done(lb.id)
+        elif lb.id in self.done_ids:
+            self.counters["labels_duplicate"] += 1
+        else:
+            self.orphans[lb.id] = (lb, now, src)
+        out += self._expire(now)
+        return out
+
+    # -- internals --------------------------------------------------------------------------
+    def _predict(self, x: dict[str, Any]) -> tuple[dict[Any, float], dict[str, Any]]:
+        m = self.model
+        if hasattr(m, "predict_proba_one_with_info"):
+            proba, info = m.predict_proba_one_with_info(x)
+        else:
+            proba, info = m.predict_proba_one(x), {}
+        proba = {k: v for k, v in proba.items() if v is not None and math.isfinite(v)}
+        return proba, info
+
+    def _learn(self, x: dict[str, Any], y: Any, y_pred: Any, now: float) -> list[Out]:
+        self.model.learn_one(x, y)
+        self.learned += 1
+        if y_pred is None:
+            return []
+        self.evaluated += 1
+        self.accuracy.update(y, y_pred)
+        self.rolling.update(y, y_pred)
+        return self._check_drift(int(y_pred != y), now)
+
+    def _check_drift(self, error: int, now: float) -> list[Out]:
+        self._errors_since_alert[0] += error
+        self._errors_since_alert[1] += 1
+        if self.detector is None:
+            return []
+        before = getattr(self.detector, "estimation", None)
+        width_before = getattr(self.detector, "width", None)
+        self.detector.update(error)
+        if not self.detector.drift_detected:
+            return []
+        position = self.learned
+        if position - self._last_alert_at < self.alert_cooldown:
+            self.counters["alerts_suppressed"] += 1
+            return []
+        after = getattr(self.detector, "estimation", None)
+        alert = {
+            "model": self.name, "shard": self.shard, "detector": self.detector_name,
+            "position": position, "ts": now,
+            "error_rate_before": None if before is None else round(float(before), 4),
+            "error_rate_after": None if after is None else round(float(after), 4),
+            "window_before": width_before, "window_after": getattr(self.detector, "width", None),
+            "rolling_accuracy": round(float(self.rolling.get()), 4),
+            "examples_since_last_alert": self._errors_since_alert[1],
+        }
+        self._last_alert_at = position
+        self._errors_since_alert = [0, 0]
+        self.counters["alerts"] += 1
+        self.alerts.append(alert)
+        return [("drift_alerts", self.name, alert)]
+
+    def _remember_done(self, rid: str) -> None:
+        self.done_ids[rid] = None
+        while len(self.done_ids) > self.limits.pending_max:
+            self.done_ids.popitem(last=False)
+
+    def _expire(self, now: float) -> list[Out]:
+        lim = self.limits
+        while self.pending and (
+            len(self.pending) > lim.pending_max
+            or now - next(iter(self.pending.values())).at > lim.pending_ttl
+        ):
+            self.pending.popitem(last=False)
+            self.counters["labels_missing"] += 1
+        out: list[Out] = []
+        while self.orphans and (
+            len(self.orphans) > lim.orphan_max
+            or now - next(iter(self.orphans.values()))[1] > lim.orphan_ttl
+        ):
+            rid, (label, _, src) = self.orphans.popitem(last=False)
+            self.counters["labels_unknown"] += 1
+            out.append(("dead_letters", rid, {
+                **src, "error": f"label for unknown event id {rid!r}: no such event seen "
+                f"within orphan_ttl={lim.orphan_ttl}s (or its event expired after pending_ttl)",
+                "raw": label.model_dump_json(),
+            }))
+        return out
+
+    def tick(self, now: float) -> list[Out]:
+        """Time passes with no record (used by the status timer): expire what is due."""
+        return self._expire(now)
+
+    def status(self) -> dict[str, Any]:
+        inspect = {}
+        if hasattr(self.model, "inspect"):
+            try:
+                inspect = self.model.inspect()
+            except Exception as exc:  # noqa: BLE001 - inspection must never break status
+                inspect = {"error": repr(exc)}
+        elif hasattr(self.model, "n_nodes"):
+            inspect = {"n_nodes": self.model.n_nodes, "n_leaves": self.model.n_leaves,
+                       "height": self.model.height}
+        return {
+            "model": self.name, "shard": self.shard, "kind": self.kind, "family": "classifier",
+            "examples_seen": self.seen, "examples_learned": self.learned,
+            "examples_evaluated": self.evaluated,
+            "accuracy": round(float(self.accuracy.get()), 6) if self.evaluated else None,
+            "correct": int(round(self.accuracy.get() * self.evaluated)),
+            "rolling_accuracy": round(float(self.rolling.get()), 6) if self.evaluated else None,
+            "pending_labels": len(self.pending), "waiting_orphan_labels": len(self.orphans),
+            **self.counters, "recent_alerts": list(self.alerts), "inspect": inspect,
+        }
+
+
+@dataclass
+class PartitionState:
+    """Everything one worker holds for one partition of the records topic; one checkpoint."""
+
+    partition: int
+    offset: int = -1  # last records-topic offset whose effects this state includes
+    hosts: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    dirty: int = 0
+    saved_at: float = field(default_factory=time.time)

@@ -1,0 +1,134 @@
+"""Wire shapes of the input topics and their decoding.
+
+Every input record is bytes from an untrusted producer. `decode_*` either returns a validated
+object or raises `BadRecord` with a human-readable reason that goes to `dead-letters`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+
+MAX_RECORD_BYTES = 1_000_000
+MAX_ID_LEN = 512
+
+Label = StrictBool | StrictInt | Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)]
+Feature = StrictInt | float | Annotated[str, Field(max_length=4096)]
+
+
+class BadRecord(ValueError):
+    """A record that cannot be processed; `str(exc)` is the reason shown in dead-letters."""
+
+
+def _coerce_id(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise ValueError("must be a string (or an integer)")
+    s = str(v)
+    if not s or len(s) > MAX_ID_LEN:
+        raise ValueError(f"must have 1 to {MAX_ID_LEN} characters")
+    return s
+
+
+def _finite(v: float, what: str) -> float:
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"{what} must be finite, got {v}")
+    return v
+
+
+class EventIn(BaseModel):
+    """`events`: one example to predict (and learn from at once when `y` is present)."""
+
+    model_config = ConfigDict(extra="ignore", strict=False)
+    id: str
+    model: str = "default"
+    x: dict[str, Feature] = Field(min_length=0, max_length=10_000)
+    y: Label | None = None
+    ts: float | None = None
+
+    _id = field_validator("id", mode="before")(classmethod(lambda cls, v: _coerce_id(v)))
+
+    @field_validator("x")
+    @classmethod
+    def _features(cls, x: dict[str, Any]) -> dict[str, Any]:
+        for k, v in x.items():
+            _finite(v, f"feature {k!r}")
+        return x
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, v: float | None) -> float | None:
+        return None if v is None else _finite(v, "ts")
+
+
+class LabelIn(BaseModel):
+    """`labels`: the true label of an earlier event, joined by `id`."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    model: str = "default"
+    y: Label
+    ts: float | None = None
+
+    _id = field_validator("id", mode="before")(classmethod(lambda cls, v: _coerce_id(v)))
+
+    @field_validator("ts")
+    @classmethod
+    def _ts(cls, v: float | None) -> float | None:
+        return None if v is None else _finite(v, "ts")
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<record>"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid record: " + "; ".join(parts)
+
+
+def load_json(raw: bytes | None) -> dict[str, Any]:
+    """Parse one JSON object; anything else raises `BadRecord`."""
+    if raw is None:
+        raise BadRecord("empty record (null value)")
+    if len(raw) > MAX_RECORD_BYTES:
+        raise BadRecord(f"record too large ({len(raw)} bytes > {MAX_RECORD_BYTES})")
+    try:
+        obj = json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BadRecord(f"not valid UTF-8 JSON: {exc}") from None
+    except ValueError as exc:
+        raise BadRecord(str(exc)) from None
+    if not isinstance(obj, dict):
+        raise BadRecord(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"not valid JSON: {name} is not a JSON number")
+
+
+def decode(raw: bytes | None, shape: type[BaseModel]) -> Any:
+    obj = load_json(raw)
+    try:
+        return shape.model_validate(obj)
+    except ValidationError as exc:
+        raise BadRecord(_reason(exc)) from None
+
+
+def dead_letter(topic: str, partition: int, offset: int, error: str, raw: bytes | None) -> dict:
+    """The `dead-letters` message: where the record came from, why it failed, its raw bytes
+    (UTF-8 text when it is text, else base64 with `raw_encoding` saying so)."""
+    msg: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset,
+                           "error": error}
+    if raw is None:
+        msg["raw"] = None
+    else:
+        try:
+            msg["raw"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            msg["raw"] = base64.b64encode(raw).decode("ascii")
+            msg["raw_encoding"] = "base64"
+    return msg

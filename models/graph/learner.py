@@ -1,0 +1,360 @@
+"""Node-property prediction on an edge stream (SPLASH's recipe, streaming).
+
+One small online softmax model per feature family is trained on every label; on the first
+``selection_window`` labels their prequential scores are compared and the best family is kept
+for prediction. An ADWIN on the chosen model's error re-opens a selection window after drift
+(every candidate keeps learning, so the comparison after a shift is fair). Labels cost
+O(families · D · C); edges cost only the state update, predictions one family.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+from river import base, drift
+
+from .features import BASE_FAMILIES, FAMILIES, TIME_SCALES, context_width, family_width
+from .features import node_features as _node_features
+from .linear import OnlineSoftmax
+from .state import EdgeStreamState
+
+TASKS = ("classification", "anomaly")
+
+
+class NodePropertyClassifier(base.Classifier):
+    """Streaming node classifier / anomaly scorer over an edge stream.
+
+    Parameters
+    ----------
+    max_nodes
+        Cap on tracked nodes (coldest evicted beyond it).
+    neighbours
+        Recent neighbours kept per node (ring buffer length).
+    dim
+        Dimension of the random and positional features.
+    hops
+        Walk lengths of the positional features.
+    half_life
+        Time-decay half-life in ``ts`` units for positional features, activity and neighbour
+        weights (``None``: no decay).
+    families
+        Candidate feature families, among "structural", "random", "positional", "combined".
+    selection_window
+        Labels used to compare the candidates, at the start and after each detected drift.
+    task
+        "classification" (any hashable labels, new classes welcome) or "anomaly" (labels are
+        coerced to bool; ``predict_proba`` gives ``{False: 1 - s, True: s}`` with score s).
+    lr
+        Adam learning rate of the per-family softmax models.
+    random_seeded
+        Nodes given their own random features before propagation takes over.
+    drift_delta
+        ADWIN confidence on the chosen model's error (``None``: never re-select).
+    seed
+        Seed of all random vectors.
+    """
+
+    def __init__(
+        self,
+        max_nodes: int = 100_000,
+        neighbours: int = 20,
+        dim: int = 32,
+        hops: int = 2,
+        half_life: float | None = 600.0,
+        families: tuple[str, ...] = FAMILIES,
+        selection_window: int = 500,
+        task: str = "classification",
+        lr: float = 0.01,
+        random_seeded: int = 1000,
+        drift_delta: float | None = 0.002,
+        seed: int = 0,
+    ) -> None:
+        families = tuple(families)
+        if not families or any(f not in FAMILIES for f in families):
+            raise ValueError(f"families must be a non-empty subset of {FAMILIES}, got {families!r}")
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if int(selection_window) < 1:
+            raise ValueError(f"selection_window must be >= 1, got {selection_window!r}")
+        self.max_nodes = max_nodes
+        self.neighbours = neighbours
+        self.dim = dim
+        self.hops = hops
+        self.half_life = half_life
+        self.families = families
+        self.selection_window = selection_window
+        self.task = task
+        self.lr = lr
+        self.random_seeded = random_seeded
+        self.drift_delta = drift_delta
+        self.seed = seed
+
+        self.state = EdgeStreamState(
+            max_nodes=max_nodes,
+            neighbours=neighbours,
+            dim=dim,
+            hops=hops,
+            half_life=half_life,
+            random_seeded=random_seeded,
+            seed=seed,
+        )
+        self.classes_: list[Hashable] = []
+        self._class_index: dict[Hashable, int] = {}
+        self._class_counts: list[int] = []
+        self._n_x = 0
+        self._models = {
+            f: OnlineSoftmax(family_width(self.state, f) + context_width(self.state), lr=lr)
+            for f in families
+        }
+        if task == "anomaly":
+            for c in (False, True):
+                self._add_class(c)
+        self.chosen_family = families[0]
+        self._selecting = True
+        self._window_n = 0
+        self._window_score = dict.fromkeys(families, 0.0)
+        self._selections: list[dict] = []
+        self._adwin = drift.ADWIN(delta=drift_delta) if drift_delta is not None else None
+        self.labels_seen = 0
+        self.drifts = 0
+        self._roll: dict[str, float] = {"accuracy": 0.0, "logloss": 0.0, "brier": 0.0}
+
+    # ----------------------------------------------------------------- river glue
+    @property
+    def _multiclass(self) -> bool:
+        return True
+
+    def _unit_test_skips(self) -> set[str]:
+        # river's estimator checks feed flat numeric feature dicts; this model's input is a
+        # node reference ({"node": id, "ts": t}) resolved against the edge-stream state, so
+        # feature-order / emerging-feature checks do not apply. Cloning and pickling are
+        # covered by tests/test_graph_learner.py.
+        return {"check_emerging_features", "check_disappearing_features", "check_shuffle_features_no_impact"}
+
+    # ----------------------------------------------------------------- classes / dims
+    def _add_class(self, c: Hashable) -> int:
+        i = len(self.classes_)
+        self.classes_.append(c)
+        self._class_index[c] = i
+        self._class_counts.append(0)
+        for m in self._models.values():
+            m.add_class()  # output column
+            m.insert_features(m.n_features, 1)  # neighbour-label histogram column
+        return i
+
+    def _sync_x(self) -> None:
+        """Edge features appeared: insert their context columns in every model."""
+        n_x = self.state.n_x or 0
+        if n_x == self._n_x:
+            return
+        for f, m in self._models.items():
+            at = family_width(self.state, f) + 4 + len(TIME_SCALES) + self._n_x
+            m.insert_features(at, n_x - self._n_x)
+        self._n_x = n_x
+
+    def _label_index(self, y: Any) -> int:
+        if y is None:
+            raise ValueError("label y must not be None")
+        if self.task == "anomaly":
+            if isinstance(y, str):
+                yl = y.strip().lower()
+                if yl not in ("0", "1", "true", "false"):
+                    raise ValueError(f"anomaly label must be a bool or 0/1, got {y!r}")
+                y = yl in ("1", "true")
+            elif isinstance(y, float) and not math.isfinite(y):
+                raise ValueError(f"anomaly label must be a bool or 0/1, got {y!r}")
+            return self._class_index[bool(y)]
+        if isinstance(y, float) and not math.isfinite(y):
+            raise ValueError(f"label y must be finite, got {y!r}")
+        i = self._class_index.get(y)
+        if i is None:
+            try:
+                hash(y)
+            except TypeError:
+                raise ValueError(f"label y must be hashable, got {type(y).__name__}") from None
+            i = self._add_class(y)
+        return i
+
+    @staticmethod
+    def _check_ts(ts: Any) -> float:
+        try:
+            t = float(ts)
+        except (TypeError, ValueError):
+            raise ValueError(f"ts must be a number, got {ts!r}") from None
+        if not math.isfinite(t):
+            raise ValueError(f"ts must be finite, got {ts!r}")
+        return t
+
+    # ----------------------------------------------------------------- state updates
+    def learn_edge(self, src: Hashable, dst: Hashable, ts: float, w: float = 1.0, x: Any = None) -> None:
+        """Fold an edge into the node state (no label, no training)."""
+        if w is None:
+            w = 1.0
+        try:
+            w = float(w)
+        except (TypeError, ValueError):
+            raise ValueError(f"edge weight w must be a number, got {w!r}") from None
+        self.state.learn_edge(src, dst, self._check_ts(ts), w, x)
+
+    def learn_node(self, node: Hashable, y: Any, ts: float | None = None) -> None:
+        """Train on ``node``'s features at ``ts`` with label ``y`` (its property at ts)."""
+        self._learn_node(node, y, ts)
+
+    def _learn_node(self, node: Hashable, y: Any, ts: float | None) -> dict:
+        if node is None:
+            raise ValueError("node id must not be None")
+        st = self.state
+        t = st.latest_ts if ts is None else self._check_ts(ts)
+        if not math.isfinite(t):
+            t = 0.0
+        yi = self._label_index(y)
+        s = st.slot(node, t, create=True)
+        self._sync_x()
+        feats = _node_features(st, s, t, self.families, len(self.classes_))
+        # prequential: score every candidate before it learns
+        probs = {f: self._models[f].learn(feats[f], yi) for f in self.families}
+        p_chosen = probs[self.chosen_family]
+        self._score(probs, yi)
+        self._track(p_chosen, yi)
+        st.set_label(s, yi, t)
+        self._class_counts[yi] += 1
+        self.labels_seen += 1
+        return self._as_dict(p_chosen)
+
+    def _candidate_score(self, p: np.ndarray, yi: int) -> float:
+        if self.task == "anomaly":
+            return -float((p[1] - (yi == 1)) ** 2)
+        return float(int(np.argmax(p)) == yi) if len(p) > 1 else 1.0
+
+    def _score(self, probs: dict[str, np.ndarray], yi: int) -> None:
+        if not self._selecting:
+            return
+        self._window_n += 1
+        for f, p in probs.items():
+            self._window_score[f] += self._candidate_score(p, yi)
+        best = max(self.families, key=lambda f: (self._window_score[f], -self.families.index(f)))
+        if self._window_n >= min(50, self.selection_window):
+            self.chosen_family = best  # provisional leader predicts while the window is open
+        if self._window_n >= self.selection_window:
+            self._selecting = False
+            self._selections.append(
+                {"at_label": self.labels_seen + 1, "family": best, "scores": self.family_scores()}
+            )
+            del self._selections[:-10]
+
+    def _track(self, p: np.ndarray, yi: int) -> None:
+        err = 1.0 - p[yi] if len(p) else 1.0
+        wrong = float(len(p) == 0 or int(np.argmax(p)) != yi)
+        a = max(1.0 / (self.labels_seen + 1), 1.0 / 500)
+        r = self._roll
+        r["accuracy"] += a * ((1.0 - wrong) - r["accuracy"])
+        r["logloss"] += a * (-math.log(max(float(p[yi]) if len(p) else 0.0, 1e-15)) - r["logloss"])
+        r["brier"] += a * (err * err - r["brier"])
+        if self._adwin is not None:
+            self._adwin.update(wrong if self.task == "classification" else err * err)
+            if self._adwin.drift_detected and not self._selecting:
+                self.drifts += 1
+                self._selecting = True
+                self._window_n = 0
+                self._window_score = dict.fromkeys(self.families, 0.0)
+
+    def family_scores(self) -> dict[str, float]:
+        n = max(1, self._window_n)
+        return {f: round(self._window_score[f] / n, 4) for f in self.families}
+
+    # ----------------------------------------------------------------- prediction
+    def _as_dict(self, p: np.ndarray) -> dict:
+        return {c: float(p[i]) for i, c in enumerate(self.classes_)}
+
+    def predict_proba_node(self, node: Hashable, ts: float | None = None) -> dict:
+        """Class probabilities of ``node`` at ``ts`` (default: latest time seen)."""
+        st = self.state
+        if not self.classes_:
+            return {}
+        s = st.slot(node)
+        if s < 0:
+            tot = sum(self._class_counts)
+            if tot == 0:
+                return {c: 1.0 / len(self.classes_) for c in self.classes_}
+            return {c: n / tot for c, n in zip(self.classes_, self._class_counts, strict=True)}
+        t = st.latest_ts if ts is None else self._check_ts(ts)
+        self._sync_x()
+        f = self.chosen_family
+        x = _node_features(st, s, t, (f,), len(self.classes_))[f]
+        return self._as_dict(self._models[f].proba(x))
+
+    def predict_node(self, node: Hashable, ts: float | None = None) -> Hashable | None:
+        p = self.predict_proba_node(node, ts)
+        return max(p, key=p.__getitem__) if p else None
+
+    def score_node(self, node: Hashable, ts: float | None = None) -> float:
+        """Anomaly score in [0, 1] (probability of the ``True`` class)."""
+        if self.task != "anomaly":
+            raise ValueError("score_node needs task='anomaly'")
+        return self.predict_proba_node(node, ts).get(True, 0.0)
+
+    def learn_predict(self, msg: dict) -> dict:
+        """Process one service message prequentially and return the prediction made.
+
+        Edge ``{"src", "dst", "ts", "w"?, "x"?, "y"?}``: fold the edge in, predict ``src``,
+        then learn ``y`` if present. Node label ``{"node", "y", "ts"?}``: predict, then learn.
+        """
+        if "src" in msg:
+            src, ts = msg["src"], msg.get("ts")
+            self.learn_edge(src, msg.get("dst"), ts, msg.get("w", 1.0), msg.get("x"))
+            if msg.get("y") is not None:
+                return self._learn_node(src, msg["y"], ts)
+            return self.predict_proba_node(src, ts)
+        if "node" in msg:
+            ts = msg.get("ts")
+            p = self.predict_proba_node(msg["node"], ts)
+            self.learn_node(msg["node"], msg.get("y"), ts)
+            return p
+        raise ValueError("message needs 'src' and 'dst' (edge) or 'node' (label)")
+
+    # ----------------------------------------------------------------- river API
+    def learn_one(self, x: dict, y: Any = None) -> None:  # type: ignore[override]
+        """``x`` is an edge ``{"src", "dst", "ts", "w"?, "x"?}`` (``y``: label of src) or a
+        node reference ``{"node", "ts"?}`` (``y``: its label)."""
+        if "src" in x:
+            self.learn_edge(x["src"], x.get("dst"), x.get("ts"), x.get("w", 1.0), x.get("x"))
+            if y is not None:
+                self.learn_node(x["src"], y, x.get("ts"))
+        elif "node" in x:
+            self.learn_node(x["node"], y, x.get("ts"))
+        else:
+            raise ValueError("x needs 'src' and 'dst' (edge) or 'node' (node reference)")
+
+    def predict_proba_one(self, x: dict) -> dict:  # type: ignore[override]
+        node = x.get("node", x.get("src"))
+        if node is None:
+            raise ValueError("x needs 'node' or 'src'")
+        return self.predict_proba_node(node, x.get("ts"))
+
+    def predict_one(self, x: dict) -> Hashable | None:  # type: ignore[override]
+        p = self.predict_proba_one(x)
+        return max(p, key=p.__getitem__) if p else None
+
+    # ----------------------------------------------------------------- report
+    def inspect(self) -> dict:
+        out = self.state.inspect()
+        out.update(
+            {
+                "task": self.task,
+                "chosen_family": self.chosen_family,
+                "selecting": self._selecting,
+                "family_scores": self.family_scores(),
+                "selections": self._selections[-3:],
+                "labels_seen": self.labels_seen,
+                "n_classes": len(self.classes_),
+                "drifts": self.drifts,
+                "rolling": {k: round(v, 4) for k, v in self._roll.items()},
+            }
+        )
+        return out
+
+
+__all__ = ["NodePropertyClassifier", "BASE_FAMILIES", "FAMILIES"]

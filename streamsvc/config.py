@@ -1,0 +1,213 @@
+"""Configuration: shipped defaults ← a TOML file ← `STREAMSVC_*` environment variables.
+
+A wrong config must fail at start with a message that names the bad key, so every section
+is checked against the known keys and every model is built once at load time.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.factory import ModelSpecError, build_model, kind_family
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str
+    family: str
+    params: dict[str, Any] = field(default_factory=dict)
+    shards: int = 1
+    drift_detector: str = "adwin"
+    drift_delta: float = 0.002
+    alert_cooldown: int = 500
+
+    def build(self) -> Any:
+        return build_model(self.kind, copy.deepcopy(self.params))
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str
+    app_id: str
+    partitions: int
+    topics: dict[str, str]
+    worker: dict[str, Any]
+    api: dict[str, Any]
+    models: dict[str, ModelSpec]
+    source: str = "defaults"
+
+    @property
+    def bootstrap(self) -> str:
+        """`host:port,...` for kafka-python, from Faust's `kafka://host:port;host2:port` form."""
+        return broker_to_bootstrap(self.broker)
+
+    def topic(self, role: str) -> str:
+        return self.topics[role]
+
+    def models_of(self, family: str) -> dict[str, ModelSpec]:
+        return {n: m for n, m in self.models.items() if m.family == family}
+
+
+def broker_to_bootstrap(broker: str) -> str:
+    hosts = []
+    for part in broker.replace(";", ",").split(","):
+        part = part.strip()
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        if part:
+            hosts.append(part)
+    return ",".join(hosts)
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    """`STREAMSVC_BROKER`, `STREAMSVC_APP_ID`, `STREAMSVC_PARTITIONS` and the generic
+    `STREAMSVC_<SECTION>__<KEY>` (e.g. `STREAMSVC_TOPICS__EVENTS=my-events`,
+    `STREAMSVC_MODELS__DEFAULT__KIND=arf`)."""
+    out: dict[str, Any] = {}
+    aliases = {"STREAMSVC_BROKER": ("kafka", "broker"), "STREAMSVC_APP_ID": ("kafka", "app_id"),
+               "STREAMSVC_PARTITIONS": ("kafka", "partitions")}
+    for var, value in env.items():
+        if var in aliases:
+            path = aliases[var]
+        elif var.startswith("STREAMSVC_") and "__" in var:
+            path = tuple(p.lower() for p in var[len("STREAMSVC_"):].split("__"))
+        else:
+            continue
+        node = out
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = _parse_scalar(value)
+    return out
+
+
+def _parse_scalar(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+_SECTIONS = {"kafka", "topics", "worker", "api", "models"}
+_MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown"}
+_DETECTORS = {"adwin", "page_hinkley", "kswin", "none"}
+
+
+def _check_keys(section: str, given: dict[str, Any], allowed: dict[str, Any] | set[str]) -> None:
+    for key in given:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown config key '{section}.{key}'; allowed: {', '.join(sorted(allowed))}"
+            )
+
+
+def _typed(section: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    _check_keys(section, given, defaults)
+    out = dict(defaults)
+    for key, value in given.items():
+        want = type(defaults[key])
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"config key '{section}.{key}' must be {want.__name__}, got {value!r}"
+            )
+        out[key] = value
+    return out
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load the shipped defaults, then `path` (or `$STREAMSVC_CONFIG`), then the environment."""
+    env = dict(os.environ if env is None else env)
+    defaults = tomllib.loads(DEFAULT_CONFIG.read_text())
+    raw = copy.deepcopy(defaults)
+    source = "defaults"
+    path = path or env.get("STREAMSVC_CONFIG")
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            user = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from exc
+        _check_keys("<root>", user, _SECTIONS)
+        if "models" in user:  # a user's model table replaces the shipped one entirely
+            raw["models"] = {}
+        raw = _merge(raw, user)
+        source = str(p)
+    over = _env_overrides(env)
+    _check_keys("<env STREAMSVC_*>", over, _SECTIONS)
+    raw = _merge(raw, over)
+    return _validate(raw, defaults, source)
+
+
+def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Settings:
+    kafka = _typed("kafka", raw.get("kafka", {}), defaults["kafka"])
+    topics = _typed("topics", raw.get("topics", {}), defaults["topics"])
+    worker = _typed("worker", raw.get("worker", {}), defaults["worker"])
+    api = _typed("api", raw.get("api", {}), defaults["api"])
+    if kafka["partitions"] < 1:
+        raise ConfigError("config key 'kafka.partitions' must be >= 1")
+    if not broker_to_bootstrap(kafka["broker"]):
+        raise ConfigError(f"config key 'kafka.broker' has no host: {kafka['broker']!r}")
+    models: dict[str, ModelSpec] = {}
+    if not raw.get("models"):
+        raise ConfigError("no models configured: add at least one [models.<name>] table")
+    for name, m in raw["models"].items():
+        sec = f"models.{name}"
+        if not isinstance(m, dict):
+            raise ConfigError(f"config key '{sec}' must be a table")
+        _check_keys(sec, m, _MODEL_KEYS)
+        if "kind" not in m:
+            raise ConfigError(f"config key '{sec}.kind' is missing")
+        try:
+            family = kind_family(m["kind"])
+        except ModelSpecError as exc:
+            raise ConfigError(f"config key '{sec}.kind': {exc}") from exc
+        detector = m.get("drift_detector", "adwin")
+        if detector not in _DETECTORS:
+            raise ConfigError(
+                f"config key '{sec}.drift_detector' must be one of {sorted(_DETECTORS)}"
+            )
+        shards = m.get("shards", 1)
+        if not isinstance(shards, int) or shards < 1:
+            raise ConfigError(f"config key '{sec}.shards' must be an integer >= 1")
+        params = m.get("params", {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"config key '{sec}.params' must be a table")
+        spec = ModelSpec(
+            name=name, kind=m["kind"], family=family, params=params, shards=shards,
+            drift_detector=detector, drift_delta=float(m.get("drift_delta", 0.002)),
+            alert_cooldown=int(m.get("alert_cooldown", 500)),
+        )
+        try:
+            spec.build()
+        except ModelSpecError as exc:
+            raise ConfigError(f"config key '{sec}.params': {exc}") from exc
+        models[name] = spec
+    return Settings(
+        broker=kafka["broker"], app_id=kafka["app_id"], partitions=kafka["partitions"],
+        topics=topics, worker=worker, api=api, models=models, source=source,
+    )
