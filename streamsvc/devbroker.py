@@ -209,6 +209,14 @@ class KafkaBroker:
                     + self.tail_log()
                 )
             try:
+                # cheap TCP probe first: kafka-python backs off for long on refused connections
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                    pass
+            except OSError as exc:
+                last = exc
+                time.sleep(0.3)
+                continue
+            try:
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
                 try:
                     admin.describe_cluster()

@@ -1,0 +1,190 @@
+"""The Faust agents: thin adapters between topics and the Kafka-free processor.
+
+Agents run with concurrency 1 (faust-streaming can commit offsets past events still being
+processed otherwise). Faust flushes its producer before it commits offsets, so everything an
+agent sends for a record is in Kafka before that record counts as consumed.
+
+Restart and rebalance safety of learned state (see `Wiring`):
+* a snapshot of a records partition stores the offset it includes; records at or below it are
+  skipped (never learned twice);
+* when the first record Faust delivers after an assignment lies beyond that offset (Faust
+  committed past the snapshot, e.g. after a crash), the gap is replayed from Kafka first
+  (learning only, outputs were published already), so nothing learned is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.host import HostLimits, Out, PartitionState
+from agents.messages import BadRecord, dead_letter
+from agents.processor import Processor, route
+
+log = logging.getLogger("streamsvc.agents")
+
+
+@dataclass
+class Wiring:
+    """What the service gives the agents: topics by role, model specs and I/O callables."""
+
+    topics: Mapping[str, Any]  # role -> faust topic
+    specs: Mapping[str, Any]
+    limits: HostLimits
+    worker_id: str
+    load_snapshots: Callable[[], Awaitable[dict[int, bytes]]]
+    save_snapshot: Callable[[int, bytes, dict[str, Any]], Awaitable[None]]
+    read_range: Callable[[int, int, int], Awaitable[list[tuple[int, bytes | None]]]]
+    checkpoint_every: int = 5000
+    checkpoint_interval: float = 30.0
+    status_interval: float = 2.0
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def register(app: Any, w: Wiring) -> Processor:
+    """Attach the classifier pipeline's agents and timers to a Faust app."""
+    proc = Processor(w.specs, w.limits)
+    restored: set[int] = set()
+    snapshots: dict[int, bytes] | None = None
+    lock = asyncio.Lock()
+    for k in ("events_in", "labels_in", "dead_letters", "records", "predictions",
+              "drift_alerts", "snapshots_saved", "replayed", "skipped"):
+        w.counters.setdefault(k, 0)
+
+    async def publish(outs: list[Out]) -> None:
+        for role, key, value in outs:
+            w.counters[role] = w.counters.get(role, 0) + 1
+            await w.topics[role].send(key=key, value=value)
+
+    async def to_dead_letters(topic: str, partition: int, offset: int, err: str,
+                              raw: bytes | None) -> None:
+        w.counters["dead_letters"] += 1
+        log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, err)
+        await w.topics["dead_letters"].send(
+            key=None, value=dead_letter(topic, partition, offset, err, raw))
+
+    def ingest(role: str) -> Callable[[Any], Awaitable[None]]:
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                m = event.message
+                src = {"topic": m.topic, "partition": m.partition, "offset": m.offset}
+                w.counters[f"{role}_in"] += 1
+                try:
+                    rk, value = route(role, event.value, w.specs, src)
+                except BadRecord as exc:
+                    await to_dead_letters(m.topic, m.partition, m.offset, str(exc), event.value)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker
+                    log.exception("unexpected error on %s[%d]@%d", m.topic, m.partition, m.offset)
+                    await to_dead_letters(m.topic, m.partition, m.offset,
+                                          f"internal error: {exc!r}", event.value)
+                    continue
+                await w.topics["records"].send(key=rk.encode(), value=value)
+
+        agent.__name__ = f"ingest_{role}"
+        agent.__qualname__ = agent.__name__
+        return agent
+
+    app.agent(w.topics["events"], name="streamsvc.ingest-events")(ingest("events"))
+    app.agent(w.topics["labels"], name="streamsvc.ingest-labels")(ingest("labels"))
+
+    async def restore(partition: int, first_offset: int) -> None:
+        nonlocal snapshots
+        if snapshots is None:
+            snapshots = await w.load_snapshots()
+        blob = snapshots.pop(partition, None)
+        if blob is not None:
+            state: PartitionState = pickle.loads(blob)
+            proc.adopt(state)
+            log.info("restored records[%d] at offset %d (%d model shards)", partition,
+                     state.offset, len(state.hosts))
+        st = proc.state(partition)
+        if first_offset > st.offset + 1:
+            gap = await w.read_range(partition, st.offset + 1, first_offset)
+            for off, value in gap:
+                try:
+                    proc.handle(partition, off, value or b"", time.time())
+                except Exception:  # noqa: BLE001 - a replayed record failed the first time too
+                    st.offset = off
+            w.counters["replayed"] += len(gap)
+            log.info("replayed %d records of records[%d] between snapshot and commit",
+                     len(gap), partition)
+        restored.add(partition)
+
+    async def checkpoint(partition: int, reason: str) -> None:
+        st = proc.partitions.get(partition)
+        if st is None or st.dirty == 0:
+            return
+        await app.producer.flush()  # outputs of included records are durable before the state
+        blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
+        dirty, st.dirty = st.dirty, 0
+        st.saved_at = time.time()
+        await w.save_snapshot(partition, blob, {"offset": st.offset, "reason": reason,
+                                                "worker": w.worker_id})
+        w.counters["snapshots_saved"] += 1
+        log.info("checkpoint records[%d] offset=%d bytes=%d (%s, %d new records)", partition,
+                 st.offset, len(blob), reason, dirty)
+
+    @app.agent(w.topics["records"], name="streamsvc.learn")
+    async def learn(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            async with lock:
+                if m.partition not in restored:
+                    await restore(m.partition, m.offset)
+                st = proc.state(m.partition)
+                if m.offset <= st.offset:
+                    w.counters["skipped"] += 1
+                    continue
+                w.counters["records"] += 1
+                try:
+                    outs = proc.handle(m.partition, m.offset, event.value, time.time())
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("failed on records[%d]@%d", m.partition, m.offset)
+                    await to_dead_letters(m.topic, m.partition, m.offset,
+                                          f"processing error: {exc!r}", event.value)
+                    continue
+                await publish(outs)
+                if st.dirty >= w.checkpoint_every:
+                    await checkpoint(m.partition, "every")
+
+    @app.timer(interval=w.status_interval)
+    async def publish_status() -> None:
+        now = time.time()
+        async with lock:
+            await publish(proc.tick(now))
+            for s in proc.statuses():
+                await w.topics["model_status"].send(
+                    key=s["shard"], value={**s, "worker": w.worker_id, "updated": now})
+        await w.topics["model_status"].send(
+            key=f"worker:{w.worker_id}",
+            value={"worker": w.worker_id, "updated": now, "counters": dict(w.counters),
+                   "partitions": sorted(proc.partitions)})
+
+    @app.timer(interval=w.checkpoint_interval)
+    async def periodic_checkpoint() -> None:
+        async with lock:
+            for p in list(proc.partitions):
+                await checkpoint(p, "interval")
+
+    async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        async with lock:
+            for tp in revoked:
+                if tp.topic == w.topics["records"].get_topic_name():
+                    await checkpoint(tp.partition, "revoked")
+                    proc.partitions.pop(tp.partition, None)
+                    restored.discard(tp.partition)
+
+    async def on_shutdown(sender: Any, **_: Any) -> None:
+        async with lock:
+            for p in list(proc.partitions):
+                await checkpoint(p, "shutdown")
+
+    app.on_partitions_revoked.connect(on_revoked)
+    app.on_before_shutdown.connect(on_shutdown)
+    return proc

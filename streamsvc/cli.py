@@ -1,0 +1,210 @@
+"""`streamsvc` command line: worker, api, produce, tail, demo, dev-broker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from streamsvc import __version__
+
+EPILOG = """\
+quick start (no Kafka needed):
+  streamsvc demo                         run the learners in-process on a drifting stream
+
+with Kafka:
+  streamsvc dev-broker --port 9092       a local Apache Kafka 3.9 broker (Java + Maven)
+  streamsvc worker                       the Faust worker (add more for more partitions)
+  streamsvc api                          the REST sidecar on http://127.0.0.1:8000
+  streamsvc produce --synthetic sea-abrupt --count 5000
+  streamsvc tail predictions
+
+configuration: --config FILE or STREAMSVC_CONFIG, plus STREAMSVC_* variables
+(STREAMSVC_BROKER=kafka://host:9092, STREAMSVC_<SECTION>__<KEY>=value).
+"""
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", metavar="FILE",
+                   help="TOML config file (default: $STREAMSVC_CONFIG, else shipped defaults)")
+    p.add_argument("--broker", "-b", metavar="URL",
+                   help="Kafka broker, e.g. kafka://127.0.0.1:9092 (overrides config)")
+
+
+def _settings(args: argparse.Namespace):
+    from streamsvc.config import load_settings
+
+    env = dict(os.environ)
+    if getattr(args, "broker", None):
+        env["STREAMSVC_BROKER"] = args.broker if "://" in args.broker else f"kafka://{args.broker}"
+    return load_settings(args.config, env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamsvc",
+        description="Online stream processing with incremental learners: Faust agents over "
+        "Kafka route events through river-style experts and publish predictions and drift "
+        "alerts; a FastAPI sidecar serves health and model inspection.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"streamsvc {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("STREAMSVC_LOG_LEVEL", "info"),
+                        choices=["debug", "info", "warning", "error"], help="logging level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("worker", help="run a Faust worker (consumes events/labels, publishes "
+                       "predictions and drift alerts)")
+    _add_config(p)
+
+    p = sub.add_parser("api", help="run the REST sidecar (health, readiness, model status)")
+    _add_config(p)
+    p.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default from config: 8000)")
+
+    p = sub.add_parser("produce", help="push records into a topic from a file or a built-in "
+                       "synthetic drifting stream",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  streamsvc produce --synthetic sea-abrupt --count 10000 "
+                       "--rate 500\n  streamsvc produce --file data.csv --target label --id-column "
+                       "id\n  streamsvc produce --file labels.jsonl --topic labels")
+    _add_config(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", "-f", help="CSV or JSONL file (JSONL lines are sent as they are "
+                     "unless --target is given)")
+    src.add_argument("--synthetic", "-s", metavar="STREAM",
+                     help="built-in drifting stream (see --list)")
+    src.add_argument("--list", action="store_true", help="list the built-in streams and exit")
+    p.add_argument("--topic", "-t", help="target topic (default: the events topic)")
+    p.add_argument("--model", "-m", default=None, help="value of the 'model' field")
+    p.add_argument("--target", help="column holding the label (CSV/JSONL)")
+    p.add_argument("--id-column", help="column holding the event id (default: row number)")
+    p.add_argument("--count", "-n", type=int, default=None,
+                   help="number of records (synthetic default: 10000)")
+    p.add_argument("--seed", type=int, default=42, help="synthetic stream seed")
+    p.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as "
+                   "possible)")
+    p.add_argument("--labels-to", metavar="TOPIC", help="send labels separately to this topic "
+                   "(delayed-label mode) instead of inside the event")
+    p.add_argument("--label-delay", type=int, default=0, help="in delayed-label mode, send each "
+                   "label this many events after its event")
+
+    p = sub.add_parser("tail", help="print the messages of a topic")
+    _add_config(p)
+    p.add_argument("topic", help="topic name, e.g. predictions, drift-alerts, dead-letters")
+    p.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
+    p.add_argument("--max", type=int, default=0, help="stop after this many messages")
+    p.add_argument("--timeout", type=float, default=0.0,
+                   help="stop after this many idle seconds (0: never)")
+
+    p = sub.add_parser("demo", help="run the learners in-process on a drifting stream (no "
+                       "Kafka), with progress bar, outputs and a summary")
+    _add_config(p)
+    p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default sea-abrupt)")
+    p.add_argument("--file", "-f", help="CSV or JSONL file instead of a built-in stream")
+    p.add_argument("--target", help="label column of --file (default: last column / 'y')")
+    p.add_argument("--count", "-n", type=int, default=20000, help="examples (default 20000)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--model", default="default", help="configured model to run")
+    p.add_argument("--out", default="demo-out", help="folder for predictions.jsonl, "
+                   "alerts.jsonl and status.json")
+    p.add_argument("--serve", action="store_true",
+                   help="keep the REST sidecar and dashboard up on the results")
+    p.add_argument("--port", type=int, default=8000, help="sidecar port with --serve")
+
+    p = sub.add_parser("dev-broker", help="run a local Apache Kafka 3.9 broker (KRaft, no "
+                       "Docker; jars fetched once with Maven)")
+    p.add_argument("--port", type=int, default=9092, help="client port (default 9092; 0: any "
+                   "free port)")
+    p.add_argument("--data-dir", help="keep broker data here across runs (default: temporary)")
+    p.add_argument("--partitions", type=int, default=4, help="default partitions of new topics")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "aiokafka", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from streamsvc.config import ConfigError
+
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"streamsvc: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "worker":
+        from streamsvc.app import run_worker
+
+        run_worker(_settings(args), loglevel=args.log_level)
+        return 0
+    if cmd == "api":
+        from streamsvc.api import run_api
+
+        s = _settings(args)
+        run_api(s, host=args.host or s.api["host"], port=args.port or s.api["port"])
+        return 0
+    if cmd == "produce":
+        from streamsvc.client import produce_command
+
+        return produce_command(args, None if args.list else _settings(args))
+    if cmd == "tail":
+        from streamsvc.client import tail_command
+
+        return tail_command(args, _settings(args))
+    if cmd == "demo":
+        from streamsvc.demo import demo_command
+
+        return demo_command(args, _settings(args))
+    if cmd == "dev-broker":
+        return _dev_broker(args)
+    raise AssertionError(cmd)
+
+
+def _dev_broker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from streamsvc.devbroker import BrokerError, KafkaBroker
+
+    broker = KafkaBroker(port=args.port or None, data_dir=args.data_dir,
+                         partitions=args.partitions)
+    try:
+        print("starting Apache Kafka (first run fetches the jars with Maven)...", flush=True)
+        broker.start()
+    except BrokerError as exc:
+        print(f"streamsvc dev-broker: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"Kafka ready: bootstrap {broker.bootstrap}  (STREAMSVC_BROKER={broker.url})",
+          flush=True)
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        while not stop.wait(1.0):
+            if broker.proc is None or broker.proc.poll() is not None:
+                print("streamsvc dev-broker: Kafka exited:\n" + broker.tail_log(), file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping Kafka...", flush=True)
+        broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

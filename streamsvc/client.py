@@ -1,0 +1,166 @@
+"""Client tools on kafka-python: `produce` (files or synthetic streams) and `tail`."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+
+def _number(v: str) -> Any:
+    """CSV cells: numbers become numbers, the rest stays text (a categorical feature)."""
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
+
+
+def read_examples(path: str | Path, target: str | None, id_column: str | None
+                  ) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """(id, x, y) from a CSV (header row) or JSONL file; y is None without a target column."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"streamsvc: no such file: {path}")
+    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+        with path.open() as fh:
+            for i, line in enumerate(fh):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise SystemExit(f"streamsvc: {path}:{i + 1}: not JSON: {exc}") from None
+                if "x" in row and target is None:
+                    yield str(row.get("id", i)), row["x"], row.get("y")
+                    continue
+                rid = str(row.pop(id_column)) if id_column else str(i)
+                y = row.pop(target, None) if target else None
+                yield rid, row, y
+        return
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = reader.fieldnames or []
+        for c in (target, id_column):
+            if c and c not in cols:
+                raise SystemExit(f"streamsvc: column {c!r} not in {path} (columns: {cols})")
+        for i, row in enumerate(reader):
+            rid = row.pop(id_column) if id_column else str(i)
+            y = row.pop(target) if target else None
+            x = {k: _number(v) for k, v in row.items() if v != ""}
+            yield rid, x, (_number(y) if isinstance(y, str) else y)
+
+
+def _json_value(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def synthetic_examples(name: str, n: int, seed: int) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    from bench.streams import make_stream
+
+    for i, (x, y) in enumerate(make_stream(name, n, seed)):
+        yield f"{name}-{seed}-{i}", {str(k): _json_value(v) for k, v in x.items()}, _json_value(y)
+
+
+def list_streams() -> list[tuple[str, str]]:
+    from bench.streams import STREAMS
+
+    return [(name, getattr(spec, "description", "")) for name, spec in STREAMS.items()]
+
+
+def produce_command(args: argparse.Namespace, settings: Any) -> int:
+    if args.list:
+        for name, desc in list_streams():
+            print(f"{name:16s} {desc}")
+        return 0
+    from kafka import KafkaProducer
+
+    topic = args.topic or settings.topic("events")
+    if args.file:
+        examples = read_examples(args.file, args.target, args.id_column)
+        raw_lines = args.target is None and Path(args.file).suffix.lower() in {".jsonl", ".ndjson"}
+    else:
+        from bench.streams import STREAMS
+
+        if args.synthetic not in STREAMS:
+            print(f"streamsvc: unknown stream {args.synthetic!r}; choose from "
+                  f"{', '.join(STREAMS)}", file=sys.stderr)
+            return 2
+        examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed)
+        raw_lines = False
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20,
+                             value_serializer=lambda v: json.dumps(v).encode())
+    delayed: deque[tuple[str, Any]] = deque()
+    sent = 0
+    start = time.monotonic()
+    total = args.count if args.count else None
+    try:
+        for rid, x, y in tqdm(examples, total=total, unit="rec", desc=f"→ {topic}"):
+            if args.file and raw_lines and args.labels_to is None:
+                msg = {"id": rid, "x": x, **({"y": y} if y is not None else {})}
+            else:
+                msg = {"id": rid, "x": x}
+                if y is not None and not args.labels_to:
+                    msg["y"] = y
+            if args.model:
+                msg["model"] = args.model
+            producer.send(topic, key=rid.encode(), value=msg)
+            if args.labels_to and y is not None:
+                delayed.append((rid, y))
+                while len(delayed) > args.label_delay:
+                    _send_label(producer, args, *delayed.popleft())
+            sent += 1
+            if args.count and sent >= args.count:
+                break
+            if args.rate > 0:
+                ahead = sent / args.rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+        while delayed:
+            _send_label(producer, args, *delayed.popleft())
+        producer.flush()
+    finally:
+        producer.close()
+    print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    return 0
+
+
+def _send_label(producer: Any, args: argparse.Namespace, rid: str, y: Any) -> None:
+    msg = {"id": rid, "y": y}
+    if args.model:
+        msg["model"] = args.model
+    producer.send(args.labels_to, key=rid.encode(), value=msg)
+
+
+def tail_command(args: argparse.Namespace, settings: Any) -> int:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        args.topic, bootstrap_servers=settings.bootstrap, group_id=None,
+        auto_offset_reset="earliest" if args.from_beginning else "latest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(args.timeout * 1000) if args.timeout else float("inf"),
+    )
+    n = 0
+    try:
+        for m in consumer:
+            value = m.value.decode("utf-8", errors="replace") if m.value is not None else "null"
+            print(value, flush=True)
+            n += 1
+            if args.max and n >= args.max:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return 0
