@@ -47,21 +47,24 @@ def context_width(state: EdgeStreamState) -> int:
 def _structural_rows(st: EdgeStreamState, slots: np.ndarray, ts: float) -> np.ndarray:
     do = st.deg_out[slots]
     di = st.deg_in[slots]
-    out = np.zeros((len(slots), N_STRUCT), np.float64)
+    n = len(slots)
+    out = np.zeros((n, N_STRUCT), np.float64)
     b = np.minimum(np.log2(1.0 + do + di).astype(np.int64), N_BUCKETS - 1)
-    out[np.arange(len(slots)), b] = 1.0
-    out[:, N_BUCKETS] = np.log1p(do)
-    out[:, N_BUCKETS + 1] = np.log1p(di)
-    dt = np.maximum(ts - st.last_ts[slots], 0.0)
-    out[:, N_BUCKETS + 2] = np.log1p(st.act[slots] * np.exp(-st.lam * dt))
-    out[:, N_BUCKETS + 3] = np.log1p(np.maximum(ts - st.first_ts[slots], 0.0))
+    out[np.arange(n), b] = 1.0
+    out[:, N_BUCKETS] = do
+    out[:, N_BUCKETS + 1] = di
+    last = st.last_ts[slots]
+    out[:, N_BUCKETS + 2] = st.act[slots] * np.exp(-st.lam * np.maximum(ts - last, 0.0))
+    out[:, N_BUCKETS + 3] = np.maximum(ts - st.first_ts[slots], 0.0)
+    np.log1p(out[:, N_BUCKETS:], out=out[:, N_BUCKETS:])
     return out
 
 
 def _positional_rows(st: EdgeStreamState, slots: np.ndarray) -> np.ndarray:
     p = st.pos[slots, 1:].astype(np.float64)
-    n = np.sqrt((p * p).sum(axis=2, keepdims=True))
-    return (p / np.maximum(n, 1e-12)).reshape(len(slots), -1)
+    n = np.sqrt(np.einsum("ijk,ijk->ij", p, p))
+    p /= np.maximum(n, 1e-12)[:, :, None]
+    return p.reshape(len(slots), -1)
 
 
 def _rows(st: EdgeStreamState, family: str, slots: np.ndarray, ts: float) -> np.ndarray:
@@ -74,6 +77,45 @@ def _rows(st: EdgeStreamState, family: str, slots: np.ndarray, ts: float) -> np.
     raise ValueError(f"unknown feature family {family!r}")
 
 
+_T = len(TIME_SCALES)
+_NEG_INV_SCALES = -1.0 / np.array(TIME_SCALES)
+
+
+def context(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Context block of slot ``s`` plus (neighbour slots, recency weights) for aggregation."""
+    nbs, nts, nw, idx = st.neighbours_of(s)
+    k = len(nbs)
+    scale = st.half_life if st.half_life is not None else 600.0
+    ctx = np.zeros(4 + _T + (st.n_x or 0) + n_classes)
+    own_gap = ts - float(st.last_ts[s])
+    ctx[3 + _T] = math.exp(-own_gap / scale) if own_gap > 0 else 1.0
+    if not k:
+        return ctx, nbs, np.empty(0)
+    ctx[0] = k / st.neighbours
+    gaps = ts - nts
+    np.maximum(gaps, 0.0, out=gaps)
+    if st.lam > 0:
+        wts = np.exp(gaps * -st.lam)
+        wts /= wts.sum()
+    else:
+        wts = np.full(k, 1.0 / k)
+    ctx[2 : 2 + _T] = np.exp(np.multiply.outer(gaps, _NEG_INV_SCALES / scale)).sum(axis=0) / k
+    ctx[2 + _T] = float(np.log1p(np.abs(nw)) @ np.sign(nw)) / k
+    off = 4 + _T
+    if st.n_x:
+        ctx[off : off + st.n_x] = wts @ st.nbr_x[s, idx]
+        off += st.n_x
+    if n_classes:
+        lab = st.label[nbs]
+        known = lab >= 0
+        nk = int(np.count_nonzero(known))
+        if nk:
+            hist = np.bincount(lab[known], weights=wts[known], minlength=n_classes)
+            ctx[1] = nk / k
+            ctx[off : off + n_classes] = hist[:n_classes] / hist.sum()
+    return ctx, nbs, wts
+
+
 def node_features(
     st: EdgeStreamState,
     s: int,
@@ -82,48 +124,26 @@ def node_features(
     n_classes: int,
 ) -> dict[str, np.ndarray]:
     """Input vectors of slot ``s`` at ``ts`` for each requested family (shared gathers)."""
-    nbs, nts, nw, idx = st.neighbours_of(s)
-    k = len(nbs)
-    scale = st.half_life if st.half_life is not None else 600.0
-    ctx = np.zeros(context_width(st) + n_classes, np.float64)
-    ctx[0] = k / st.neighbours
-    if k:
-        gaps = np.maximum(ts - nts, 0.0)
-        wts = np.exp(-st.lam * gaps) if st.lam > 0 else np.ones(k)
-        wts = wts / wts.sum()
-        for j, m in enumerate(TIME_SCALES):
-            ctx[2 + j] = float(np.exp(-gaps / (m * scale)).mean())
-        ctx[2 + len(TIME_SCALES)] = float(np.mean(np.sign(nw) * np.log1p(np.abs(nw))))
-        off = 4 + len(TIME_SCALES)
-        if st.n_x:
-            ctx[off : off + st.n_x] = wts @ st.nbr_x[s, idx]
-            off += st.n_x
-        if n_classes:
-            lab = st.label[nbs]
-            known = lab >= 0
-            if known.any():
-                hist = np.bincount(lab[known], weights=wts[known], minlength=n_classes)
-                tot = hist.sum()
-                ctx[1] = float(known.mean())
-                ctx[off : off + n_classes] = hist[:n_classes] / tot
-    own_gap = ts - float(st.last_ts[s])
-    ctx[3 + len(TIME_SCALES)] = math.exp(-own_gap / scale) if own_gap > 0 else 1.0
-
+    ctx, nbs, wts = context(st, s, ts, n_classes)
     need = set()
     for f in families:
         need.update(BASE_FAMILIES if f == "combined" else (f,))
-    slots = np.concatenate(([s], nbs)).astype(np.int64)
-    blocks: dict[str, np.ndarray] = {}
+    slots = np.empty(len(nbs) + 1, np.int64)
+    slots[0] = s
+    slots[1:] = nbs
+    blocks: list[np.ndarray] = []
     for f in BASE_FAMILIES:
-        if f not in need:
-            continue
-        r = _rows(st, f, slots, ts)
-        agg = wts @ r[1:] if k else np.zeros(r.shape[1])
-        blocks[f] = np.concatenate((r[0], agg))
+        if f in need:
+            r = _rows(st, f, slots, ts)
+            blocks.append(r[0])
+            blocks.append(wts @ r[1:] if len(nbs) else np.zeros(r.shape[1]))
+        else:
+            blocks += [None, None]  # type: ignore[list-item]
     out = {}
     for f in families:
         if f == "combined":
-            out[f] = np.concatenate([blocks[b] for b in BASE_FAMILIES] + [ctx])
+            out[f] = np.concatenate([*blocks, ctx])
         else:
-            out[f] = np.concatenate((blocks[f], ctx))
+            j = 2 * BASE_FAMILIES.index(f)
+            out[f] = np.concatenate((blocks[j], blocks[j + 1], ctx))
     return out

@@ -330,19 +330,11 @@ class EdgeStreamState:
 
     # ------------------------------------------------------------------ reads
     def neighbours_of(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Valid ring entries of slot ``s``: (slots, ts, w, ring index), most recent last-ish."""
+        """Live ring entries of slot ``s``: (neighbour slots, ts, w, ring positions)."""
         nb = self.nbr[s]
-        ok = nb >= 0
-        if not ok.any():
-            e = np.empty(0, np.int64)
-            return e, np.empty(0), np.empty(0, np.float32), e
-        idx = np.flatnonzero(ok)
-        nbs = nb[idx]
-        live = self.gen[nbs] == self.nbr_gen[s, idx]
-        if not live.all():
-            idx = idx[live]
-            nbs = nbs[live]
-        return nbs, self.nbr_ts[s, idx], self.nbr_w[s, idx], idx
+        # nb == -1 reads gen[-1]: harmless, masked by nb >= 0
+        idx = np.flatnonzero((nb >= 0) & (self.gen[nb] == self.nbr_gen[s]))
+        return nb[idx], self.nbr_ts[s, idx], self.nbr_w[s, idx], idx
 
     def activity(self, s: int, ts: float) -> float:
         """Time-decayed weighted degree of slot ``s`` at ``ts``."""
