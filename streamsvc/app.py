@@ -57,6 +57,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_every=1000,
         broker_commit_interval=2.0,
         stream_wait_empty=True,
+        broker_session_timeout=settings.worker["session_timeout"],
+        broker_heartbeat_interval=min(3.0, settings.worker["session_timeout"] / 4),
     )
     json_topics = {"predictions", "drift_alerts", "dead_letters", "model_status",
                    "node_predictions", "actions"}

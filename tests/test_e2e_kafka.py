@@ -1,0 +1,225 @@
+"""End to end through a real Kafka broker, the real `streamsvc worker` and `streamsvc api`
+processes, and plain kafka-python clients standing in for users."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+
+from streamsvc.devbroker import free_port
+from tests.conftest import ServiceProcs, TopicReader, wait_for
+
+pytestmark = pytest.mark.kafka
+
+DRIFT_AT = 3000
+
+
+def drifting_events(n: int, seed: int, prefix: str, start: int = 0) -> list[dict]:
+    """Concept A (y = x1 > 0.5) until DRIFT_AT, then concept B (y = x2 > 0.5)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(start, start + n):
+        x1, x2 = rng.random(), rng.random()
+        y = int((x1 if i < DRIFT_AT else x2) > 0.5)
+        out.append({"id": f"{prefix}{i}", "x": {"x1": x1, "x2": x2,
+                                                "colour": rng.choice(["red", "blue"])}, "y": y})
+    return out
+
+
+MALFORMED: list[bytes] = [
+    b"not json at all",
+    b"\xff\xfe\x00binary",
+    b"[1, 2, 3]",
+    b'{"id": "m1"}',                                   # no features
+    b'{"id": "m2", "x": {"a": NaN}}',                  # NaN is not JSON
+    b'{"id": "m3", "x": {"a": [1, 2]}}',               # wrong feature type
+    b'{"id": "m4", "x": {"a": 1}, "model": "nope"}',   # unknown model
+    b'{"id": "m5", "x": {"a": 1}, "y": 0.5}',          # float label
+    b'{"id": "", "x": {"a": 1}}',                      # empty id
+    b"",
+]
+
+
+def _producer(svc: ServiceProcs) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=svc.broker.bootstrap, linger_ms=10)
+
+
+def _send_all(prod: KafkaProducer, topic: str, msgs: list[dict]) -> None:
+    for m in msgs:
+        prod.send(topic, json.dumps(m).encode())  # no key: the service routes by itself
+    prod.flush()
+
+
+def _model(api: str) -> dict:
+    return httpx.get(f"{api}/models/default", timeout=5).json()
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
+    env = {"STREAMSVC_WORKER__ORPHAN_TTL": "3.0", "STREAMSVC_WORKER__STATUS_INTERVAL": "1.0",
+           "STREAMSVC_WORKER__SESSION_TIMEOUT": "10.0"}
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    worker = service.start("worker", env=env, name="worker")
+    api = service.start("api", "--port", str(port), env=env, name="api")
+    t = service.topics
+    wait_for(lambda: _status(f"{api_url}/health") == 200
+             if api.poll() is None else pytest.fail(service.log_of(api)), 60, "api up")
+    assert _status(f"{api_url}/ready") == 503  # no worker has reported yet
+    wait_for(lambda: _status(f"{api_url}/ready") == 200
+             if worker.poll() is None else pytest.fail(service.log_of(worker)),
+             90, "ready (worker reporting)")
+    preds = TopicReader(service.broker.bootstrap, t["predictions"])
+    dead = TopicReader(service.broker.bootstrap, t["dead_letters"])
+    alerts = TopicReader(service.broker.bootstrap, t["drift_alerts"])
+    try:
+
+        events = drifting_events(4500, seed=1, prefix="e")
+        delayed = [{"id": f"d{i}", "x": {"x1": x1, "x2": 0.3, "colour": "red"}}
+                   for i, x1 in enumerate(random.Random(2).random() for _ in range(300))]
+        labels = [{"id": d["id"], "y": int(d["x"]["x1"] > 0.5)} for d in delayed]
+        prod = _producer(service)
+        _send_all(prod, t["events"], events[:2000])
+        for raw in MALFORMED:
+            prod.send(t["events"], raw)
+        _send_all(prod, t["events"], events[2000:])
+        _send_all(prod, t["events"], delayed)
+        time.sleep(1.0)  # labels come late
+        _send_all(prod, t["labels"], labels + [{"id": "ghost", "y": 1}])
+        prod.send(t["labels"], b'{"id": "d0"}')  # a label without y
+        prod.flush()
+
+        want = {e["id"] for e in events} | {d["id"] for d in delayed}
+
+        def all_predicted():
+            got = {p["id"] for p in preds.poll()}
+            if worker.poll() is not None:
+                pytest.fail("worker died:\n" + service.log_of(worker))
+            return want <= got
+
+        wait_for(all_predicted, 180, "a prediction for every event id")
+        by_id = {p["id"]: p for p in preds.messages}
+        acc_before = sum(by_id[e["id"]]["y_pred"] == e["y"] for e in events[500:DRIFT_AT]) / (
+            DRIFT_AT - 500)
+        acc_all = sum(by_id[e["id"]]["y_pred"] == e["y"] for e in events) / len(events)
+        assert acc_before > 0.9, acc_before
+        assert acc_all > 0.75, acc_all
+        assert set(by_id["e10"]["proba"]) <= {"0", "1"}
+
+        # every malformed record is in dead-letters with a reason, and the worker went on
+        wait_for(lambda: len(dead.poll()) >= len(MALFORMED) + 2, 60, "dead letters")
+        raws = {d["raw"] for d in dead.messages if d["topic"] == t["events"]}
+        assert {m.decode("utf-8", "replace") for m in MALFORMED if _utf8(m)} <= raws
+        assert any(d.get("raw_encoding") == "base64" for d in dead.messages)
+        assert all(d["error"] for d in dead.messages)
+        assert any("unknown model 'nope'" in d["error"] for d in dead.messages)
+        assert any("ghost" in d["error"] and d["topic"] == t["labels"] for d in dead.messages)
+
+        # drift detected after the drift point
+        wait_for(lambda: any(a["position"] >= DRIFT_AT for a in alerts.poll()), 60,
+                 "a drift alert after the drift point")
+        a = next(a for a in alerts.messages if a["position"] >= DRIFT_AT)
+        assert a["model"] == "default" and a["detector"] == "adwin"
+        assert a["error_rate_after"] is not None
+
+        learned = 4500 + 300
+        m = wait_for(lambda: (m := _model(api_url))["examples_learned"] == learned and m,
+                     60, "examples learned in GET /models/default")
+        assert m["examples_seen"] == learned
+        assert m["labels_joined"] == 300
+        assert m["kind"] == "hoeffding_tree"
+        assert 0.75 < m["accuracy"] <= 1.0
+        assert m["drift_alerts"] >= 1 and m["recent_alerts"]
+        assert httpx.get(f"{api_url}/models/nope", timeout=5).status_code == 404
+        metrics = httpx.get(f"{api_url}/metrics", timeout=5).text
+        assert f'streamsvc_examples_learned{{model="default"}} {float(learned)}' in metrics
+
+        # a clean restart keeps what was learned
+        assert service.stop(worker, signal.SIGTERM) == 0, service.log_of(worker)
+        worker2 = service.start("worker", env=env, name="worker")
+        more = drifting_events(200, seed=3, prefix="r", start=5000)
+        _send_all(prod, t["events"], more)
+        wait_for(lambda: {e["id"] for e in more} <= {p["id"] for p in preds.poll()}
+                 if worker2.poll() is None else pytest.fail(service.log_of(worker2)),
+                 120, "predictions after restart")
+        after = [p for p in preds.messages if p["id"].startswith("r")]
+        assert min(p["examples_learned"] for p in after) >= learned  # did not start from zero
+        wait_for(lambda: _model(api_url)["examples_learned"] == learned + 200, 60,
+                 "examples learned continue after restart")
+        prod.close()
+    finally:
+        for r in (preds, dead, alerts):
+            r.close()
+
+
+def _topics(svc: ServiceProcs) -> set[str]:
+    from kafka import KafkaConsumer
+
+    c = KafkaConsumer(bootstrap_servers=svc.broker.bootstrap)
+    try:
+        return set(c.topics())
+    finally:
+        c.close()
+
+
+def _utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def test_sigkill_mid_stream_loses_nothing(service: ServiceProcs) -> None:
+    """Kill -9 a worker mid-stream: after a restart every event has a prediction and every
+    labelled example was learned exactly once."""
+    env = {"STREAMSVC_WORKER__CHECKPOINT_EVERY": "700", "STREAMSVC_WORKER__CHECKPOINT_INTERVAL":
+           "3.0", "STREAMSVC_WORKER__SESSION_TIMEOUT": "10.0",
+           "STREAMSVC_WORKER__STATUS_INTERVAL": "1.0"}
+    t = service.topics
+    worker = service.start("worker", env=env, name="worker")
+    wait_for(lambda: set(t.values()) <= _topics(service), 60, "topics created by the worker")
+    preds = TopicReader(service.broker.bootstrap, t["predictions"])
+    status = TopicReader(service.broker.bootstrap, t["model_status"])
+    try:
+        events = drifting_events(6000, seed=7, prefix="k")
+        prod = _producer(service)
+        _send_all(prod, t["events"], events)
+        wait_for(lambda: len(preds.poll()) >= 1500 if worker.poll() is None
+                 else pytest.fail(service.log_of(worker)), 120, "worker mid-stream")
+        service.stop(worker, signal.SIGKILL)
+        seen_before = len({p["id"] for p in preds.messages})
+        assert seen_before < len(events), "the kill came too late to test anything"
+        worker2 = service.start("worker", env=env, name="worker")
+        want = {e["id"] for e in events}
+        wait_for(lambda: want <= {p["id"] for p in preds.poll()} if worker2.poll() is None
+                 else pytest.fail(service.log_of(worker2)), 180, "all predictions after SIGKILL")
+
+        def learned_exactly():
+            shards = {}
+            for s in status.poll():
+                if s and s.get("model") == "default":
+                    shards[s["shard"]] = s
+            return shards.get("default", {}).get("examples_learned")
+
+        wait_for(lambda: learned_exactly() == len(events), 60,
+                 "examples_learned == events sent (exactly once)")
+        time.sleep(3.0)  # nothing is learned twice later either
+        assert learned_exactly() == len(events)
+        assert "restored records[" in service.log_of(worker2)  # state came from the snapshot
+        prod.close()
+    finally:
+        preds.close()
+        status.close()
