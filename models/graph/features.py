@@ -99,7 +99,8 @@ def context(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> tuple[np.
         wts /= wts.sum()
     else:
         wts = np.full(k, 1.0 / k)
-    ctx[2 : 2 + _T] = np.exp(np.multiply.outer(gaps, _NEG_INV_SCALES / scale)).sum(axis=0) / k
+    ctx[2 : 2 + _T] = np.exp(np.multiply.outer(gaps, _NEG_INV_SCALES / scale)).sum(axis=0)
+    ctx[2 : 2 + _T] /= k
     ctx[2 + _T] = float(np.log1p(np.abs(nw)) @ np.sign(nw)) / k
     off = 4 + _T
     if st.n_x:
@@ -116,34 +117,66 @@ def context(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> tuple[np.
     return ctx, nbs, wts
 
 
-def node_features(
-    st: EdgeStreamState,
-    s: int,
-    ts: float,
-    families: tuple[str, ...],
-    n_classes: int,
-) -> dict[str, np.ndarray]:
-    """Input vectors of slot ``s`` at ``ts`` for each requested family (shared gathers)."""
-    ctx, nbs, wts = context(st, s, ts, n_classes)
-    need = set()
-    for f in families:
-        need.update(BASE_FAMILIES if f == "combined" else (f,))
-    slots = np.empty(len(nbs) + 1, np.int64)
-    slots[0] = s
-    slots[1:] = nbs
-    blocks: list[np.ndarray] = []
-    for f in BASE_FAMILIES:
-        if f in need:
+class FeatureLayout:
+    """Where each family's block sits in the shared input vector of the candidate heads.
+
+    Layout: ``[structural own, structural nbr-mean, random own, random nbr-mean, positional
+    own, positional nbr-mean]`` (only the families needed), then the context block, then the
+    edge-feature block, then the neighbour-label histogram (one column per class).
+    """
+
+    def __init__(self, st: EdgeStreamState, families: tuple[str, ...]) -> None:
+        need = set()
+        for f in families:
+            need.update(BASE_FAMILIES if f == "combined" else (f,))
+        self.families = families
+        self.blocks: dict[str, tuple[int, int]] = {}
+        off = 0
+        for f in BASE_FAMILIES:
+            if f in need:
+                w = family_width(st, f)
+                self.blocks[f] = (off, off + w)
+                off += w
+        self.ctx_start = off
+
+    def head_mask(self, st: EdgeStreamState, n_classes: int) -> np.ndarray:
+        """(n_features, n_heads) mask: a head sees its family's block(s) and the context."""
+        d = self.ctx_start + context_width(st) + n_classes
+        m = np.zeros((d, len(self.families)), bool)
+        m[self.ctx_start :] = True
+        for h, f in enumerate(self.families):
+            for g in BASE_FAMILIES if f == "combined" else (f,):
+                a, b = self.blocks[g]
+                m[a:b, h] = True
+        return m
+
+    def fill_for(self, family: str) -> tuple[str, ...]:
+        """Base blocks needed to predict with ``family`` ("ensemble": all)."""
+        if family in ("combined", "ensemble"):
+            return tuple(self.blocks)
+        return (family,)
+
+    def vector(
+        self,
+        st: EdgeStreamState,
+        s: int,
+        ts: float,
+        n_classes: int,
+        fill: tuple[str, ...],
+    ) -> np.ndarray:
+        """Input vector of slot ``s`` at ``ts``; blocks not in ``fill`` stay zero."""
+        ctx, nbs, wts = context(st, s, ts, n_classes)
+        x = np.zeros(self.ctx_start + len(ctx))
+        x[self.ctx_start :] = ctx
+        k = len(nbs)
+        slots = np.empty(k + 1, np.int64)
+        slots[0] = s
+        slots[1:] = nbs
+        for f in fill:
+            a, b = self.blocks[f]
+            h = (b - a) // 2
             r = _rows(st, f, slots, ts)
-            blocks.append(r[0])
-            blocks.append(wts @ r[1:] if len(nbs) else np.zeros(r.shape[1]))
-        else:
-            blocks += [None, None]  # type: ignore[list-item]
-    out = {}
-    for f in families:
-        if f == "combined":
-            out[f] = np.concatenate([*blocks, ctx])
-        else:
-            j = 2 * BASE_FAMILIES.index(f)
-            out[f] = np.concatenate((blocks[j], blocks[j + 1], ctx))
-    return out
+            x[a : a + h] = r[0]
+            if k:
+                x[a + h : b] = wts @ r[1:]
+        return x

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 from river import base, drift
 
-from .features import BASE_FAMILIES, FAMILIES, TIME_SCALES, context_width, family_width
-from .features import node_features as _node_features
-from .linear import OnlineSoftmax
+from .features import BASE_FAMILIES, FAMILIES, TIME_SCALES, FeatureLayout
+from .linear import MultiHeadSoftmax
 from .state import EdgeStreamState
 
 TASKS = ("classification", "anomaly")
@@ -42,6 +41,10 @@ class NodePropertyClassifier(base.Classifier):
         weights (``None``: no decay).
     families
         Candidate feature families, among "structural", "random", "positional", "combined".
+    ensemble
+        Also offer the selection an "ensemble" candidate: the mean of the family models'
+        probabilities (diverse views of the same node usually beat each one; it costs every
+        family's features at prediction time).
     selection_window
         Labels used to compare the candidates, at the start and after each detected drift.
     task
@@ -65,9 +68,10 @@ class NodePropertyClassifier(base.Classifier):
         hops: int = 2,
         half_life: float | None = 600.0,
         families: tuple[str, ...] = FAMILIES,
+        ensemble: bool = True,
         selection_window: int = 500,
         task: str = "classification",
-        lr: float = 0.01,
+        lr: float = 0.003,
         random_seeded: int = 1000,
         drift_delta: float | None = 0.002,
         seed: int = 0,
@@ -85,6 +89,8 @@ class NodePropertyClassifier(base.Classifier):
         self.hops = hops
         self.half_life = half_life
         self.families = families
+        self.ensemble = ensemble
+        self._candidates = families + (("ensemble",) if ensemble and len(families) > 1 else ())
         self.selection_window = selection_window
         self.task = task
         self.lr = lr
@@ -105,17 +111,15 @@ class NodePropertyClassifier(base.Classifier):
         self._class_index: dict[Hashable, int] = {}
         self._class_counts: list[int] = []
         self._n_x = 0
-        self._models = {
-            f: OnlineSoftmax(family_width(self.state, f) + context_width(self.state), lr=lr)
-            for f in families
-        }
+        self._layout = FeatureLayout(self.state, families)
+        self._model = MultiHeadSoftmax(self._layout.head_mask(self.state, 0), lr=lr)
         if task == "anomaly":
             for c in (False, True):
                 self._add_class(c)
         self.chosen_family = families[0]
         self._selecting = True
         self._window_n = 0
-        self._window_score = dict.fromkeys(families, 0.0)
+        self._window_score = dict.fromkeys(self._candidates, 0.0)
         self._selections: list[dict] = []
         self._adwin = drift.ADWIN(delta=drift_delta) if drift_delta is not None else None
         self.labels_seen = 0
@@ -140,9 +144,9 @@ class NodePropertyClassifier(base.Classifier):
         self.classes_.append(c)
         self._class_index[c] = i
         self._class_counts.append(0)
-        for m in self._models.values():
-            m.add_class()  # output column
-            m.insert_features(m.n_features, 1)  # neighbour-label histogram column
+        m = self._model
+        m.add_class()  # output column of every head
+        m.insert_features(m.n_features, 1)  # neighbour-label histogram column
         return i
 
     def _sync_x(self) -> None:
@@ -150,9 +154,8 @@ class NodePropertyClassifier(base.Classifier):
         n_x = self.state.n_x or 0
         if n_x == self._n_x:
             return
-        for f, m in self._models.items():
-            at = family_width(self.state, f) + 4 + len(TIME_SCALES) + self._n_x
-            m.insert_features(at, n_x - self._n_x)
+        at = self._layout.ctx_start + 4 + len(TIME_SCALES) + self._n_x
+        self._model.insert_features(at, n_x - self._n_x)
         self._n_x = n_x
 
     def _label_index(self, y: Any) -> int:
@@ -213,9 +216,12 @@ class NodePropertyClassifier(base.Classifier):
         yi = self._label_index(y)
         s = st.slot(node, t, create=True)
         self._sync_x()
-        feats = _node_features(st, s, t, self.families, len(self.classes_))
-        # prequential: score every candidate before it learns
-        probs = {f: self._models[f].learn(feats[f], yi) for f in self.families}
+        x = self._layout.vector(st, s, t, len(self.classes_), tuple(self._layout.blocks))
+        # prequential: every head is scored on its pre-update prediction
+        ph = self._model.learn(x, yi)
+        probs = {f: ph[h] for h, f in enumerate(self.families)}
+        if len(self._candidates) > len(self.families):
+            probs["ensemble"] = ph.mean(axis=0)
         p_chosen = probs[self.chosen_family]
         self._score(probs, yi)
         self._track(p_chosen, yi)
@@ -235,7 +241,8 @@ class NodePropertyClassifier(base.Classifier):
         self._window_n += 1
         for f, p in probs.items():
             self._window_score[f] += self._candidate_score(p, yi)
-        best = max(self.families, key=lambda f: (self._window_score[f], -self.families.index(f)))
+        cands = self._candidates
+        best = max(cands, key=lambda f: (self._window_score[f], -cands.index(f)))
         if self._window_n >= min(50, self.selection_window):
             self.chosen_family = best  # provisional leader predicts while the window is open
         if self._window_n >= self.selection_window:
@@ -252,18 +259,18 @@ class NodePropertyClassifier(base.Classifier):
         r = self._roll
         r["accuracy"] += a * ((1.0 - wrong) - r["accuracy"])
         r["logloss"] += a * (-math.log(max(float(p[yi]) if len(p) else 0.0, 1e-15)) - r["logloss"])
-        r["brier"] += a * (err * err - r["brier"])
+        r["brier"] += a * (float(err * err) - r["brier"])
         if self._adwin is not None:
             self._adwin.update(wrong if self.task == "classification" else err * err)
             if self._adwin.drift_detected and not self._selecting:
                 self.drifts += 1
                 self._selecting = True
                 self._window_n = 0
-                self._window_score = dict.fromkeys(self.families, 0.0)
+                self._window_score = dict.fromkeys(self._candidates, 0.0)
 
     def family_scores(self) -> dict[str, float]:
         n = max(1, self._window_n)
-        return {f: round(self._window_score[f] / n, 4) for f in self.families}
+        return {f: round(self._window_score[f] / n, 4) for f in self._candidates}
 
     # ----------------------------------------------------------------- prediction
     def _as_dict(self, p: np.ndarray) -> dict:
@@ -283,8 +290,10 @@ class NodePropertyClassifier(base.Classifier):
         t = st.latest_ts if ts is None else self._check_ts(ts)
         self._sync_x()
         f = self.chosen_family
-        x = _node_features(st, s, t, (f,), len(self.classes_))[f]
-        return self._as_dict(self._models[f].proba(x))
+        x = self._layout.vector(st, s, t, len(self.classes_), self._layout.fill_for(f))
+        ph = self._model.proba(x)
+        p = ph.mean(axis=0) if f == "ensemble" else ph[self.families.index(f)]
+        return self._as_dict(p)
 
     def predict_node(self, node: Hashable, ts: float | None = None) -> Hashable | None:
         p = self.predict_proba_node(node, ts)

@@ -310,7 +310,7 @@ class EdgeStreamState:
             xv = np.asarray(x, dtype=np.float64).ravel()
         except (TypeError, ValueError) as e:
             raise ValueError(f"edge features x must be a list of numbers: {e}") from None
-        if not np.all(np.isfinite(xv)):
+        if not np.isfinite(xv).all():
             raise ValueError("edge features x must be finite numbers")
         if self.n_x is None:
             if len(xv) == 0:
@@ -329,11 +329,14 @@ class EdgeStreamState:
         self.label_ts[s] = ts
 
     # ------------------------------------------------------------------ reads
-    def neighbours_of(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def neighbours_of(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
         """Live ring entries of slot ``s``: (neighbour slots, ts, w, ring positions)."""
         nb = self.nbr[s]
         # nb == -1 reads gen[-1]: harmless, masked by nb >= 0
-        idx = np.flatnonzero((nb >= 0) & (self.gen[nb] == self.nbr_gen[s]))
+        ok = (nb >= 0) & (self.gen[nb] == self.nbr_gen[s])
+        if ok.all():  # the common case: full ring, no evicted neighbour
+            return nb, self.nbr_ts[s], self.nbr_w[s], slice(None)
+        idx = np.flatnonzero(ok)
         return nb[idx], self.nbr_ts[s, idx], self.nbr_w[s, idx], idx
 
     def activity(self, s: int, ts: float) -> float:
