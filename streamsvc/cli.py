@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("kafka", "aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from kafka.errors import KafkaError
+
     from streamsvc.config import ConfigError
 
     try:
@@ -140,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"streamsvc: configuration error: {exc}", file=sys.stderr)
         return 2
+    except KafkaError as exc:
+        broker = os.environ.get("STREAMSVC_BROKER") or getattr(args, "broker", None) or "config"
+        print(f"streamsvc: cannot reach Kafka ({broker}): {exc!r}. Is the broker running? "
+              "Try `streamsvc dev-broker` or set STREAMSVC_BROKER.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

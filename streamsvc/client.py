@@ -30,6 +30,11 @@ def read_examples(path: str | Path, target: str | None, id_column: str | None
     path = Path(path)
     if not path.is_file():
         raise SystemExit(f"streamsvc: no such file: {path}")
+    return _read_examples(path, target, id_column)
+
+
+def _read_examples(path: Path, target: str | None, id_column: str | None
+                   ) -> Iterator[tuple[str, dict[str, Any], Any]]:
     if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
         with path.open() as fh:
             for i, line in enumerate(fh):
@@ -98,8 +103,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
             return 2
         examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed)
         raw_lines = False
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20,
-                             value_serializer=lambda v: json.dumps(v).encode())
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20)
     delayed: deque[tuple[str, Any]] = deque()
     sent = 0
     start = time.monotonic()
@@ -114,7 +118,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                     msg["y"] = y
             if args.model:
                 msg["model"] = args.model
-            producer.send(topic, key=rid.encode(), value=msg)
+            producer.send(topic, key=rid.encode(), value=json.dumps(msg).encode())
             if args.labels_to and y is not None:
                 delayed.append((rid, y))
                 while len(delayed) > args.label_delay:
@@ -139,7 +143,7 @@ def _send_label(producer: Any, args: argparse.Namespace, rid: str, y: Any) -> No
     msg = {"id": rid, "y": y}
     if args.model:
         msg["model"] = args.model
-    producer.send(args.labels_to, key=rid.encode(), value=msg)
+    producer.send(args.labels_to, key=rid.encode(), value=json.dumps(msg).encode())
 
 
 def tail_command(args: argparse.Namespace, settings: Any) -> int:

@@ -1,0 +1,85 @@
+"""The command line as a user meets it: help, demo, produce/tail, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServiceProcs
+
+
+def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 180
+        ) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "streamsvc.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_help_lists_every_command() -> None:
+    out = run("--help").stdout
+    for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker"):
+        assert cmd in out
+    for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker"):
+        r = run(cmd, "--help")
+        assert r.returncode == 0 and "usage: streamsvc " + cmd in r.stdout
+
+
+def test_demo_runs_and_summarises(tmp_path: Path) -> None:
+    r = run("demo", "--count", "6000", "--stream", "sea-abrupt", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    assert "== streamsvc demo" in r.stdout and "accuracy" in r.stdout
+    assert "true drifts at  1500, 3000, 4500" in r.stdout
+    preds = (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()
+    assert len(preds) == 6000
+    status = json.loads((tmp_path / "o" / "status.json").read_text())
+    assert status["examples_learned"] == 6000 and status["accuracy"] > 0.7
+
+
+def test_demo_on_a_csv_file(tmp_path: Path) -> None:
+    csv = tmp_path / "d.csv"
+    rows = ["a,b,colour,label"] + [f"{i % 7},{(i * 3) % 5},{'red' if i % 2 else 'blue'},"
+                                   f"{int(i % 7 > 3)}" for i in range(800)]
+    csv.write_text("\n".join(rows) + "\n")
+    r = run("demo", "--file", str(csv), "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    status = json.loads((tmp_path / "o" / "status.json").read_text())
+    assert status["examples_learned"] == 800 and status["accuracy"] > 0.8
+
+
+def test_clear_errors_for_wrong_use(tmp_path: Path) -> None:
+    r = run("demo", "--stream", "nope")
+    assert r.returncode == 2 and "unknown stream 'nope'" in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kafka]\nbrokr = 1\n")
+    r = run("worker", "--config", str(bad))
+    assert r.returncode == 2 and "kafka.brokr" in r.stderr
+    r = run("produce", "--file", str(tmp_path / "missing.csv"))
+    assert r.returncode != 0 and "no such file" in r.stderr
+    r = run("produce")
+    assert r.returncode == 2 and "one of the arguments" in r.stderr
+
+
+def test_produce_list() -> None:
+    r = run("produce", "--list")
+    assert r.returncode == 0 and "sea-abrupt" in r.stdout and "led-gradual" in r.stdout
+
+
+@pytest.mark.kafka
+def test_produce_and_tail_through_kafka(service: ServiceProcs, tmp_path: Path) -> None:
+    env = {k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")}
+    topic = f"{service.ns}-cli"
+    r = run("produce", "--synthetic", "led-abrupt", "--count", "300", "--topic", topic,
+            "--labels-to", f"{topic}-labels", "--label-delay", "10", env=env)
+    assert r.returncode == 0, r.stderr
+    r = run("tail", topic, "--from-beginning", "--max", "300", "--timeout", "20", env=env)
+    msgs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(msgs) == 300 and all("y" not in m and m["x"] for m in msgs)
+    r = run("tail", f"{topic}-labels", "--from-beginning", "--max", "300", "--timeout", "20",
+            env=env)
+    labels = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted(m["id"] for m in labels) == sorted(m["id"] for m in msgs)  # 4 partitions

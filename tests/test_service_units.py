@@ -1,0 +1,181 @@
+"""Fast tests of the Kafka-free parts of the service: decoding, routing, hosting, config."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.host import HostLimits, routing_key
+from agents.messages import BadRecord, EventIn, LabelIn, decode, dead_letter
+from agents.processor import Processor, route
+from streamsvc.config import ConfigError, load_settings
+
+SPECS = load_settings(None, {}).models
+
+
+def _proc(**limits) -> Processor:
+    return Processor(SPECS, HostLimits(**limits))
+
+
+def _feed(proc: Processor, role: str, msg: dict | bytes, offset: int, now: float = 0.0):
+    raw = msg if isinstance(msg, bytes) else json.dumps(msg).encode()
+    _, value = route(role, raw, proc.specs, {"topic": role, "partition": 0, "offset": offset})
+    return proc.handle(0, offset, value, now)
+
+
+# -- decoding ------------------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_are_routed_or_rejected_with_a_reason(raw: bytes) -> None:
+    for role in ("events", "labels"):
+        try:
+            rk, value = route(role, raw, SPECS, {})
+        except BadRecord as exc:
+            assert str(exc)
+        else:
+            assert rk == "default" and json.loads(value)["rk"] == rk
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+    max_leaves=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["id", "x", "y", "model", "ts", "zz"]), json_values))
+def test_any_json_object_is_routed_or_rejected_with_a_reason(obj: dict) -> None:
+    raw = json.dumps(obj).encode()
+    try:
+        route("events", raw, SPECS, {})
+    except BadRecord as exc:
+        assert str(exc)
+
+
+def test_decoding_reasons_are_specific() -> None:
+    cases = {
+        b"nope": "not valid UTF-8 JSON",
+        b"[]": "expected a JSON object",
+        b'{"id": "a", "x": {"f": NaN}}': "NaN is not a JSON number",
+        b'{"id": "a"}': "x: Field required",
+        b'{"id": "a", "x": {"f": 1}, "y": 2.5}': "y",
+        b'{"id": "a", "x": {"f": 1e400}}': "must be finite",
+    }
+    for raw, reason in cases.items():
+        with pytest.raises(BadRecord, match=reason):
+            decode(raw, EventIn)
+    with pytest.raises(BadRecord, match="unknown model 'other'"):
+        route("events", b'{"id": "a", "x": {}, "model": "other"}', SPECS, {})
+    assert decode(b'{"id": 7, "y": "cat"}', LabelIn).id == "7"
+
+
+def test_dead_letter_keeps_raw_bytes() -> None:
+    d = dead_letter("events", 1, 2, "why", b"\xff\x00")
+    assert d["raw_encoding"] == "base64" and d["raw"] == "/wA="
+    assert dead_letter("events", 1, 2, "why", b"{}")["raw"] == "{}"
+
+
+# -- routing and hosting ---------------------------------------------------------------------
+def test_routing_key_is_stable_and_spreads() -> None:
+    keys = {routing_key("m", 4, f"id{i}") for i in range(200)}
+    assert keys == {"m#0", "m#1", "m#2", "m#3"}
+    assert routing_key("m", 4, "abc") == routing_key("m", 4, "abc")
+    assert routing_key("m", 1, "abc") == "m"
+
+
+def test_test_then_train_and_prediction_for_every_event() -> None:
+    proc = _proc()
+    rng = random.Random(0)
+    preds = []
+    for i in range(600):
+        x = rng.random()
+        outs = _feed(proc, "events", {"id": f"e{i}", "x": {"a": x}, "y": int(x > 0.5)}, i)
+        preds += [o for o in outs if o[0] == "predictions"]
+    assert len(preds) == 600
+    s = proc.statuses()[0]
+    assert s["examples_learned"] == 600 and s["accuracy"] > 0.9
+
+
+def test_delayed_labels_join_once_and_policies() -> None:
+    proc = _proc(orphan_ttl=10.0, pending_max=3)
+    off = iter(range(1000))
+    for i in range(5):
+        _feed(proc, "events", {"id": f"e{i}", "x": {"a": i}}, next(off), now=0.0)
+    host = proc.statuses()[0]
+    assert host["pending_labels"] == 3 and host["labels_missing"] == 2  # bounded FIFO
+    _feed(proc, "labels", {"id": "e4", "y": 1}, next(off), now=1.0)
+    _feed(proc, "labels", {"id": "e4", "y": 1}, next(off), now=1.0)  # duplicate
+    s = proc.statuses()[0]
+    assert s["examples_learned"] == 1 and s["labels_duplicate"] == 1
+    # a label before its event waits, then trains when the event comes
+    _feed(proc, "labels", {"id": "late", "y": 0}, next(off), now=2.0)
+    _feed(proc, "events", {"id": "late", "x": {"a": 0}}, next(off), now=3.0)
+    assert proc.statuses()[0]["examples_learned"] == 2
+    # a label whose event never comes is dead-lettered after orphan_ttl
+    _feed(proc, "labels", {"id": "ghost", "y": 0}, next(off), now=4.0)
+    outs = proc.tick(now=20.0)
+    assert [o[0] for o in outs] == ["dead_letters"] and "ghost" in outs[0][2]["error"]
+    assert proc.statuses()[0]["labels_unknown"] == 1
+
+
+def test_drift_alert_after_concept_flip_with_evidence() -> None:
+    proc = _proc()
+    rng = random.Random(1)
+    alerts = []
+    for i in range(4000):
+        x = rng.random()
+        y = int(x > 0.5) if i < 2000 else int(x <= 0.5)
+        outs = _feed(proc, "events", {"id": f"e{i}", "x": {"a": x}, "y": y}, i)
+        alerts += [o[2] for o in outs if o[0] == "drift_alerts"]
+    assert alerts and all(a["position"] > 2000 for a in alerts)
+    a = alerts[0]
+    assert a["error_rate_after"] > a["error_rate_before"]
+    assert a["detector"] == "adwin" and a["model"] == "default"
+
+
+def test_offsets_at_or_below_the_snapshot_are_not_learned_twice() -> None:
+    proc = _proc()
+    for i in range(10):
+        _feed(proc, "events", {"id": f"e{i}", "x": {"a": i}, "y": i % 2}, i)
+    blob = pickle.dumps(proc.partitions[0])
+    restored = _proc()
+    restored.adopt(pickle.loads(blob))
+    for i in range(5, 15):  # the consumer re-delivers 5..9, then new records
+        _feed(restored, "events", {"id": f"e{i}", "x": {"a": i}, "y": i % 2}, i)
+    assert restored.statuses()[0]["examples_learned"] == 15
+
+
+# -- configuration ---------------------------------------------------------------------------
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    bad = {
+        "[kafka]\nbrokr = 'x'\n": "kafka.brokr",
+        "[models.m]\nkind = 'nope'\n": "models.m.kind",
+        "[models.m]\nkind = 'hoeffding_tree'\nparams = { grace_perod = 5 }\n": "grace_perod",
+        "[worker]\npending_max = 'many'\n": "worker.pending_max",
+        "[models.m]\nkind = 'arf'\nshards = 0\n": "models.m.shards",
+        "[whatever]\n": "whatever",
+    }
+    for text, key in bad.items():
+        p = tmp_path / "c.toml"
+        p.write_text(text)
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_settings(p, {})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", {})
+
+
+def test_env_overrides_and_user_models(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text("[models.fraud]\nkind = 'arf'\nshards = 2\nparams = { n_models = 3 }\n")
+    s = load_settings(p, {"STREAMSVC_BROKER": "kafka://h1:1;h2:2",
+                          "STREAMSVC_TOPICS__EVENTS": "ev", "STREAMSVC_WORKER__ORPHAN_TTL": "5"})
+    assert s.bootstrap == "h1:1,h2:2" and s.topic("events") == "ev"
+    assert s.worker["orphan_ttl"] == 5.0
+    assert list(s.models) == ["fraud"] and s.models["fraud"].shards == 2
+    assert s.models["fraud"].build().n_models == 3
