@@ -185,7 +185,7 @@ def run_accuracy(msgs: list[dict], task: str, args: argparse.Namespace, seed: in
                 continue
             rec[name].append(m.proba(node, ts))  # type: ignore[attr-defined]
         rec["learner (auto family)"].append(learner._learn_node(node, y, ts))
-        for name, m in models.items():
+        for m in models.values():
             if m is not None:
                 m.learn(node, y, ts)  # type: ignore[attr-defined]
         idx.append(n_edge)

@@ -172,12 +172,11 @@ class NodePropertyClassifier(base.Classifier):
             return self._class_index[bool(y)]
         if isinstance(y, float) and not math.isfinite(y):
             raise ValueError(f"label y must be finite, got {y!r}")
-        i = self._class_index.get(y)
+        try:
+            i = self._class_index.get(y)
+        except TypeError:
+            raise ValueError(f"label y must be hashable, got {type(y).__name__}") from None
         if i is None:
-            try:
-                hash(y)
-            except TypeError:
-                raise ValueError(f"label y must be hashable, got {type(y).__name__}") from None
             i = self._add_class(y)
         return i
 
@@ -279,15 +278,18 @@ class NodePropertyClassifier(base.Classifier):
     def predict_proba_node(self, node: Hashable, ts: float | None = None) -> dict:
         """Class probabilities of ``node`` at ``ts`` (default: latest time seen)."""
         st = self.state
+        t = st.latest_ts if ts is None else self._check_ts(ts)
         if not self.classes_:
             return {}
-        s = st.slot(node)
+        try:
+            s = st.slot(node)
+        except TypeError:
+            raise ValueError(f"node id must be hashable, got {type(node).__name__}") from None
         if s < 0:
             tot = sum(self._class_counts)
             if tot == 0:
                 return {c: 1.0 / len(self.classes_) for c in self.classes_}
             return {c: n / tot for c, n in zip(self.classes_, self._class_counts, strict=True)}
-        t = st.latest_ts if ts is None else self._check_ts(ts)
         self._sync_x()
         f = self.chosen_family
         x = self._layout.vector(st, s, t, len(self.classes_), self._layout.fill_for(f))
