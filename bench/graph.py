@@ -28,7 +28,7 @@ from tqdm import tqdm
 from bench.graphgen import DEFAULT_SHIFTS, make_edge_stream
 from models.graph import EdgeStreamState, NodePropertyClassifier
 from models.graph.features import _structural_rows
-from models.graph.linear import OnlineSoftmax
+from models.graph.linear import MultiHeadSoftmax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +54,7 @@ class DegreeOnly:
     def __init__(self, state: EdgeStreamState) -> None:
         self.st = state
         self.classes: list = []
-        self.m = OnlineSoftmax(_structural_rows(state, np.array([0]), 0.0).shape[1])
+        self.m = MultiHeadSoftmax(np.ones((_structural_rows(state, np.array([0]), 0.0).shape[1], 1)))
 
     def _x(self, node: str, ts: float) -> np.ndarray | None:
         s = self.st.slot(node)
@@ -64,7 +64,7 @@ class DegreeOnly:
         x = self._x(node, ts)
         if x is None or not self.classes:
             return {}
-        return dict(zip(self.classes, self.m.proba(x).tolist(), strict=True))
+        return dict(zip(self.classes, self.m.proba(x)[0].tolist(), strict=True))
 
     def learn(self, node: str, y: object, ts: float) -> None:
         x = self._x(node, ts)
