@@ -47,12 +47,26 @@ def _make_detector(name: str, delta: float) -> Any:
     return None
 
 
-def _json_label(y: Any) -> Any:
+def json_label(y: Any) -> Any:
     if isinstance(y, bool | int | str) or y is None:
         return y
     if hasattr(y, "item"):  # numpy scalar
         return y.item()
     return str(y)
+
+
+def model_inspect(model: Any) -> dict[str, Any]:
+    """The learner's own `inspect()` (or tree sizes for river trees); never raises."""
+    try:
+        if hasattr(model, "inspect"):
+            return model.inspect()
+        if hasattr(model, "n_nodes"):
+            return {"n_nodes": model.n_nodes, "n_leaves": model.n_leaves, "height": model.height}
+        if hasattr(model, "models"):  # river ensembles
+            return {"n_models": len(model.models)}
+    except Exception as exc:  # noqa: BLE001 - inspection must never break status
+        return {"error": repr(exc)}
+    return {}
 
 
 @dataclass
@@ -99,13 +113,18 @@ class ClassifierHost:
         self._errors_since_alert = [0, 0]  # errors, count since the last alert
 
     # -- the record paths -------------------------------------------------------------------
+    def handle(self, kind: str, msg: Any, now: float, src: dict[str, Any]) -> list[Out]:
+        if kind == "event":
+            return self.on_event(msg, now)
+        return self.on_label(msg, now, src)
+
     def on_event(self, ev: EventIn, now: float) -> list[Out]:
         out: list[Out] = []
         self.seen += 1
         proba, info = self._predict(ev.x)
         y_pred = max(proba, key=proba.get) if proba else None
         pred = {
-            "id": ev.id, "model": self.name, "y_pred": _json_label(y_pred),
+            "id": ev.id, "model": self.name, "y_pred": json_label(y_pred),
             "proba": {str(k): round(float(v), 6) for k, v in proba.items()},
             "ts": ev.ts if ev.ts is not None else now, "shard": self.shard,
             "examples_learned": self.learned, **info,
@@ -223,15 +242,7 @@ class ClassifierHost:
         return self._expire(now)
 
     def status(self) -> dict[str, Any]:
-        inspect = {}
-        if hasattr(self.model, "inspect"):
-            try:
-                inspect = self.model.inspect()
-            except Exception as exc:  # noqa: BLE001 - inspection must never break status
-                inspect = {"error": repr(exc)}
-        elif hasattr(self.model, "n_nodes"):
-            inspect = {"n_nodes": self.model.n_nodes, "n_leaves": self.model.n_leaves,
-                       "height": self.model.height}
+        inspect = model_inspect(self.model)
         return {
             "model": self.name, "shard": self.shard, "kind": self.kind, "family": "classifier",
             "examples_seen": self.seen, "examples_learned": self.learned,

@@ -132,3 +132,82 @@ def dead_letter(topic: str, partition: int, offset: int, error: str, raw: bytes 
             msg["raw"] = base64.b64encode(raw).decode("ascii")
             msg["raw_encoding"] = "base64"
     return msg
+
+
+def _finite_list(values: list[float], what: str) -> list[float]:
+    for i, v in enumerate(values):
+        _finite(v, f"{what}[{i}]")
+    return values
+
+
+class TransitionIn(BaseModel):
+    """`transitions`: one step of an environment, for a stream TD/Q model. The first
+    transition of an episode carries reward 0; later ones the reward of the previous action."""
+
+    model_config = ConfigDict(extra="ignore")
+    agent: str
+    episode: str
+    obs: list[float] = Field(min_length=1, max_length=100_000)
+    reward: float = 0.0
+    done: StrictBool = False
+    model: str | None = None
+    ts: float | None = None
+
+    _agent = field_validator("agent", "episode", mode="before")(
+        classmethod(lambda cls, v: _coerce_id(v)))
+
+    @field_validator("obs")
+    @classmethod
+    def _obs(cls, v: list[float]) -> list[float]:
+        return _finite_list(v, "obs")
+
+    @field_validator("reward", "ts")
+    @classmethod
+    def _num(cls, v: float | None) -> float | None:
+        return None if v is None else _finite(v, "value")
+
+
+class EdgeIn(BaseModel):
+    """`edges`: a timestamped (optionally weighted, featured, labelled) edge src → dst."""
+
+    model_config = ConfigDict(extra="ignore")
+    src: str
+    dst: str
+    ts: float
+    w: float = 1.0
+    x: list[float] | dict[str, float] | None = None
+    y: Label | None = None
+    model: str | None = None
+
+    _ids = field_validator("src", "dst", mode="before")(classmethod(lambda cls, v: _coerce_id(v)))
+
+    @field_validator("ts", "w")
+    @classmethod
+    def _num(cls, v: float) -> float:
+        return _finite(v, "value")
+
+    @field_validator("x")
+    @classmethod
+    def _x(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            _finite_list(list(v.values()), "x")
+        elif isinstance(v, list):
+            _finite_list(v, "x")
+        return v
+
+
+class NodeLabelIn(BaseModel):
+    """`node-labels`: the label of a node at time ts."""
+
+    model_config = ConfigDict(extra="ignore")
+    node: str
+    y: Label
+    ts: float
+    model: str | None = None
+
+    _node = field_validator("node", mode="before")(classmethod(lambda cls, v: _coerce_id(v)))
+
+    @field_validator("ts")
+    @classmethod
+    def _num(cls, v: float) -> float:
+        return _finite(v, "ts")

@@ -24,7 +24,7 @@ from typing import Any
 
 from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
-from agents.processor import Processor, route
+from agents.processor import INPUTS, Processor, route
 
 log = logging.getLogger("streamsvc.agents")
 
@@ -90,8 +90,9 @@ def register(app: Any, w: Wiring) -> Processor:
         agent.__qualname__ = agent.__name__
         return agent
 
-    app.agent(w.topics["events"], name="streamsvc.ingest-events")(ingest("events"))
-    app.agent(w.topics["labels"], name="streamsvc.ingest-labels")(ingest("labels"))
+    for role in INPUTS:
+        w.counters.setdefault(f"{role}_in", 0)
+        app.agent(w.topics[role], name=f"streamsvc.ingest-{role}")(ingest(role))
 
     async def restore(partition: int, first_offset: int) -> None:
         nonlocal snapshots

@@ -8,34 +8,81 @@ and an event and its late label always meet in the same place, whatever key the 
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
-from agents.host import ClassifierHost, HostLimits, Out, PartitionState, routing_key
-from agents.messages import BadRecord, EventIn, LabelIn, decode
+from pydantic import BaseModel
 
-INPUT_SHAPES = {"events": ("event", EventIn), "labels": ("label", LabelIn)}
+from agents.host import HostLimits, Out, PartitionState, routing_key
+from agents.messages import (
+    BadRecord,
+    EdgeIn,
+    EventIn,
+    LabelIn,
+    NodeLabelIn,
+    TransitionIn,
+    decode,
+)
+
+#: input role -> (record kind, wire shape, model family, field whose value picks the shard)
+INPUTS: dict[str, tuple[str, type[BaseModel], str, str | None]] = {
+    "events": ("event", EventIn, "classifier", "id"),
+    "labels": ("label", LabelIn, "classifier", "id"),
+    "transitions": ("transition", TransitionIn, "rl", "agent"),
+    "edges": ("edge", EdgeIn, "graph", None),  # one graph = one shard: neighbours span nodes
+    "node_labels": ("node_label", NodeLabelIn, "graph", None),
+}
+SHAPES = {kind: shape for kind, shape, _, _ in INPUTS.values()}
+#: family -> "module:Class" of its host (imported on first use)
+HOSTS = {"classifier": "agents.host:ClassifierHost", "rl": "agents.rl:RLHost",
+         "graph": "agents.graph:GraphHost"}
+FAMILY_NAMES = {"classifier": "classification", "rl": "reinforcement-learning",
+                "graph": "graph"}
 
 
-def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]) -> tuple[str, bytes]:
+def _model_for(role: str, family: str, requested: str | None, specs: Mapping[str, Any]) -> Any:
+    if requested is None:
+        if family == "classifier":
+            requested = "default"
+        else:
+            of_family = [n for n, s in specs.items() if s.family == family]
+            if len(of_family) != 1:
+                raise BadRecord(
+                    f"'model' is required on {role}: configured {FAMILY_NAMES[family]} models "
+                    f"are {of_family or 'none'}")
+            requested = of_family[0]
+    spec = specs.get(requested)
+    if spec is None:
+        raise BadRecord(
+            f"unknown model {requested!r}; configured models: {', '.join(sorted(specs))}")
+    if spec.family != family:
+        raise BadRecord(f"model {requested!r} is a {spec.kind} model and takes no {role}")
+    return spec
+
+
+def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
+          ) -> tuple[str, bytes]:
     """Validate one raw input record and return (routing key, records-topic value).
 
     Raises `BadRecord` for anything that cannot be processed, including an unknown model or a
     model of another family (e.g. an event sent to a reinforcement-learning model).
     """
-    kind, shape = INPUT_SHAPES[role]
+    kind, shape, family, shard_by = INPUTS[role]
     msg = decode(raw, shape)
-    spec = specs.get(msg.model)
-    if spec is None:
-        raise BadRecord(
-            f"unknown model {msg.model!r}; configured models: {', '.join(sorted(specs))}"
-        )
-    if spec.family != "classifier":
-        raise BadRecord(f"model {msg.model!r} is a {spec.kind} model and takes no {role}")
-    rk = routing_key(msg.model, spec.shards, msg.id)
-    value = {"kind": kind, "rk": rk, "body": msg.model_dump(mode="json"), "src": src}
+    spec = _model_for(role, family, msg.model, specs)
+    body = msg.model_dump(mode="json")
+    body["model"] = spec.name
+    rk = routing_key(spec.name, spec.shards if shard_by else 1,
+                     str(body[shard_by]) if shard_by else "")
+    value = {"kind": kind, "rk": rk, "body": body, "src": src}
     return rk, json.dumps(value, separators=(",", ":")).encode()
+
+
+def host_class(family: str) -> type:
+    module, name = HOSTS[family].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class Processor:
@@ -63,7 +110,7 @@ class Processor:
             spec = self.specs.get(name)
             if spec is None:
                 raise BadRecord(f"unknown model {name!r}")
-            h = st.hosts[rk] = ClassifierHost(spec, rk, self.limits)
+            h = st.hosts[rk] = host_class(spec.family)(spec, rk, self.limits)
         return h
 
     def handle(self, partition: int, offset: int, value: bytes, now: float) -> list[Out]:
@@ -76,12 +123,15 @@ class Processor:
         st.offset = offset
         st.dirty += 1
         rec = json.loads(value)
+        shape = SHAPES.get(rec.get("kind"))
+        if shape is None:
+            raise BadRecord(f"unknown record kind {rec.get('kind')!r}")
         host = self.host(st, rec["rk"])
-        if rec["kind"] == "event":
-            return host.on_event(EventIn.model_validate(rec["body"]), now)
-        if rec["kind"] == "label":
-            return host.on_label(LabelIn.model_validate(rec["body"]), now, rec.get("src", {}))
-        raise BadRecord(f"unknown record kind {rec['kind']!r}")
+        try:
+            return host.handle(rec["kind"], shape.model_validate(rec["body"]), now,
+                               rec.get("src", {}))
+        except ValueError as exc:  # the learner refused the record (e.g. wrong obs size)
+            raise BadRecord(str(exc)) from None
 
     def tick(self, now: float) -> list[Out]:
         out: list[Out] = []

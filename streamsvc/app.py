@@ -23,7 +23,7 @@ TOPIC_LAYOUT: dict[str, tuple[str | int, bool]] = {
     "drift_alerts": (1, False), "dead_letters": (1, False), "model_status": (1, True),
     "records": ("n", False), "checkpoints": (1, True),
     "edges": ("n", False), "node_labels": ("n", False), "node_predictions": ("n", False),
-    "transitions": ("n", False), "actions": ("n", False),
+    "transitions": ("n", False), "actions": ("n", False), "values": ("n", False),
 }
 
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.worker["session_timeout"] / 4),
     )
     json_topics = {"predictions", "drift_alerts", "dead_letters", "model_status",
-                   "node_predictions", "actions"}
+                   "node_predictions", "actions", "values"}
     topics = {
         role: app.topic(settings.topic(role), key_type=bytes,
                         value_serializer="json" if role in json_topics else "raw",

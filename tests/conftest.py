@@ -63,7 +63,8 @@ class ServiceProcs:
                 ("model_status", "model-status"), ("records", "records"),
                 ("checkpoints", "checkpoints"), ("edges", "edges"),
                 ("node_labels", "node-labels"), ("node_predictions", "node-predictions"),
-                ("transitions", "transitions"), ("actions", "actions")]
+                ("transitions", "transitions"), ("actions", "actions"),
+                ("values", "value-predictions")]
         }
         self.env = {
             **os.environ, "STREAMSVC_BROKER": broker.url, "STREAMSVC_APP_ID": f"streamsvc-{ns}",

@@ -1,0 +1,46 @@
+"""Hosting of a stream TD(λ)/Q(λ) model: transitions in, actions or values out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.host import HostLimits, Out, model_inspect
+
+
+class RLHost:
+    """One shard of a `stream_q` / `stream_td` model. Many agents' episodes may interleave on
+    one topic; the learner keeps each agent's traces and episode apart."""
+
+    def __init__(self, spec: Any, shard: str, limits: HostLimits) -> None:
+        self.name = spec.name
+        self.kind = spec.kind
+        self.shard = shard
+        self.model = spec.build()
+        self.transitions = 0
+        self.episodes_done = 0
+
+    def handle(self, kind: str, msg: Any, now: float, src: dict[str, Any]) -> list[Out]:
+        out = self.model.step(msg.agent, msg.episode, msg.obs, msg.reward, msg.done)
+        self.transitions += 1
+        self.episodes_done += int(msg.done)
+        base = {"model": self.name, "agent": msg.agent, "episode": msg.episode,
+                "ts": msg.ts if msg.ts is not None else now}
+        if self.kind == "stream_q":
+            action = {**base, "step": out["step"], "action": int(out["action"]),
+                      "greedy": bool(out["greedy"]), "epsilon": round(float(out["epsilon"]), 5),
+                      "q": [round(float(q), 5) for q in out["q"]], "done": bool(out["done"])}
+            return [("actions", msg.agent, action)]
+        value = {**base, "step": out["step"], "value": float(out["value"]),
+                 "done": bool(out["done"])}
+        return [("values", msg.agent, value)]
+
+    def tick(self, now: float) -> list[Out]:
+        return []
+
+    def status(self) -> dict[str, Any]:
+        inspect = model_inspect(self.model)
+        return {
+            "model": self.name, "shard": self.shard, "kind": self.kind, "family": "rl",
+            "examples_seen": self.transitions, "examples_learned": self.transitions,
+            "episodes_finished": self.episodes_done, "inspect": inspect,
+        }
