@@ -163,10 +163,11 @@ class ClassifierHost:
     # -- internals --------------------------------------------------------------------------
     def _predict(self, x: dict[str, Any]) -> tuple[dict[Any, float], dict[str, Any]]:
         m = self.model
-        if hasattr(m, "predict_proba_one_with_info"):
-            proba, info = m.predict_proba_one_with_info(x)
-        else:
-            proba, info = m.predict_proba_one(x), {}
+        proba = m.predict_proba_one(x)
+        info = {}
+        expert = getattr(m, "last_expert", None)  # DriftMoE: which expert answered
+        if expert is not None:
+            info["expert"] = int(expert)
         proba = {k: v for k, v in proba.items() if v is not None and math.isfinite(v)}
         return proba, info
 

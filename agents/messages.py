@@ -152,6 +152,7 @@ class TransitionIn(BaseModel):
     done: StrictBool = False
     model: str | None = None
     ts: float | None = None
+    seq: StrictInt | None = None  # client's correlation id, echoed on the answer
 
     _agent = field_validator("agent", "episode", mode="before")(
         classmethod(lambda cls, v: _coerce_id(v)))

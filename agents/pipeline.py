@@ -15,6 +15,7 @@ Restart and rebalance safety of learned state (see `Wiring`):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import pickle
 import time
@@ -44,6 +45,26 @@ class Wiring:
     checkpoint_interval: float = 30.0
     status_interval: float = 2.0
     counters: dict[str, int] = field(default_factory=dict)
+
+
+def _origin(m: Any, value: bytes | None) -> tuple[str, int, int]:
+    """Where a records-topic message came from (the user's topic, partition and offset)."""
+    try:
+        src = json.loads(value or b"")["src"]
+        return src["topic"], int(src["partition"]), int(src["offset"])
+    except (ValueError, KeyError, TypeError):
+        return m.topic, m.partition, m.offset
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, BadRecord) else f"processing error: {exc!r}"
+
+
+def _body(value: bytes | None) -> bytes | None:
+    try:
+        return json.dumps(json.loads(value or b"")["body"]).encode()
+    except (ValueError, KeyError, TypeError):
+        return value
 
 
 def register(app: Any, w: Wiring) -> Processor:
@@ -145,10 +166,11 @@ def register(app: Any, w: Wiring) -> Processor:
                 w.counters["records"] += 1
                 try:
                     outs = proc.handle(m.partition, m.offset, event.value, time.time())
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("failed on records[%d]@%d", m.partition, m.offset)
-                    await to_dead_letters(m.topic, m.partition, m.offset,
-                                          f"processing error: {exc!r}", event.value)
+                except Exception as exc:  # noqa: BLE001 - the worker must go on
+                    if not isinstance(exc, BadRecord):
+                        log.exception("failed on records[%d]@%d", m.partition, m.offset)
+                    await to_dead_letters(*_origin(m, event.value), _reason(exc),
+                                          _body(event.value))
                     continue
                 await publish(outs)
                 if st.dirty >= w.checkpoint_every:

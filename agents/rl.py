@@ -25,6 +25,8 @@ class RLHost:
         self.episodes_done += int(msg.done)
         base = {"model": self.name, "agent": msg.agent, "episode": msg.episode,
                 "ts": msg.ts if msg.ts is not None else now}
+        if msg.seq is not None:
+            base["seq"] = msg.seq
         if self.kind == "stream_q":
             action = {**base, "step": out["step"], "action": int(out["action"]),
                       "greedy": bool(out["greedy"]), "epsilon": round(float(out["epsilon"]), 5),
