@@ -57,7 +57,7 @@ class EdgeStream(Iterator[dict]):
         homophily: float = 0.8,
         label_rate: float = 0.1,
         node_label_rate: float = 0.01,
-        rate: float = 20.0,
+        rate: float = 5.0,
         x_dim: int = 4,
         task: str = "community",
         anomaly_frac: float = 0.05,

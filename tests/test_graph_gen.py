@@ -27,7 +27,7 @@ def test_messages_have_the_service_shapes() -> None:
     labelled = sum("y" in m for m in edges) / len(edges)
     assert 0.05 < labelled < 0.15
     assert [s["kind"] for s in stream.shifts] == ["switch", "new_communities"]
-    assert stream.shifts[0]["edge_index"] == 1200 and stream.shifts[0]["ts"] == 1200 / 20.0
+    assert stream.shifts[0]["edge_index"] == 1200 and stream.shifts[0]["ts"] == 1200 / stream.rate
 
 
 def test_same_seed_same_stream_and_new_labels_after_shift() -> None:

@@ -40,7 +40,7 @@ def test_selection_picks_the_only_informative_family() -> None:
     info = m.inspect()
     assert info["selections"][0]["family"] == "structural", info
     scores = info["selections"][0]["scores"]
-    assert scores["structural"] > max(scores["random"], scores["positional"]) + 0.08
+    assert scores["structural"] > max(scores["random"], scores["positional"]) + 0.05
 
 
 def _prequential(model: NodePropertyClassifier, msgs: list[dict], cut: int) -> tuple[float, float]:

@@ -21,6 +21,8 @@ from .linear import MultiHeadSoftmax
 from .state import EdgeStreamState
 
 TASKS = ("classification", "anomaly")
+_HEDGE_DISCOUNT = 0.99  # ~100 labels of memory
+_HEDGE_ETA = 0.5
 
 
 class NodePropertyClassifier(base.Classifier):
@@ -42,9 +44,10 @@ class NodePropertyClassifier(base.Classifier):
     families
         Candidate feature families, among "structural", "random", "positional", "combined".
     ensemble
-        Also offer the selection an "ensemble" candidate: the mean of the family models'
-        probabilities (diverse views of the same node usually beat each one; it costs every
-        family's features at prediction time).
+        Also offer the selection an "ensemble" candidate: the family heads' probabilities
+        mixed with exponential weights on their recent log-loss (Hedge), so diverse views of
+        a node are combined and a head that lags after a shift is quickly down-weighted. It
+        costs every family's features at prediction time.
     selection_window
         Labels used to compare the candidates, at the start and after each detected drift.
     task
@@ -73,6 +76,7 @@ class NodePropertyClassifier(base.Classifier):
         task: str = "classification",
         lr: float = 0.003,
         random_seeded: int = 1000,
+        random_window: int = 50,
         drift_delta: float | None = 0.002,
         seed: int = 0,
     ) -> None:
@@ -95,6 +99,7 @@ class NodePropertyClassifier(base.Classifier):
         self.task = task
         self.lr = lr
         self.random_seeded = random_seeded
+        self.random_window = random_window
         self.drift_delta = drift_delta
         self.seed = seed
 
@@ -105,6 +110,7 @@ class NodePropertyClassifier(base.Classifier):
             hops=hops,
             half_life=half_life,
             random_seeded=random_seeded,
+            random_window=random_window,
             seed=seed,
         )
         self.classes_: list[Hashable] = []
@@ -122,6 +128,7 @@ class NodePropertyClassifier(base.Classifier):
         self._window_score = dict.fromkeys(self._candidates, 0.0)
         self._selections: list[dict] = []
         self._adwin = drift.ADWIN(delta=drift_delta) if drift_delta is not None else None
+        self._head_loss = np.zeros(len(families))  # discounted log-loss per head (Hedge)
         self.labels_seen = 0
         self.drifts = 0
         self._roll: dict[str, float] = {"accuracy": 0.0, "logloss": 0.0, "brier": 0.0}
@@ -220,7 +227,10 @@ class NodePropertyClassifier(base.Classifier):
         ph = self._model.learn(x, yi)
         probs = {f: ph[h] for h, f in enumerate(self.families)}
         if len(self._candidates) > len(self.families):
-            probs["ensemble"] = ph.mean(axis=0)
+            probs["ensemble"] = self._mix(ph)
+        loss = -np.log(np.maximum(ph[:, yi], 1e-6))
+        self._head_loss *= _HEDGE_DISCOUNT
+        self._head_loss += loss
         p_chosen = probs[self.chosen_family]
         self._score(probs, yi)
         self._track(p_chosen, yi)
@@ -229,10 +239,10 @@ class NodePropertyClassifier(base.Classifier):
         self.labels_seen += 1
         return self._as_dict(p_chosen)
 
-    def _candidate_score(self, p: np.ndarray, yi: int) -> float:
-        if self.task == "anomaly":
-            return -float((p[1] - (yi == 1)) ** 2)
-        return float(int(np.argmax(p)) == yi) if len(p) > 1 else 1.0
+    @staticmethod
+    def _candidate_score(p: np.ndarray, yi: int) -> float:
+        # log-likelihood: a proper score, far less noisy than accuracy on a few hundred labels
+        return math.log(max(float(p[yi]), 1e-6))
 
     def _score(self, probs: dict[str, np.ndarray], yi: int) -> None:
         if not self._selecting:
@@ -241,9 +251,9 @@ class NodePropertyClassifier(base.Classifier):
         for f, p in probs.items():
             self._window_score[f] += self._candidate_score(p, yi)
         cands = self._candidates
-        best = max(cands, key=lambda f: (self._window_score[f], -cands.index(f)))
-        if self._window_n >= min(50, self.selection_window):
-            self.chosen_family = best  # provisional leader predicts while the window is open
+        best = max(cands, key=lambda f: self._window_score[f])
+        if self._window_n >= min(50, self.selection_window) and not (self.drifts and self.ensemble_ok):
+            self.chosen_family = best  # provisional leader predicts while the first window is open
         if self._window_n >= self.selection_window:
             self._selecting = False
             self._selections.append(
@@ -263,11 +273,18 @@ class NodePropertyClassifier(base.Classifier):
             self._adwin.update(wrong if self.task == "classification" else err * err)
             if self._adwin.drift_detected and not self._selecting:
                 self.drifts += 1
+                if self.ensemble_ok:  # Hedge re-weights itself while the window re-opens
+                    self.chosen_family = "ensemble"
                 self._selecting = True
                 self._window_n = 0
                 self._window_score = dict.fromkeys(self._candidates, 0.0)
 
+    @property
+    def ensemble_ok(self) -> bool:
+        return len(self._candidates) > len(self.families)
+
     def family_scores(self) -> dict[str, float]:
+        """Mean log-likelihood of each candidate over the current/last selection window."""
         n = max(1, self._window_n)
         return {f: round(self._window_score[f] / n, 4) for f in self._candidates}
 
@@ -294,8 +311,14 @@ class NodePropertyClassifier(base.Classifier):
         f = self.chosen_family
         x = self._layout.vector(st, s, t, len(self.classes_), self._layout.fill_for(f))
         ph = self._model.proba(x)
-        p = ph.mean(axis=0) if f == "ensemble" else ph[self.families.index(f)]
+        p = self._mix(ph) if f == "ensemble" else ph[self.families.index(f)]
         return self._as_dict(p)
+
+    def _mix(self, ph: np.ndarray) -> np.ndarray:
+        """Hedge mixture of the heads' probabilities."""
+        a = -_HEDGE_ETA * (self._head_loss - self._head_loss.min())
+        w = np.exp(a)
+        return (w / w.sum()) @ ph
 
     def predict_node(self, node: Hashable, ts: float | None = None) -> Hashable | None:
         p = self.predict_proba_node(node, ts)

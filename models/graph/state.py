@@ -53,6 +53,9 @@ class EdgeStreamState:
         The first ``random_seeded`` distinct nodes get their own Gaussian random feature;
         every later node gets the running mean of its neighbours' random features (SPLASH's
         propagation), so a feature learned on early nodes still means something for new ones.
+    random_window
+        The running mean becomes an exponential one after this many neighbours, so a node
+        that changes neighbourhood (e.g. switches community) gets features that follow it.
     evict_fraction
         Fraction of ``max_nodes`` evicted at once when full (amortises the O(n) selection).
     seed
@@ -67,6 +70,7 @@ class EdgeStreamState:
         hops: int = 2,
         half_life: float | None = 600.0,
         random_seeded: int = 1000,
+        random_window: int = 50,
         evict_fraction: float = 0.01,
         seed: int = 0,
     ) -> None:
@@ -86,6 +90,9 @@ class EdgeStreamState:
         self.hops = int(hops)
         self.half_life = half_life
         self.random_seeded = int(random_seeded)
+        if int(random_window) < 1:
+            raise ValueError(f"random_window must be >= 1, got {random_window!r}")
+        self.random_window = int(random_window)
         self.evict_fraction = float(evict_fraction)
         self.seed = int(seed)
 
@@ -273,11 +280,12 @@ class EdgeStreamState:
         if u != v and (nu >= 0 or nv >= 0):
             rand = self.rand
             ru_old = rand[u].copy() if nv >= 0 and nu != 0 else None
+            win = self.random_window
             if nu >= 0 and nv != 0:
-                rand[u] += (rand[v] - rand[u]) / (nu + 1)
+                rand[u] += (rand[v] - rand[u]) / min(nu + 1, win)
                 rand_n[u] = nu + 1
             if ru_old is not None:
-                rand[v] += (ru_old - rand[v]) / (nv + 1)
+                rand[v] += (ru_old - rand[v]) / min(nv + 1, win)
                 rand_n[v] = nv + 1
 
         # ring buffers, both directions
