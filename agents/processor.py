@@ -103,7 +103,7 @@ class Processor:
             st = self.partitions[partition] = PartitionState(partition)
         return st
 
-    def host(self, st: PartitionState, rk: str) -> ClassifierHost:
+    def host(self, st: PartitionState, rk: str) -> Any:
         h = st.hosts.get(rk)
         if h is None:
             name = rk.split("#", 1)[0]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.host import HostLimits, routing_key
-from agents.messages import BadRecord, EventIn, LabelIn, decode, dead_letter
+from agents.messages import BadRecord, EventIn, LabelIn, dead_letter, decode
 from agents.processor import Processor, route
 from streamsvc.config import ConfigError, load_settings
 
