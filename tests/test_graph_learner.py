@@ -191,3 +191,22 @@ def test_full_learner_throughput_is_reported() -> None:
     rate = len(msgs) / (time.perf_counter() - t)
     print(f"\nlearner (state + predict src every edge + learn labels): {rate:,.0f} msgs/s")
     assert m.inspect()["edges_seen"] == sum("src" in x for x in msgs)
+
+
+def test_river_generic_estimator_checks() -> None:
+    from river import checks
+
+    m = NodePropertyClassifier(dim=4, max_nodes=100)
+    ran = []
+    it = checks.yield_checks(m)
+    while True:
+        try:
+            check = next(it)
+        except (StopIteration, ModuleNotFoundError):  # dataset checks need sklearn
+            break
+        if check.__name__ in m._unit_test_skips():
+            continue
+        check(m.clone())
+        ran.append(check.__name__)
+    assert {"check_pickling_supports_roundtrip", "check_clone_is_idempotent",
+            "check_get_params_matches_signature", "check_repr_roundtrips_clone"} <= set(ran)
