@@ -197,11 +197,13 @@ def register(app: Any, w: Wiring) -> Processor:
 
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         async with lock:
+            nonlocal snapshots
             for tp in revoked:
                 if tp.topic == w.topics["records"].get_topic_name():
                     await checkpoint(tp.partition, "revoked")
                     proc.partitions.pop(tp.partition, None)
                     restored.discard(tp.partition)
+            snapshots = None  # whatever we get next may have been written by another worker
 
     async def on_shutdown(sender: Any, **_: Any) -> None:
         async with lock:

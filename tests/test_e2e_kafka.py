@@ -223,3 +223,62 @@ def test_sigkill_mid_stream_loses_nothing(service: ServiceProcs) -> None:
     finally:
         preds.close()
         status.close()
+
+
+def test_two_workers_share_partitions_and_hand_over_state(service: ServiceProcs) -> None:
+    """Scale out: two workers in one group split the model's shards; when one leaves, the
+    other restores its shards from Kafka and nothing learned is lost."""
+    env = {"STREAMSVC_MODELS__DEFAULT__SHARDS": "4", "STREAMSVC_WORKER__SESSION_TIMEOUT": "10.0",
+           "STREAMSVC_WORKER__STATUS_INTERVAL": "1.0"}
+    t = service.topics
+    a = service.start("worker", env={**env, "STREAMSVC_WORKER_ID": "worker-a"}, name="wa")
+    wait_for(lambda: set(t.values()) <= _topics(service), 60, "topics created by the worker")
+    status = TopicReader(service.broker.bootstrap, t["model_status"])
+    preds = TopicReader(service.broker.bootstrap, t["predictions"])
+
+    def latest() -> tuple[dict, dict]:
+        workers, shards = {}, {}
+        for s in status.poll():
+            if not s:
+                continue
+            if "counters" in s:
+                workers[s["worker"]] = s
+            elif s.get("model") == "default":
+                shards[s["shard"]] = s
+        return workers, shards
+
+    try:
+        wait_for(lambda: "worker-a" in latest()[0], 90, "worker a reporting")
+        b = service.start("worker", env={**env, "STREAMSVC_WORKER_ID": "worker-b"}, name="wb")
+        wait_for(lambda: all(latest()[0].get(w, {}).get("partitions") is not None
+                             for w in ("worker-a", "worker-b")), 90, "both workers reporting")
+        prod = _producer(service)
+        first = drifting_events(3000, seed=11, prefix="s")
+        _send_all(prod, t["events"], first)
+        wait_for(lambda: {e["id"] for e in first} <= {p["id"] for p in preds.poll()}, 120,
+                 "predictions with two workers")
+        workers, _ = wait_for(lambda: (ws := latest()) and all(
+            ws[0][w]["counters"]["records"] > 0 for w in ("worker-a", "worker-b")) and ws, 60,
+            "both workers processing records")
+        owned = [set(workers[w]["partitions"]) for w in ("worker-a", "worker-b")]
+        assert owned[0] and owned[1] and not owned[0] & owned[1]
+        _, shards = wait_for(lambda: (ws := latest()) and sum(
+            s["examples_learned"] for s in ws[1].values()) == 3000 and ws, 60, "3000 learned")
+        before = {k: s["examples_learned"] for k, s in shards.items()}
+        assert len(before) == 4
+
+        assert service.stop(a, signal.SIGTERM) == 0, service.log_of(a)
+        second = drifting_events(1000, seed=12, prefix="s", start=3000)
+        _send_all(prod, t["events"], second)
+        wait_for(lambda: {e["id"] for e in second} <= {p["id"] for p in preds.poll()}
+                 if b.poll() is None else pytest.fail(service.log_of(b)), 120,
+                 "predictions after worker a left")
+        _, shards = wait_for(lambda: (ws := latest()) and sum(
+            s["examples_learned"] for s in ws[1].values()) == 4000 and ws, 60,
+            "4000 learned after the hand-over")
+        assert all(shards[k]["examples_learned"] >= n for k, n in before.items())
+        assert all(s["worker"] == "worker-b" for s in shards.values())
+        prod.close()
+    finally:
+        status.close()
+        preds.close()
