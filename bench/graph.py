@@ -32,6 +32,20 @@ from models.graph.linear import MultiHeadSoftmax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+LEARNER_NOTE = """\
+Learner (`models/graph`): per-node state in bounded numpy arrays (ring buffer of the K most
+recent neighbours with time and weight and edge features, in/out degree, decayed activity,
+random features propagated to new nodes as a windowed running mean of their neighbours',
+positional features = time-decayed random-projection walks of 1..hops steps updated in
+O(hops·d) per edge), coldest nodes evicted past `max_nodes`. One online softmax head per
+feature family (structural / random / positional / combined; each head sees its family's own
+and recency-weighted neighbour-mean block plus a shared context: ring fill, time-gap
+encodings, edge weights and features, neighbour-label histogram) plus a Hedge mixture of the
+heads; the best candidate by log-likelihood on the first 500 labels predicts (the mixture
+unless a single family is better by 0.02 nats/label), and an ADWIN on its error re-opens the
+selection (the mixture predicts meanwhile).
+"""
+
 
 # --------------------------------------------------------------------------- baselines
 class Majority:
@@ -286,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         "planted shifts). No real temporal graph with node labels can be installed offline from a "
         "registry package here: `py-tgb` ships only download scripts (its `tgbn-*` datasets are "
         "fetched from a web server at run time), `teneto` ships fMRI test data without labels.", "",
+        LEARNER_NOTE,
         "Protocol: prequential. On every labelled edge (label of `src`) and every node-label event, "
         "each model predicts the node's label, then learns it. All models see the same stream; "
         "the learner picks its feature family on the first 500 labels (and again after an ADWIN "
