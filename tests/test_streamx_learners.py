@@ -1,0 +1,254 @@
+"""stream-x learners: traces, learning on small problems, agent bookkeeping, validation."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from models.streamx import StreamQ, StreamTD
+
+
+def _walk_episode(rng: np.random.Generator, n: int):
+    """One episode of the n-state random walk: yields (s, reward, s_next, done)."""
+    s = n // 2
+    while True:
+        s2 = s + (1 if rng.random() < 0.5 else -1)
+        if s2 < 0:
+            yield s, -1.0, s, True
+            return
+        if s2 >= n:
+            yield s, 1.0, s, True
+            return
+        yield s, 0.0, s2, False
+        s = s2
+
+
+def test_td_random_walk_reaches_low_error():
+    # 11 states: with sparse init each first-layer unit sees exactly one state (ceil(0.9·11)=10
+    # inputs zeroed); a larger κ (smaller effective steps) lowers the noise floor of lr=1.
+    n = 11
+    true = np.arange(1, n + 1) / (n + 1) * 2 - 1  # -5/6 .. 5/6
+    eye = np.eye(n)
+    td = StreamTD(gamma=1.0, lam=0.5, kappa=16.0, scale_reward=False, seed=0)
+    rng = np.random.default_rng(0)
+
+    def rms() -> float:
+        return float(np.sqrt(np.mean([(td.predict_one(eye[i]) - true[i]) ** 2 for i in range(n)])))
+
+    start = rms()
+    errors = []
+    for ep in range(300):
+        for s, r, s2, done in _walk_episode(rng, n):
+            td.learn_one(eye[s], r, eye[s2], done)
+        if ep >= 240 and ep % 10 == 9:
+            errors.append(rms())
+    assert start > 0.3
+    assert np.mean(errors) < 0.15, errors
+    info = td.inspect()
+    assert info["episodes_finished"] == 300
+    json.dumps(info)
+
+
+def test_q_learns_a_short_corridor():
+    """Corridor of 6 cells, start at 0, goal at 5 (+1), -0.01 per step, cap 30 steps."""
+    n, cap = 6, 30
+    eye = np.eye(n)
+    ag = StreamQ(n_actions=2, exploration_steps=1500, time_limit=cap, seed=3)
+    lengths = []
+    for _ in range(250):
+        s, t = 0, 0
+        a = ag.act(eye[s])
+        while True:
+            s2 = min(n - 1, s + 1) if a == 1 else max(0, s - 1)
+            t += 1
+            done = s2 == n - 1 or t >= cap
+            r = 1.0 if s2 == n - 1 else -0.01
+            ag.learn_one(eye[s], a, r, eye[s2], done)
+            if done:
+                break
+            s = s2
+            a = ag.act(eye[s])
+        lengths.append(t)
+    assert np.mean(lengths[:20]) > 10  # random walking at first
+    assert np.mean(lengths[-30:]) < 7  # then (nearly) straight to the goal: optimum is 5
+    assert ag.predict_one(eye[0]) == 1
+    assert ag.epsilon == pytest.approx(0.01)
+
+
+def test_trace_reset_on_episode_end_and_non_greedy_action():
+    ag = StreamQ(n_actions=2, obs_dim=3, epsilon_start=0.0, epsilon_end=0.0, seed=0)
+    x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
+    greedy = ag.predict_one(x0)
+    ag.learn_one(x0, greedy, 1.0, x1, False)
+    assert np.abs(ag._local.z).sum() > 0  # greedy action: trace kept
+    greedy1 = ag.predict_one(x1)
+    ag.learn_one(x1, 1 - greedy1, 1.0, x0, False)  # non-greedy: trace cut after the update
+    assert np.abs(ag._local.z).sum() == 0
+    ag.learn_one(x0, ag.predict_one(x0), 1.0, x1, False)
+    assert np.abs(ag._local.z).sum() > 0
+    ag.learn_one(x1, ag.predict_one(x1), 1.0, x0, True)  # episode end
+    assert np.abs(ag._local.z).sum() == 0
+    assert ag.inspect()["episodes_finished"] == 1
+
+    # service path: explorative action recorded at decision time cuts the trace
+    ag = StreamQ(n_actions=4, obs_dim=3, epsilon_start=1.0, epsilon_end=1.0, seed=1)
+    rng = np.random.default_rng(0)
+    saw_cut = saw_kept = False
+    out = ag.step("a", "e", rng.normal(size=3), 0.0, False)
+    for _ in range(40):
+        prev_greedy = out["greedy"]
+        out = ag.step("a", "e", rng.normal(size=3), 1.0, False)
+        z = np.abs(ag._agents["a"].z).sum()
+        saw_cut |= (not prev_greedy) and z == 0
+        saw_kept |= prev_greedy and z > 0
+        assert prev_greedy or z == 0
+    assert saw_cut and saw_kept
+    ag.step("a", "e", rng.normal(size=3), 1.0, True)
+    assert np.abs(ag._agents["a"].z).sum() == 0
+
+
+def _cartpole_like_stream(seed: int, n: int, dim: int = 4):
+    rng = np.random.default_rng(seed)
+    out, ep, t = [], 0, 0
+    for _ in range(n):
+        t += 1
+        done = t >= 7 or rng.random() < 0.1
+        out.append((str(ep), rng.normal(size=dim).tolist(), 0.0 if t == 1 else 1.0, done))
+        if done:
+            ep, t = ep + 1, 0
+    return out
+
+
+@pytest.mark.parametrize("cls", [StreamQ, StreamTD])
+def test_interleaved_agents_keep_separate_bookkeeping(cls):
+    kwargs = {"n_actions": 3} if cls is StreamQ else {}
+    a, b = _cartpole_like_stream(1, 60), _cartpole_like_stream(2, 45)
+    # run apart: per-agent bookkeeping from separate models
+    apart = {}
+    for name, stream in (("a", a), ("b", b)):
+        m = cls(seed=0, **kwargs)
+        apart[name] = [m.step(name, *tr)["step"] for tr in stream]
+        apart[name + "_episodes"] = m.inspect()["episodes_finished"]
+        apart[name + "_learned"] = m.inspect()["steps_learned"]
+        # every transition except the first of each episode is learned from
+        assert apart[name + "_learned"] == sum(step > 0 for step in apart[name])
+    # interleave them into one shared model
+    m = cls(seed=0, **kwargs)
+    got = {"a": [], "b": []}
+    ia = ib = 0
+    rng = np.random.default_rng(5)
+    while ia < len(a) or ib < len(b):
+        if ib >= len(b) or (ia < len(a) and rng.random() < 0.5):
+            got["a"].append(m.step("a", *a[ia])["step"])
+            ia += 1
+        else:
+            got["b"].append(m.step("b", *b[ib])["step"])
+            ib += 1
+    assert got["a"] == apart["a"] and got["b"] == apart["b"]
+    info = m.inspect()
+    assert info["episodes_finished"] == apart["a_episodes"] + apart["b_episodes"]
+    assert info["steps_learned"] == apart["a_learned"] + apart["b_learned"]
+    assert info["active_agents"] == 2
+
+
+def test_returns_are_tracked_per_agent():
+    m = StreamQ(n_actions=2, seed=0)
+    x = [0.1, 0.2]
+    m.step("a", "1", x, 0.0, False)
+    m.step("b", "1", x, 0.0, False)
+    m.step("a", "1", x, 5.0, False)
+    m.step("b", "1", x, 1.0, False)
+    m.step("a", "1", x, 5.0, True)  # a: 10
+    m.step("b", "1", x, 1.0, True)  # b: 2
+    info = m.inspect()
+    assert info["last_return"] == 2.0 and info["mean_return"] == 6.0
+    assert info["steps_learned"] == 4 and info["episodes_finished"] == 2
+
+
+def test_new_episode_id_restarts_episode_and_first_reward_is_ignored():
+    m = StreamTD(seed=0)
+    m.step("a", "1", [0.0, 1.0], 0.0, False)
+    assert m.step("a", "1", [1.0, 1.0], 3.0, False)["step"] == 1
+    out = m.step("a", "2", [1.0, 0.0], 99.0, False)  # new id: reward ignored, step 0
+    assert out["step"] == 0
+    assert m.inspect()["steps_learned"] == 1
+    assert m.inspect()["episodes_abandoned"] == 1
+    assert np.abs(m._agents["a"].z).sum() == 0
+
+
+def test_lru_eviction_bounds_agents():
+    m = StreamQ(n_actions=2, max_agents=3, seed=0)
+    for i in range(5):
+        m.step(f"agent{i}", "e", [float(i)], 0.0, False)
+    m.step("agent2", "e", [1.0], 1.0, False)  # touch
+    m.step("agent5", "e", [1.0], 0.0, False)
+    assert list(m._agents) == ["agent4", "agent2", "agent5"]
+    assert m.inspect()["evicted_agents"] == 3
+
+
+@pytest.mark.parametrize("cls", [StreamQ, StreamTD])
+def test_bad_input_raises_clear_value_error(cls):
+    m = cls(n_actions=2) if cls is StreamQ else cls()
+    m.step("a", "e", [1.0, 2.0, 3.0], 0.0, False)
+    with pytest.raises(ValueError, match="expects obs_dim=3"):
+        m.step("a", "e", [1.0, 2.0], 0.0, False)
+    with pytest.raises(ValueError, match="NaN"):
+        m.step("a", "e", [1.0, float("nan"), 3.0], 0.0, False)
+    with pytest.raises(ValueError, match="NaN"):
+        m.step("a", "e", [1.0, float("inf"), 3.0], 0.0, False)
+    with pytest.raises(ValueError, match="reward"):
+        m.step("a", "e", [1.0, 2.0, 3.0], float("nan"), False)
+    with pytest.raises(ValueError, match="numbers"):
+        m.step("a", "e", ["x", 2.0, 3.0], 0.0, False)
+    with pytest.raises(ValueError, match="flat"):
+        m.step("a", "e", [[1.0, 2.0, 3.0]], 0.0, False)
+    # the model is still usable and nothing bad was learned
+    m.step("a", "e", [1.0, 2.0, 3.0], 1.0, False)
+    assert np.isfinite(m.net.theta).all()
+    with pytest.raises(ValueError, match="obs_dim=4"):
+        (cls(n_actions=2, obs_dim=4) if cls is StreamQ else cls(obs_dim=4)).step(
+            "a", "e", [1.0], 0.0, False
+        )
+
+
+@pytest.mark.parametrize("cls", [StreamQ, StreamTD])
+def test_pickle_round_trip_and_clone(cls):
+    kwargs = {"n_actions": 2} if cls is StreamQ else {}
+    m = cls(seed=4, **kwargs)
+    stream = _cartpole_like_stream(0, 40, dim=3)
+    for tr in stream[:30]:
+        m.step("a", *tr)
+    m2 = pickle.loads(pickle.dumps(m))
+    for tr in stream[30:]:
+        assert m.step("a", *tr) == m2.step("a", *tr)
+    np.testing.assert_array_equal(m.net.theta, m2.net.theta)
+    assert m.inspect() == m2.inspect()
+    fresh = m.clone()
+    assert fresh.inspect()["steps_learned"] == 0 and fresh.obs_dim_ is None
+    assert fresh.seed == 4
+
+
+def test_seeded_runs_are_reproducible():
+    outs = []
+    for _ in range(2):
+        m = StreamQ(n_actions=3, seed=11)
+        outs.append([m.step("a", *tr)["action"] for tr in _cartpole_like_stream(3, 50)])
+    assert outs[0] == outs[1]
+    m = StreamQ(n_actions=3, seed=12)
+    assert [m.step("a", *tr)["action"] for tr in _cartpole_like_stream(3, 50)] != outs[0]
+
+
+def test_step_output_shape_and_inspect_is_json():
+    m = StreamQ(n_actions=2, seed=0)
+    out = m.step("a", "e", [0.1, 0.2, 0.3, 0.4], 0.0, False)
+    assert set(out) == {"action", "step", "greedy", "q", "epsilon", "done"}
+    assert isinstance(out["action"], int) and len(out["q"]) == 2
+    json.dumps(out)
+    json.dumps(m.inspect())
+    td = StreamTD()
+    v = td.step("a", "e", [0.1], 0.0, False)
+    assert set(v) == {"value", "step", "done"} and isinstance(v["value"], float)
+    assert td.step("a", "e", [0.2], 1.0, True)["value"] == 0.0
