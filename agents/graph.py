@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from river import metrics, utils
-
-from agents.host import HostLimits, Out, json_label, model_inspect
+from agents.host import HostLimits, Out, json_label, metrics_status, model_inspect
+from models.metrics import PrequentialMetrics
 
 
 class GraphHost:
@@ -21,9 +20,7 @@ class GraphHost:
         self.model = spec.build()
         self.edges = 0
         self.labels = 0
-        self.evaluated = 0
-        self.accuracy = metrics.Accuracy()
-        self.rolling = utils.Rolling(metrics.Accuracy(), window_size=limits.rolling_window)
+        self.metrics = PrequentialMetrics(limits.rolling_window)
 
     def handle(self, kind: str, msg: Any, now: float, src: dict[str, Any]) -> list[Out]:
         body = msg.model_dump(exclude_none=True)
@@ -34,9 +31,7 @@ class GraphHost:
         if msg.y is not None:
             self.labels += 1
             if y_pred is not None:
-                self.evaluated += 1
-                self.accuracy.update(msg.y, y_pred)
-                self.rolling.update(msg.y, y_pred)
+                self.metrics.update(msg.y, y_pred)
         if kind != "edge":
             return []
         pred = {"node": node, "model": self.name, "y_pred": json_label(y_pred),
@@ -47,13 +42,9 @@ class GraphHost:
         return []
 
     def status(self) -> dict[str, Any]:
-        n = self.evaluated
         return {
             "model": self.name, "shard": self.shard, "kind": self.kind, "family": "graph",
             "examples_seen": self.edges, "examples_learned": self.labels,
-            "examples_evaluated": int(n),
-            "accuracy": round(float(self.accuracy.get()), 6) if n else None,
-            "correct": int(round(self.accuracy.get() * n)),
-            "rolling_accuracy": round(float(self.rolling.get()), 6) if n else None,
+            **metrics_status(self.metrics),
             "inspect": model_inspect(self.model),
         }

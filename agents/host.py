@@ -13,9 +13,10 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import drift, metrics, utils
+from river import drift
 
 from agents.messages import EventIn, LabelIn
+from models.metrics import PrequentialMetrics
 
 #: What a host returns: (output role, key, JSON-able value). Roles name topics in the config.
 Out = tuple[str, str | None, dict[str, Any]]
@@ -53,6 +54,20 @@ def json_label(y: Any) -> Any:
     if hasattr(y, "item"):  # numpy scalar
         return y.item()
     return str(y)
+
+
+def _finite_or_none(v: float) -> float | None:
+    return round(v, 6) if math.isfinite(v) else None
+
+
+def metrics_status(m: PrequentialMetrics) -> dict[str, Any]:
+    """Prequential metrics as shown in model-status (None until something was evaluated)."""
+    if not m.n:
+        return {"examples_evaluated": 0, "correct": 0, "accuracy": None,
+                "rolling_accuracy": None, "kappa_m": None, "kappa_t": None}
+    return {"examples_evaluated": m.n, "correct": m.correct,
+            "accuracy": round(m.accuracy, 6), "rolling_accuracy": round(m.rolling.get(), 6),
+            "kappa_m": _finite_or_none(m.kappa_m), "kappa_t": _finite_or_none(m.kappa_t)}
 
 
 def model_inspect(model: Any) -> dict[str, Any]:
@@ -100,9 +115,7 @@ class ClassifierHost:
         self.alert_cooldown = spec.alert_cooldown
         self.seen = 0
         self.learned = 0
-        self.evaluated = 0
-        self.accuracy = metrics.Accuracy()
-        self.rolling = utils.Rolling(metrics.Accuracy(), window_size=limits.rolling_window)
+        self.metrics = PrequentialMetrics(limits.rolling_window)
         self.pending: OrderedDict[str, _Pending] = OrderedDict()
         self.done_ids: OrderedDict[str, None] = OrderedDict()
         self.orphans: OrderedDict[str, tuple[LabelIn, float, dict[str, Any]]] = OrderedDict()
@@ -176,9 +189,7 @@ class ClassifierHost:
         self.learned += 1
         if y_pred is None:
             return []
-        self.evaluated += 1
-        self.accuracy.update(y, y_pred)
-        self.rolling.update(y, y_pred)
+        self.metrics.update(y, y_pred)
         return self._check_drift(int(y_pred != y), now)
 
     def _check_drift(self, error: int, now: float) -> list[Out]:
@@ -202,7 +213,7 @@ class ClassifierHost:
             "error_rate_before": None if before is None else round(float(before), 4),
             "error_rate_after": None if after is None else round(float(after), 4),
             "window_before": width_before, "window_after": getattr(self.detector, "width", None),
-            "rolling_accuracy": round(float(self.rolling.get()), 4),
+            "rolling_accuracy": round(self.metrics.rolling.get(), 4),
             "examples_since_last_alert": self._errors_since_alert[1],
         }
         self._last_alert_at = position
@@ -247,10 +258,7 @@ class ClassifierHost:
         return {
             "model": self.name, "shard": self.shard, "kind": self.kind, "family": "classifier",
             "examples_seen": self.seen, "examples_learned": self.learned,
-            "examples_evaluated": self.evaluated,
-            "accuracy": round(float(self.accuracy.get()), 6) if self.evaluated else None,
-            "correct": int(round(self.accuracy.get() * self.evaluated)),
-            "rolling_accuracy": round(float(self.rolling.get()), 6) if self.evaluated else None,
+            **metrics_status(self.metrics),
             "pending_labels": len(self.pending), "waiting_orphan_labels": len(self.orphans),
             **self.counters, "recent_alerts": list(self.alerts), "inspect": inspect,
         }
@@ -263,6 +271,10 @@ class PartitionState:
     partition: int
     offset: int = -1  # last records-topic offset whose effects this state includes
     hosts: dict[str, Any] = field(default_factory=dict)
+    # highest source offset applied per (input topic, partition): the ingest stage is
+    # at-least-once (a rebalance can forward a record twice); this makes learning exactly-once
+    src_high: dict[tuple[str, int], int] = field(default_factory=dict)
+    duplicates: int = 0
     version: int = 1
     dirty: int = 0
     saved_at: float = field(default_factory=time.time)

@@ -123,6 +123,13 @@ class Processor:
         st.offset = offset
         st.dirty += 1
         rec = json.loads(value)
+        src = rec.get("src") or {}
+        if "topic" in src and "offset" in src:
+            key = (str(src["topic"]), int(src.get("partition", 0)))
+            if int(src["offset"]) <= st.src_high.get(key, -1):
+                st.duplicates += 1  # forwarded twice by the ingest stage: already applied
+                return []
+            st.src_high[key] = int(src["offset"])
         shape = SHAPES.get(rec.get("kind"))
         if shape is None:
             raise BadRecord(f"unknown record kind {rec.get('kind')!r}")
@@ -143,6 +150,7 @@ class Processor:
 
     def statuses(self) -> list[dict[str, Any]]:
         return [
-            {**h.status(), "partition": st.partition, "offset": st.offset}
+            {**h.status(), "partition": st.partition, "offset": st.offset,
+             "duplicates_skipped": st.duplicates}
             for st in self.partitions.values() for h in st.hosts.values()
         ]

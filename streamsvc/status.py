@@ -93,6 +93,9 @@ class StatusView:
             wsum = sum(w for _, w in rolled)
             out["rolling_accuracy"] = (
                 round(sum(a * w for a, w in rolled) / wsum, 6) if wsum else None)
+            if len(shards) == 1:  # κ statistics do not add up across shards
+                out["kappa_m"] = shards[0].get("kappa_m")
+                out["kappa_t"] = shards[0].get("kappa_t")
             out["updated"] = max((s.get("updated", 0) for s in shards), default=None)
             out["shards"] = [
                 {k: s.get(k) for k in ("shard", "partition", "worker", "examples_learned",

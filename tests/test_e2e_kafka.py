@@ -68,7 +68,7 @@ def _status(url: str) -> int | None:
 
 
 def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
-    env = {"STREAMSVC_WORKER__ORPHAN_TTL": "3.0", "STREAMSVC_WORKER__STATUS_INTERVAL": "1.0",
+    env = {"STREAMSVC_WORKER__ORPHAN_TTL": "20.0", "STREAMSVC_WORKER__STATUS_INTERVAL": "1.0",
            "STREAMSVC_WORKER__SESSION_TIMEOUT": "10.0"}
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
@@ -119,7 +119,9 @@ def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
         assert set(by_id["e10"]["proba"]) <= {"0", "1"}
 
         # every malformed record is in dead-letters with a reason, and the worker went on
-        wait_for(lambda: len(dead.poll()) >= len(MALFORMED) + 2, 60, "dead letters")
+        wait_for(lambda: len(dead.poll()) >= len(MALFORMED) + 1 and any(
+            "ghost" in d["error"] for d in dead.messages), 90,
+            "dead letters, including the label for an unknown id after orphan_ttl")
         raws = {d["raw"] for d in dead.messages if d["topic"] == t["events"]}
         assert {m.decode("utf-8", "replace") for m in MALFORMED if _utf8(m)} <= raws
         assert any(d.get("raw_encoding") == "base64" for d in dead.messages)
@@ -273,9 +275,15 @@ def test_two_workers_share_partitions_and_hand_over_state(service: ServiceProcs)
         wait_for(lambda: {e["id"] for e in second} <= {p["id"] for p in preds.poll()}
                  if b.poll() is None else pytest.fail(service.log_of(b)), 120,
                  "predictions after worker a left")
-        _, shards = wait_for(lambda: (ws := latest()) and sum(
-            s["examples_learned"] for s in ws[1].values()) == 4000 and ws, 60,
-            "4000 learned after the hand-over")
+        try:
+            _, shards = wait_for(lambda: (ws := latest()) and sum(
+                s["examples_learned"] for s in ws[1].values()) == 4000 and ws, 60,
+                "4000 learned after the hand-over")
+        except AssertionError:
+            summary = {k: (s["examples_learned"], s["worker"], s.get("partition"),
+                           s.get("offset")) for k, s in latest()[1].items()}
+            raise AssertionError(f"shards after hand-over: {summary}, before: {before}\n"
+                                 + service.log_of(b)[-3000:]) from None
         assert all(shards[k]["examples_learned"] >= n for k, n in before.items())
         assert all(s["worker"] == "worker-b" for s in shards.values())
         prod.close()

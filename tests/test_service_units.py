@@ -179,3 +179,16 @@ def test_env_overrides_and_user_models(tmp_path: Path) -> None:
     assert s.worker["orphan_ttl"] == 5.0
     assert list(s.models) == ["fraud"] and s.models["fraud"].shards == 2
     assert s.models["fraud"].build().n_models == 3
+
+
+def test_records_forwarded_twice_by_ingest_are_applied_once() -> None:
+    proc = _proc()
+    msgs = [{"id": f"e{i}", "x": {"a": i}, "y": i % 2} for i in range(6)]
+    offsets = iter(range(100))
+    for src_off in [0, 1, 2, 3, 2, 3, 4, 5]:  # a rebalance re-forwards source offsets 2 and 3
+        raw = json.dumps(msgs[src_off]).encode()
+        _, value = route("events", raw, proc.specs, {"topic": "events", "partition": 1,
+                                                     "offset": src_off})
+        proc.handle(0, next(offsets), value, 0.0)
+    s = proc.statuses()[0]
+    assert s["examples_learned"] == 6 and s["duplicates_skipped"] == 2
