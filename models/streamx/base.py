@@ -146,7 +146,7 @@ class StreamLearner(base.Base):
             raise ValueError(
                 f"{what} has {x.shape[0]} values but this model expects obs_dim={self.obs_dim_}"
             )
-        if not np.isfinite(x).all():
+        if not math.isfinite(np.add.reduce(x)):  # any NaN/inf makes the sum non-finite
             raise ValueError(f"{what} contains NaN or infinite values: {x.tolist()}")
         return x
 

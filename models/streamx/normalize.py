@@ -50,10 +50,12 @@ class ObservationNormalizer:
             st.update(x)
         if st.count < 2:
             return (x - st.mean) / math.sqrt(1.0 + self.eps)
-        out = st.m2 / (st.count - 1)
-        out += self.eps
+        # (x - μ)/√(m2/(n-1) + ε) = (x - μ)·√(n-1)/√(m2 + ε(n-1)): three array calls
+        out = st.m2 + self.eps * (st.count - 1)
         np.sqrt(out, out=out)
-        return np.divide(x - st.mean, out, out=out)
+        np.divide(x - st.mean, out, out=out)
+        out *= math.sqrt(st.count - 1)
+        return out
 
 
 class RewardScaler:

@@ -43,7 +43,7 @@ class ObGD:
 
     def step_size(self, z: np.ndarray, delta: float) -> float:
         buf = self._scratch(z.shape[0])
-        z_l1 = float(np.abs(z, out=buf).sum())
+        z_l1 = float(np.add.reduce(np.abs(z, out=buf)))
         m = self.lr * self.kappa * max(abs(delta), 1.0) * z_l1
         return self.lr / m if m > 1.0 else self.lr
 
@@ -100,7 +100,7 @@ class AdaptiveObGD(ObGD):
         denom += self.eps
         np.sqrt(denom, out=denom)
         np.divide(z, denom, out=buf)  # rescaled trace
-        z_l1 = float(np.abs(buf).sum())
+        z_l1 = float(np.add.reduce(np.abs(buf)))
         m = self.lr * self.kappa * max(abs(delta), 1.0) * z_l1
         step = self.lr / m if m > 1.0 else self.lr
         buf *= step * delta

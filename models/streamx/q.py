@@ -106,7 +106,7 @@ class StreamQ(StreamLearner):
             target = r
         else:
             q_next, _ = self.net.forward(x_next)
-            target = r + self.gamma * float(q_next.max())
+            target = r + self.gamma * float(np.maximum.reduce(q_next))
         a = st.action
         delta = target - float(q[a])
         grad = self.net.backward_row(cache, a)
