@@ -55,7 +55,13 @@ class AgentState:
 
 
 class StreamLearner(base.Base):
-    """Base of StreamTD / StreamQ: validation, features, agents, episodes, inspection."""
+    """Base of StreamTD / StreamQ: validation, features, agents, episodes, inspection.
+
+    Follows river's conventions (constructor params stored under their own names, so
+    ``clone()`` works; picklable; seeded). ``river.checks.check_estimator`` does not apply:
+    these are not supervised estimators on feature dicts but RL learners on fixed-length
+    observation vectors (emerging/disappearing features are rejected on purpose, as an
+    observation whose size changes is a producer bug that must surface as a ValueError)."""
 
     _kind = "stream"
     _LOCAL = "__local__"
