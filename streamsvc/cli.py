@@ -31,6 +31,8 @@ def _add_config(p: argparse.ArgumentParser) -> None:
                    help="TOML config file (default: $STREAMSVC_CONFIG, else shipped defaults)")
     p.add_argument("--broker", "-b", metavar="URL",
                    help="Kafka broker, e.g. kafka://127.0.0.1:9092 (overrides config)")
+    p.add_argument("--log-level", default=argparse.SUPPRESS,
+                   choices=["debug", "info", "warning", "error"], help="logging level")
 
 
 def _settings(args: argparse.Namespace):
