@@ -101,6 +101,26 @@ class ServiceProcs:
                 proc.wait()
         return proc.returncode
 
+    def start_worker(self, env: dict[str, str] | None = None, timeout: float = 90
+                     ) -> subprocess.Popen:
+        """Start `streamsvc worker` and wait for its first heartbeat in model-status."""
+        proc = self.start("worker", env=env, name="worker")
+        status = TopicReader(self.broker.bootstrap, self.topics["model_status"])
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                pytest.fail("worker exited:\n" + self.log_of(proc))
+            try:
+                return any(m and "counters" in m for m in status.poll())
+            except Exception:  # noqa: BLE001 - the topic may not exist yet
+                return False
+
+        try:
+            wait_for(up, timeout, "worker heartbeat")
+        finally:
+            status.close()
+        return proc
+
     def close(self) -> None:
         for proc, _ in self.procs:
             if proc.poll() is None:

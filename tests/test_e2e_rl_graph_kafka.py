@@ -23,20 +23,7 @@ MODELS_ENV = {
 
 
 def _ready_worker(service: ServiceProcs):
-    worker = service.start("worker", env=MODELS_ENV, name="worker")
-    status = TopicReader(service.broker.bootstrap, service.topics["model_status"])
-
-    def up() -> bool:
-        if worker.poll() is not None:
-            pytest.fail(service.log_of(worker))
-        try:
-            return any(m and "counters" in m for m in status.poll())
-        except Exception:  # noqa: BLE001 - topic may not exist yet
-            return False
-
-    wait_for(up, 90, "worker heartbeat")
-    status.close()
-    return worker
+    return service.start_worker(MODELS_ENV)
 
 
 def test_cartpole_episodes_through_kafka_with_latency(service: ServiceProcs) -> None:

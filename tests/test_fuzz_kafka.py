@@ -39,19 +39,7 @@ records = st.one_of(
 
 @pytest.fixture
 def worker(service: ServiceProcs):
-    proc = service.start("worker", env=ENV, name="worker")
-    status = TopicReader(service.broker.bootstrap, service.topics["model_status"])
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(service.log_of(proc))
-        try:
-            return any(m and "counters" in m for m in status.poll())
-        except Exception:  # noqa: BLE001 - topic not there yet
-            return False
-
-    wait_for(up, 90, "worker heartbeat")
-    status.close()
+    proc = service.start_worker(ENV)
     return service, proc
 
 
