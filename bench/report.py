@@ -39,7 +39,10 @@ def main() -> None:
     for fname, _ in present:
         text = (DOCS / fname).read_text().strip()
         # demote the fragment's headings by one level so that this file has one H1
-        lines = [("#" + ln) if ln.startswith("#") else ln for ln in text.splitlines()]
+        lines, fenced = [], False
+        for ln in text.splitlines():
+            fenced ^= ln.startswith("```")
+            lines.append("#" + ln if ln.startswith("#") and not fenced else ln)
         parts += ["", "\n".join(lines), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts).rstrip() + "\n")
     print(f"wrote {DOCS / 'benchmarks.md'} from {len(present)} fragments")
