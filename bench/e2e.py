@@ -113,6 +113,57 @@ def bench_kafka(n: int, seed: int) -> dict[str, float]:
     return {"n": n, "reference_eps": n / ref, "service_eps": n / svc, "ratio": ref / svc}
 
 
+def bench_rl_latency(episodes: int, seed: int) -> dict[str, dict[str, float]]:
+    """CartPole played through Kafka (env here, stream Q(λ) in a worker) vs a bare
+    kafka-python ping-pong through one topic (no worker) in the same run."""
+    import sys as _sys
+
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from streamsvc.devbroker import KafkaBroker
+
+    _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from cartpole_kafka import play
+
+    with KafkaBroker(partitions=4) as broker:
+        topic = f"ping-{uuid.uuid4().hex[:6]}"
+        prod = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1)
+        prod.send(topic, b"warm").get(30)
+        cons = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=None,
+                             auto_offset_reset="latest", fetch_max_wait_ms=10)
+        while not cons.assignment():
+            cons.poll(timeout_ms=100)
+        for tp in cons.assignment():
+            cons.position(tp)
+        lat = []
+        for _ in tqdm(range(500), desc="reference ping-pong", leave=False):
+            t0 = time.perf_counter()
+            prod.send(topic, b"x")
+            prod.flush()
+            got = 0
+            while not got:
+                got = sum(len(b) for b in cons.poll(timeout_ms=50).values())
+            lat.append(time.perf_counter() - t0)
+        cons.close()
+        prod.close()
+        lat.sort()
+        ref = {"n": len(lat), "p50": round(1000 * lat[len(lat) // 2], 2),
+               "p99": round(1000 * lat[int(0.99 * len(lat))], 2)}
+        env = {**os.environ, "STREAMSVC_BROKER": broker.url,
+               "STREAMSVC_MODELS__CART__KIND": "stream_q",
+               "STREAMSVC_MODELS__CART__PARAMS__N_ACTIONS": "2"}
+        worker = subprocess.Popen([sys.executable, "-m", "streamsvc.cli", "worker"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        try:
+            time.sleep(8)  # let the worker join its group before the first step
+            _, svc = play(broker.bootstrap, episodes, "cart", seed)
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(60)
+    return {"reference": ref, "service": svc}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,6 +171,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--kinds", nargs="+", default=["hoeffding_tree", "arf"])
     p.add_argument("--kafka", action="store_true", help="also measure through a real broker")
+    p.add_argument("--rl", type=int, default=0, metavar="EPISODES",
+                   help="also play CartPole through Kafka for this many episodes (latency)")
     p.add_argument("--out", default="docs/bench-e2e.md")
     args = p.parse_args()
     rows = []
@@ -151,6 +204,18 @@ def main() -> None:
         lines.append(f"| {name} | {ref} | {r['service_eps']:,.0f} | {r['reference_eps']:,.0f} | "
                      f"{r['ratio']:.2f} |")
     lines.append("")
+    if args.rl:
+        lat = bench_rl_latency(args.rl, args.seed)
+        s, r = lat["service"], lat["reference"]
+        print(f"rl latency: service {s}  reference {r}")
+        lines += [
+            f"**Round trip per CartPole step through Kafka** ({args.rl} episodes, {s['n']} "
+            "steps; environment in this process, stream Q(λ) in a worker; transition → "
+            "ingest → records → learn → action):", "",
+            "| | p50 ms | p99 ms | p50 ratio to reference |", "|---|---:|---:|---:|",
+            f"| service step | {s['p50']} | {s['p99']} | {s['p50'] / r['p50']:.1f}× |",
+            f"| reference: kafka-python ping-pong, one topic, no worker | {r['p50']} | "
+            f"{r['p99']} | 1.0× |", ""]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
