@@ -35,7 +35,7 @@ import math
 from typing import Any
 
 import numpy as np
-from river import base, tree
+from river import base, drift, tree
 
 from .mlp import MLP, Adam
 from .scaling import FeatureEncoder
@@ -78,6 +78,14 @@ class DriftMoEClassifier(base.Classifier):
         Task variant only: ``"all"`` (every one-vs-rest tree learns every example, so each
         sees all its negatives) or ``"topk"`` (true class's tree + router's top-k; cheaper
         with many classes).
+    drift_reset
+        Not in the reference. Each expert keeps an ADWIN detector on its error over the
+        examples it learns (those the router sends it); when its error rises significantly
+        the expert is replaced by a fresh tree. Hoeffding trees never forget, so without this
+        an expert whose regime drifts stays wrong; with it, the router's traffic flows to the
+        fresh expert as soon as it is right again. ``False`` gives the reference algorithm.
+    drift_delta
+        ADWIN confidence of ``drift_reset`` (river's ARF uses 0.001 for its drift detectors).
     rolling_window
         Effective window (1/α of an exponential average) of the per-expert rolling accuracy
         and recent routing share reported by ``inspect()``.
@@ -101,6 +109,8 @@ class DriftMoEClassifier(base.Classifier):
         delta: float = 1e-7,
         leaf_prediction: str = "nba",
         task_train: str = "all",
+        drift_reset: bool = True,
+        drift_delta: float = 0.001,
         rolling_window: int = 500,
         max_features: int = 4096,
         seed: int | None = 42,
@@ -121,6 +131,8 @@ class DriftMoEClassifier(base.Classifier):
         self.delta = delta
         self.leaf_prediction = leaf_prediction
         self.task_train = task_train
+        self.drift_reset = drift_reset
+        self.drift_delta = drift_delta
         self.rolling_window = rolling_window
         self.max_features = max_features
         self.seed = seed
@@ -141,6 +153,8 @@ class DriftMoEClassifier(base.Classifier):
         self._share: list[float] = []
         self._routed: list[int] = []
         self._learned: list[int] = []
+        self._detectors: list[drift.ADWIN] = []
+        self.n_resets = 0
         self._hedge = [0.0, 0.0]  # task variant: forgetting log-loss of (router, experts)
         self.n_learned = 0
         self.n_predicted = 0
@@ -163,6 +177,7 @@ class DriftMoEClassifier(base.Classifier):
 
     def _add_expert(self) -> None:
         self._experts.append(self._new_tree())
+        self._detectors.append(drift.ADWIN(delta=self.drift_delta))
         self._acc.append(0.0)
         self._share.append(0.0)
         self._routed.append(0)
@@ -176,6 +191,16 @@ class DriftMoEClassifier(base.Classifier):
         self._router.add_outputs(1)
         if self._router.n_out > self._Mb.shape[1]:
             self._Mb = np.hstack([self._Mb, np.zeros((self.batch_size, self._Mb.shape[1]))])
+
+    def _watch(self, e: int, error: float) -> None:
+        """Feed expert ``e``'s error to its detector; replace the expert if it got worse."""
+        det = self._detectors[e]
+        before = det.estimation
+        det.update(error)
+        if det.drift_detected and det.estimation > before:
+            self._experts[e] = self._new_tree()
+            self._detectors[e] = drift.ADWIN(delta=self.drift_delta)
+            self.n_resets += 1
 
     @property
     def _multiclass(self) -> bool:
@@ -235,7 +260,18 @@ class DriftMoEClassifier(base.Classifier):
         chosen = max(range(K), key=mix.__getitem__)
         proba = dict(zip(self._classes, mix, strict=True))
         self._count_route(chosen)
-        self._cache = (dict(x), cols, vals, isnum, complete, xs, z, proba, chosen, (q_r, q_e, scores))
+        self._cache = (
+            dict(x),
+            cols,
+            vals,
+            isnum,
+            complete,
+            xs,
+            z,
+            proba,
+            chosen,
+            (q_r, q_e, scores),
+        )
         return proba, chosen
 
     def _task_sources(self, x: dict, z: np.ndarray) -> tuple[list, list, list]:
@@ -345,7 +381,12 @@ class DriftMoEClassifier(base.Classifier):
         probas = {} if probas is None else probas
         mask = [0.0] * E
         any_right = False
-        best_e, best_p = order[0], 0.0
+        # An expert that knows nothing counts as uniform over the labels: when the trained
+        # experts are confidently wrong (e.g. just after a drift), the fallback picks an idle
+        # or freshly reset expert and the router learns to send traffic there.
+        n_labels = len(self._seen) + (y not in self._seen)
+        uniform = 1.0 / n_labels
+        best_e, best_p = order[0], -1.0
         a = self._alpha
         acc = self._acc
         for e in order:  # router order so that probability ties go to the router's choice
@@ -358,14 +399,18 @@ class DriftMoEClassifier(base.Classifier):
                     right = 1.0
                     any_right = True
                 py = p.get(y, 0.0)
-                if py > best_p:
-                    best_e, best_p = e, py
+            else:
+                py = uniform
+            if py > best_p:
+                best_e, best_p = e, py
             mask[e] = right
             acc[e] += a * (right - acc[e])
         if not any_right:
             mask[best_e] = 1.0
         chosen = order[: self.top_k]
         for e in chosen:
+            if self.drift_reset:
+                self._watch(e, 1.0 - mask[e] if any_right else 1.0)
             self._experts[e].learn_one(x, y)
         return mask, chosen
 
@@ -394,6 +439,8 @@ class DriftMoEClassifier(base.Classifier):
             chosen = [yi, *others[: self.top_k]]
         cls = self._classes
         for e in chosen:
+            if self.drift_reset:
+                self._watch(e, 1.0 - float((scores[e] > 0.5) == (e == yi)))
             self._experts[e].learn_one(x, cls[e] == y)
         return mask, chosen
 
@@ -443,6 +490,7 @@ class DriftMoEClassifier(base.Classifier):
             "top_k": self.top_k,
             "n_learned": int(self.n_learned),
             "n_predicted": int(self.n_predicted),
+            "n_expert_resets": int(self.n_resets),
             "last_expert": self.last_expert,
             "classes": [_jsonable(c) for c in self._seen],
             "router": {

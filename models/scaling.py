@@ -45,9 +45,11 @@ class FeatureEncoder:
 
     # ----------------------------------------------------------------- lookup
     def encode(self, x: dict, grow: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Map ``x`` to ``(columns, raw values, is_numeric, n_new_columns)``.
+        """Map ``x`` to ``(columns, raw values, is_numeric, n_new)``.
 
-        With ``grow=False`` (prediction) unknown keys are skipped and nothing is mutated.
+        With ``grow=True`` unknown keys get columns and ``n_new`` counts them; with
+        ``grow=False`` (prediction) they are skipped, nothing is mutated, and ``n_new`` counts
+        the skipped keys.
         New keys of one example are sorted before getting columns, so the column layout does
         not depend on the dict's key order.
         """
@@ -56,6 +58,7 @@ class FeatureEncoder:
         vals: list[float] = []
         isnum: list[bool] = []
         new: list[tuple[int, str, Any, float]] = []
+        n_unknown = 0
         for k, v in x.items():
             t = type(v)
             if t is float or t is int or t is bool:
@@ -78,11 +81,13 @@ class FeatureEncoder:
             if c is None:
                 if grow:
                     new.append((0 if numeric else 1, repr(k), (k if numeric else (k, v)), fv))
+                else:
+                    n_unknown += 1
                 continue
             cols.append(c)
             vals.append(fv)
             isnum.append(numeric)
-        n_new = 0
+        n_new = n_unknown
         if new:
             new.sort(key=lambda e: (e[0], e[1], repr(e[2])))
             for kind, _, key, fv in new:
