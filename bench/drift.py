@@ -1,0 +1,280 @@
+"""Concept-drift benchmark: DriftMoE vs river's trees and forests, prequential, one process.
+
+    python -m bench.drift                 # 100k examples per synthetic stream
+    python -m bench.drift --quick         # smoke run (small n, fewer streams)
+    python -m bench.drift --n 1000000     # or --full for 1M
+    python -m bench.drift --arf100 --ensembles   # add ARF(100), SRP(10) and Leveraging Bagging(10)
+
+Every model sees the same examples in the same order (test-then-train). Throughput counts
+predict + learn time of the model only (the stream is materialised beforehand) and is also
+given as a ratio to ARF(10) measured in the same run. Writes ``docs/bench-drift.md``,
+``docs/drift-recovery.png`` and the raw numbers in ``docs/bench-drift.json``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# many tiny matmuls: BLAS threads only add contention on a shared 2-core machine
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import river  # noqa: E402
+from river import datasets, ensemble, forest, tree  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from bench.streams import STREAMS, drift_points, make_stream  # noqa: E402
+from models.drift_moe import DriftMoEClassifier  # noqa: E402
+from models.metrics import PrequentialMetrics  # noqa: E402
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+HT_PARAMS = {"grace_period": 50, "delta": 1e-7, "leaf_prediction": "nba"}
+REAL = {
+    "phishing": datasets.Phishing,
+    "bananas": datasets.Bananas,
+    "image-segments": datasets.ImageSegments,
+    "shuttle": datasets.Shuttle,
+}
+
+
+def model_factories(args: argparse.Namespace) -> dict[str, Callable[[], object]]:
+    s = args.seed
+    out: dict[str, Callable[[], object]] = {
+        "DriftMoE-data": lambda: DriftMoEClassifier(variant="data", seed=s),
+        "DriftMoE-task": lambda: DriftMoEClassifier(variant="task", seed=s),
+        "DriftMoE-data-ref": lambda: DriftMoEClassifier(variant="data", drift_reset=False, seed=s),
+        "HT": lambda: tree.HoeffdingTreeClassifier(**HT_PARAMS),
+        "HAT": lambda: tree.HoeffdingAdaptiveTreeClassifier(**HT_PARAMS, seed=s),
+        "ARF(10)": lambda: forest.ARFClassifier(n_models=10, seed=s),
+    }
+    if args.arf100:
+        out["ARF(100)"] = lambda: forest.ARFClassifier(n_models=100, seed=s)
+    if args.ensembles:
+        out["SRP(10)"] = lambda: ensemble.SRPClassifier(
+            model=tree.HoeffdingTreeClassifier(**HT_PARAMS), n_models=10, seed=s
+        )
+        out["LevBag(10)"] = lambda: ensemble.LeveragingBaggingClassifier(
+            model=tree.HoeffdingTreeClassifier(**HT_PARAMS), n_models=10, seed=s
+        )
+    return out
+
+
+def run_model(model, data, bar) -> dict:
+    """Prequential run; returns metrics, timing, memory and the per-example hit vector."""
+    met = PrequentialMetrics()
+    hits = np.zeros(len(data), dtype=np.int8)
+    predict, learn = model.predict_one, model.learn_one
+    gc.collect()
+    t0 = time.perf_counter()
+    for i, (x, y) in enumerate(data):
+        p = predict(x)
+        learn(x, y)
+        met.update(y, p)
+        hits[i] = p == y
+        if i % 500 == 499:
+            bar.update(500)
+    elapsed = time.perf_counter() - t0
+    bar.update(len(data) % 500)
+    try:
+        mem = int(model._raw_memory_usage)
+    except Exception:  # memory walk is best effort
+        mem = -1
+    out = {**met.summary(), "seconds": elapsed, "throughput": len(data) / elapsed, "memory": mem}
+    return out, hits
+
+
+def recovery(hits: np.ndarray, points: list[int], horizon: int) -> float:
+    """Mean accuracy over the ``horizon`` examples that follow each drift point."""
+    if not points:
+        return float("nan")
+    return float(np.mean([hits[p : p + horizon].mean() for p in points]))
+
+
+def machine() -> str:
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or 'n/a'}), "
+        f"Python {platform.python_version()}, numpy {np.__version__}, river {river.__version__}"
+    )
+
+
+def plot_recovery(curves: dict, n: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(curves)
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 3.2 * len(names)), squeeze=False)
+    win = max(50, n // 200)
+    for ax, stream in zip(axes[:, 0], names, strict=True):
+        for model, hits in curves[stream].items():
+            kernel = np.ones(win) / win
+            roll = np.convolve(hits.astype(float), kernel, mode="valid")
+            ax.plot(np.arange(win - 1, len(hits)), roll, label=model, lw=1.1)
+        for p in drift_points(stream, n):
+            ax.axvline(p, color="k", ls=":", lw=0.8)
+        ax.set_title(f"{stream}: rolling accuracy (window {win}); dotted = drift")
+        ax.set_ylabel("accuracy")
+        ax.legend(loc="lower left", fontsize=8)
+    axes[-1, 0].set_xlabel("examples")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def fmt_mem(b: int) -> str:
+    return "n/a" if b < 0 else f"{b / 2**20:.1f} MiB"
+
+
+def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) -> None:
+    models = list(next(iter(res["streams"].values())).keys())
+    lines = [
+        "# Concept-drift benchmark (DriftMoE)",
+        "",
+        f"Command: `{cmd}`  ",
+        f"Seed: {args.seed} (streams and models); synthetic streams: {args.n} examples each.  ",
+        f"Machine: {machine()}.  ",
+        f"Total wall time: {res['wall']:.0f} s.",
+        "",
+        "Prequential (test-then-train) accuracy in %, same examples for every model. "
+        "κ-M: vs the majority class; κ-T: vs the no-change classifier. Throughput in "
+        "examples/s of predict+learn, and as a ratio to ARF(10) in the same run. "
+        "`DriftMoE-data-ref` is the reference algorithm (no expert reset on drift); "
+        "`DriftMoE-data` adds ADWIN-triggered expert replacement (`drift_reset=True`, "
+        "the default).",
+        "",
+        "## Accuracy (%)",
+        "",
+        "| stream | " + " | ".join(models) + " |",
+        "|---" * (len(models) + 1) + "|",
+    ]
+    for s, row in res["streams"].items():
+        best = max(row[m]["accuracy"] for m in models)
+        cells = []
+        for m in models:
+            a = row[m]["accuracy"] * 100
+            cells.append(f"**{a:.2f}**" if row[m]["accuracy"] == best else f"{a:.2f}")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    syn = [s for s in res["streams"] if s in STREAMS]
+    if syn:
+        means = [np.mean([res["streams"][s][m]["accuracy"] for s in syn]) * 100 for m in models]
+        lines.append("| **mean of synthetic** | " + " | ".join(f"{v:.2f}" for v in means) + " |")
+    lines += [
+        "",
+        "## κ-M / κ-T",
+        "",
+        "| stream | " + " | ".join(models) + " |",
+        "|---" * (len(models) + 1) + "|",
+    ]
+    for s, row in res["streams"].items():
+        lines.append(
+            f"| {s} | "
+            + " | ".join(f"{row[m]['kappa_m']:.3f} / {row[m]['kappa_t']:.3f}" for m in models)
+            + " |"
+        )
+    lines += [
+        "",
+        "## Throughput (examples/s, ratio to ARF(10)) and final memory",
+        "",
+        "| stream | " + " | ".join(models) + " |",
+        "|---" * (len(models) + 1) + "|",
+    ]
+    for s, row in res["streams"].items():
+        ref = row.get("ARF(10)", {}).get("throughput")
+        cells = []
+        for m in models:
+            t = row[m]["throughput"]
+            r = f" ({t / ref:.2f}×)" if ref else ""
+            cells.append(f"{t:,.0f}{r}, {fmt_mem(row[m]['memory'])}")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    if res.get("recovery"):
+        lines += [
+            "",
+            f"## Recovery after abrupt drifts (accuracy % over the {res['horizon']} examples "
+            "after each drift, mean over the 3 drifts)",
+            "",
+            "| stream | " + " | ".join(models) + " |",
+            "|---" * (len(models) + 1) + "|",
+        ]
+        for s, row in res["recovery"].items():
+            lines.append(f"| {s} | " + " | ".join(f"{row[m] * 100:.2f}" for m in models) + " |")
+        lines += ["", "![recovery](drift-recovery.png)"]
+    lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.drift", description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100_000, help="examples per synthetic stream")
+    ap.add_argument("--full", action="store_true", help="1M examples per synthetic stream")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3000 examples, 3 streams")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--streams", default="all", help="comma-separated names, or 'all'")
+    ap.add_argument("--no-real", action="store_true", help="skip river's shipped datasets")
+    ap.add_argument("--arf100", action="store_true", help="also ARF with 100 trees")
+    ap.add_argument("--ensembles", action="store_true", help="also SRP(10) and LevBag(10)")
+    ap.add_argument("--out", default=str(DOCS / "bench-drift.md"))
+    args = ap.parse_args(argv)
+    if args.full:
+        args.n = 1_000_000
+    streams = list(STREAMS) if args.streams == "all" else args.streams.split(",")
+    if args.quick:
+        args.n = min(args.n, 3000)
+        if args.streams == "all":
+            streams = ["sea-abrupt", "led-abrupt", "rbf-fast"]
+    real = {} if (args.no_real or args.quick) else REAL
+    factories = model_factories(args)
+    cmd = "python -m bench.drift " + " ".join(sys.argv[1:] if argv is None else argv)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    horizon = max(100, args.n // 20)
+    res: dict = {"streams": {}, "recovery": {}, "horizon": horizon, "n": args.n}
+    curves: dict = {}
+    sizes = {s: args.n for s in streams}
+    for name, cls in real.items():
+        sizes[name] = cls().n_samples
+    total = sum(sizes.values()) * len(factories)
+    t_start = time.perf_counter()
+    with tqdm(total=total, unit="ex", smoothing=0.05) as bar:
+        for sname, size in sizes.items():
+            if sname in STREAMS:
+                data = list(make_stream(sname, size, args.seed))
+            else:
+                data = list(real[sname]())
+            row = {}
+            hits_by_model = {}
+            for mname, fac in factories.items():
+                bar.set_description(f"{sname} / {mname}")
+                row[mname], hits_by_model[mname] = run_model(fac(), data, bar)
+            res["streams"][sname] = row
+            if sname in STREAMS and STREAMS[sname].abrupt:
+                pts = drift_points(sname, size)
+                res["recovery"][sname] = {
+                    m: recovery(h, pts, horizon) for m, h in hits_by_model.items()
+                }
+                keep = ("DriftMoE-data", "DriftMoE-data-ref", "HT", "ARF(10)")
+                curves[sname] = {m: h for m, h in hits_by_model.items() if m in keep}
+            res["wall"] = time.perf_counter() - t_start
+            # partial results survive an interrupted long run
+            out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+            write_markdown(res, args, cmd, out)
+    if curves:
+        plot_recovery(curves, args.n, out.parent / "drift-recovery.png")
+    write_markdown(res, args, cmd, out)
+    print(out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
