@@ -258,11 +258,11 @@ def test_drift_reset_recovers_after_abrupt_flip():
     def run(reset):
         m = DriftMoEClassifier(n_experts=4, drift_reset=reset, **SMALL)
         hits = []
-        for i, (x, y) in enumerate(_quadrants(6000, seed=4)):
-            y = y if i < 3000 else 3 - y  # abrupt relabelling at 3000
+        for i, (x, y) in enumerate(_quadrants(3000, seed=4)):
+            y = y if i < 1500 else 3 - y  # abrupt relabelling at 1500
             hits.append(m.predict_one(x) == y)
             m.learn_one(x, y)
-        return float(np.mean(hits[3000:4500])), m
+        return float(np.mean(hits[1500:2400])), m
 
     with_reset, m = run(True)
     without, _ = run(False)
