@@ -83,11 +83,53 @@ def list_streams() -> list[tuple[str, str]]:
     return [(name, getattr(spec, "description", "")) for name, spec in STREAMS.items()]
 
 
+GRAPH_STREAMS = {
+    "graph-community": "temporal graph, communities as node labels, a community switch at "
+                       "40% and new communities at 70% of the edges (edges + node-labels)",
+    "graph-anomaly": "the same graph with a binary 'banned' node label (edges + node-labels)",
+}
+
+
+def produce_graph(args: argparse.Namespace, settings: Any) -> int:
+    """Edges to the edges topic and node labels to the node-labels topic."""
+    from kafka import KafkaProducer
+
+    from bench.graphgen import make_edge_stream
+
+    n = args.count or 10000
+    stream = make_edge_stream(n, seed=args.seed,
+                              task="anomaly" if args.synthetic == "graph-anomaly" else "community")
+    topics = {"edge": args.topic or settings.topic("edges"), "node": settings.topic("node_labels")}
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20)
+    sent = {"edge": 0, "node": 0}
+    start = time.monotonic()
+    try:
+        for msg in tqdm(stream, total=n, unit="msg", desc=f"→ {topics['edge']}"):
+            kind = msg.pop("kind")
+            if args.model:
+                msg["model"] = args.model
+            key = str(msg.get("src", msg.get("node"))).encode()
+            producer.send(topics[kind], key=key, value=json.dumps(msg).encode())
+            sent[kind] += 1
+            if args.rate > 0:
+                ahead = sum(sent.values()) / args.rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+        producer.flush()
+    finally:
+        producer.close()
+    print(f"sent {sent['edge']} edges to {topics['edge']!r} and {sent['node']} node labels to "
+          f"{topics['node']!r}; planted shifts: {stream.shifts}", file=sys.stderr)
+    return 0
+
+
 def produce_command(args: argparse.Namespace, settings: Any) -> int:
     if args.list:
-        for name, desc in list_streams():
+        for name, desc in list_streams() + list(GRAPH_STREAMS.items()):
             print(f"{name:16s} {desc}")
         return 0
+    if args.synthetic in GRAPH_STREAMS:
+        return produce_graph(args, settings)
     from kafka import KafkaProducer
 
     topic = args.topic or settings.topic("events")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,7 @@ def test_clear_errors_for_wrong_use(tmp_path: Path) -> None:
 def test_produce_list() -> None:
     r = run("produce", "--list")
     assert r.returncode == 0 and "sea-abrupt" in r.stdout and "led-gradual" in r.stdout
+    assert "graph-community" in r.stdout
 
 
 @pytest.mark.kafka
@@ -83,3 +85,16 @@ def test_produce_and_tail_through_kafka(service: ServiceProcs, tmp_path: Path) -
             env=env)
     labels = [json.loads(line) for line in r.stdout.splitlines()]
     assert sorted(m["id"] for m in labels) == sorted(m["id"] for m in msgs)  # 4 partitions
+
+
+@pytest.mark.kafka
+def test_produce_synthetic_graph(service: ServiceProcs) -> None:
+    env = {k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")}
+    r = run("produce", "--synthetic", "graph-community", "--count", "400", env=env)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"sent (\d+) edges to .* and (\d+) node labels", r.stderr)
+    assert m and int(m.group(1)) == 400 and int(m.group(2)) >= 0
+    r = run("tail", service.topics["edges"], "--from-beginning", "--max", "5", "--timeout", "20",
+            env=env)
+    edges = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(edges) == 5 and all({"src", "dst", "ts"} <= set(e) for e in edges)
