@@ -15,7 +15,7 @@ from typing import Any
 
 from river import drift
 
-from agents.messages import EventIn, LabelIn
+from agents.messages import BadRecord, EventIn, LabelIn
 from models.metrics import PrequentialMetrics
 
 #: What a host returns: (output role, key, JSON-able value). Roles name topics in the config.
@@ -113,6 +113,7 @@ class ClassifierHost:
         self.detector_name = spec.drift_detector
         self.detector = _make_detector(spec.drift_detector, spec.drift_delta)
         self.alert_cooldown = spec.alert_cooldown
+        self.label_type: str | None = None
         self.seen = 0
         self.learned = 0
         self.metrics = PrequentialMetrics(limits.rolling_window)
@@ -131,8 +132,19 @@ class ClassifierHost:
             return self.on_event(msg, now)
         return self.on_label(msg, now, src)
 
+    def _check_label(self, y: Any) -> None:
+        """One model, one label type: river's learners break for good on mixed types."""
+        kind = type(y).__name__
+        if self.label_type is None:
+            self.label_type = kind
+        elif kind != self.label_type:
+            raise BadRecord(f"label {y!r} is a {kind}, but model {self.name!r} learns "
+                            f"{self.label_type} labels")
+
     def on_event(self, ev: EventIn, now: float) -> list[Out]:
         out: list[Out] = []
+        if ev.y is not None:
+            self._check_label(ev.y)
         self.seen += 1
         proba, info = self._predict(ev.x)
         y_pred = max(proba, key=proba.get) if proba else None
@@ -143,7 +155,9 @@ class ClassifierHost:
             "examples_learned": self.learned, **info,
         }
         out.append(("predictions", ev.id, pred))
-        if ev.y is not None:
+        if ev.y is not None and ev.id in self.done_ids:
+            self.counters["labels_duplicate"] += 1  # the same labelled event sent twice
+        elif ev.y is not None:
             out += self._learn(ev.x, ev.y, y_pred, now)
             self._remember_done(ev.id)
         elif ev.id in self.orphans:
@@ -160,6 +174,7 @@ class ClassifierHost:
         return out
 
     def on_label(self, lb: LabelIn, now: float, src: dict[str, Any]) -> list[Out]:
+        self._check_label(lb.y)
         out: list[Out] = []
         p = self.pending.pop(lb.id, None)
         if p is not None:

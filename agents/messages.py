@@ -23,6 +23,8 @@ from pydantic import (
 
 MAX_RECORD_BYTES = 1_000_000
 MAX_ID_LEN = 512
+MAX_DEAD_LETTER_RAW = 256 * 1024
+MAX_FORWARD_BYTES = 900_000  # what one record may weigh on the internal topic
 
 Label = StrictBool | StrictInt | Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)]
 Feature = StrictInt | float | Annotated[str, Field(max_length=4096)]
@@ -44,6 +46,8 @@ def _coerce_id(v: Any) -> str:
 def _finite(v: float, what: str) -> float:
     if isinstance(v, float) and not math.isfinite(v):
         raise ValueError(f"{what} must be finite, got {v}")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53:
+        raise ValueError(f"{what} is an integer too large to be a number ({str(v)[:20]}...)")
     return v
 
 
@@ -111,6 +115,10 @@ def load_json(raw: bytes | None) -> dict[str, Any]:
         raise BadRecord(str(exc)) from None
     if not isinstance(obj, dict):
         raise BadRecord(f"expected a JSON object, got {type(obj).__name__}")
+    try:  # JSON escapes may smuggle in lone surrogates, which cannot become UTF-8 again
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRecord("invalid string: lone UTF-16 surrogate escape") from None
     return obj
 
 
@@ -131,6 +139,9 @@ def dead_letter(topic: str, partition: int, offset: int, error: str, raw: bytes 
     (UTF-8 text when it is text, else base64 with `raw_encoding` saying so)."""
     msg: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset,
                            "error": error}
+    if raw is not None and len(raw) > MAX_DEAD_LETTER_RAW:  # stay below Kafka's 1 MB limit
+        msg["raw_truncated"], msg["raw_size"] = True, len(raw)
+        raw = raw[:MAX_DEAD_LETTER_RAW]
     if raw is None:
         msg["raw"] = None
     else:

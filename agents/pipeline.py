@@ -40,7 +40,7 @@ class Wiring:
     worker_id: str
     load_snapshots: Callable[[], Awaitable[dict[int, bytes]]]
     save_snapshot: Callable[[int, bytes, dict[str, Any]], Awaitable[None]]
-    read_range: Callable[[int, int, int], Awaitable[list[tuple[int, bytes | None]]]]
+    read_range: Callable[[int, int, int], Awaitable[list[tuple]]]  # (offset, value[, ts])
     checkpoint_every: int = 5000
     checkpoint_interval: float = 30.0
     status_interval: float = 2.0
@@ -54,6 +54,15 @@ def _origin(m: Any, value: bytes | None) -> tuple[str, int, int]:
         return src["topic"], int(src["partition"]), int(src["offset"])
     except (ValueError, KeyError, TypeError):
         return m.topic, m.partition, m.offset
+
+
+def _clock(m: Any) -> float:
+    """A record's time: its Kafka timestamp (so that a replay sees the same clock as the
+    original run), else the wall clock."""
+    ts = getattr(m, "timestamp", None)  # faust: seconds (float); kafka-python: milliseconds
+    if not isinstance(ts, int | float) or ts <= 0:
+        return time.time()
+    return ts / 1000.0 if ts > 1e11 else float(ts)
 
 
 def _reason(exc: Exception) -> str:
@@ -80,14 +89,23 @@ def register(app: Any, w: Wiring) -> Processor:
     async def publish(outs: list[Out]) -> None:
         for role, key, value in outs:
             w.counters[role] = w.counters.get(role, 0) + 1
-            await w.topics[role].send(key=key, value=value)
+            try:
+                await w.topics[role].send(key=key, value=value)
+            except Exception as exc:  # noqa: BLE001 - one unsendable output must not stall us
+                w.counters["send_errors"] = w.counters.get("send_errors", 0) + 1
+                log.error("could not publish to %s (key %r): %r", role, key, exc)
 
     async def to_dead_letters(topic: str, partition: int, offset: int, err: str,
                               raw: bytes | None) -> None:
         w.counters["dead_letters"] += 1
         log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, err)
-        await w.topics["dead_letters"].send(
-            key=None, value=dead_letter(topic, partition, offset, err, raw))
+        try:
+            await w.topics["dead_letters"].send(
+                key=None, value=dead_letter(topic, partition, offset, err, raw))
+        except Exception as exc:  # noqa: BLE001 - log it: the record's reason is in the log
+            w.counters["send_errors"] = w.counters.get("send_errors", 0) + 1
+            log.error("could not write dead letter for %s[%d]@%d: %r", topic, partition,
+                      offset, exc)
 
     def ingest(role: str) -> Callable[[Any], Awaitable[None]]:
         async def agent(stream: Any) -> None:
@@ -105,7 +123,11 @@ def register(app: Any, w: Wiring) -> Processor:
                     await to_dead_letters(m.topic, m.partition, m.offset,
                                           f"internal error: {exc!r}", event.value)
                     continue
-                await w.topics["records"].send(key=rk.encode(), value=value)
+                try:
+                    await w.topics["records"].send(key=rk.encode(), value=value)
+                except Exception as exc:  # noqa: BLE001 - e.g. a message over the size limit
+                    await to_dead_letters(m.topic, m.partition, m.offset,
+                                          f"could not forward: {exc!r}", event.value)
 
         agent.__name__ = f"ingest_{role}"
         agent.__qualname__ = agent.__name__
@@ -128,9 +150,13 @@ def register(app: Any, w: Wiring) -> Processor:
         st = proc.state(partition)
         if first_offset > st.offset + 1:
             gap = await w.read_range(partition, st.offset + 1, first_offset)
-            for off, value in gap:
+            for item in gap:
+                off, value = item[0], item[1]
+                # the record's own timestamp, as in the original run, so that label-join
+                # timeouts expire exactly as they did then (never on wall-clock time)
+                now = item[2] if len(item) > 2 and item[2] else st.saved_at
                 try:
-                    proc.handle(partition, off, value or b"", time.time())
+                    proc.handle(partition, off, value or b"", now)
                 except Exception:  # noqa: BLE001 - a replayed record failed the first time too
                     st.offset = off
             w.counters["replayed"] += len(gap)
@@ -143,11 +169,15 @@ def register(app: Any, w: Wiring) -> Processor:
         if st is None or st.dirty == 0:
             return
         await app.producer.flush()  # outputs of included records are durable before the state
+        dirty, saved_at = st.dirty, st.saved_at
+        st.dirty, st.saved_at = 0, time.time()
         blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
-        dirty, st.dirty = st.dirty, 0
-        st.saved_at = time.time()
-        await w.save_snapshot(partition, blob, {"offset": st.offset, "reason": reason,
-                                                "worker": w.worker_id})
+        try:
+            await w.save_snapshot(partition, blob, {"offset": st.offset, "reason": reason,
+                                                    "worker": w.worker_id})
+        except Exception:
+            st.dirty, st.saved_at = st.dirty + dirty, saved_at  # try again next time
+            raise
         w.counters["snapshots_saved"] += 1
         log.info("checkpoint records[%d] offset=%d bytes=%d (%s, %d new records)", partition,
                  st.offset, len(blob), reason, dirty)
@@ -165,7 +195,7 @@ def register(app: Any, w: Wiring) -> Processor:
                     continue
                 w.counters["records"] += 1
                 try:
-                    outs = proc.handle(m.partition, m.offset, event.value, time.time())
+                    outs = proc.handle(m.partition, m.offset, event.value, _clock(m))
                 except Exception as exc:  # noqa: BLE001 - the worker must go on
                     if not isinstance(exc, BadRecord):
                         log.exception("failed on records[%d]@%d", m.partition, m.offset)
@@ -193,7 +223,10 @@ def register(app: Any, w: Wiring) -> Processor:
     async def periodic_checkpoint() -> None:
         async with lock:
             for p in list(proc.partitions):
-                await checkpoint(p, "interval")
+                try:
+                    await checkpoint(p, "interval")
+                except Exception:  # noqa: BLE001 - keep the state; the next tick retries
+                    log.exception("checkpoint of records[%d] failed; will retry", p)
 
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         async with lock:

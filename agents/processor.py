@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from agents.host import HostLimits, Out, PartitionState, routing_key
 from agents.messages import (
+    MAX_FORWARD_BYTES,
     BadRecord,
     EdgeIn,
     EventIn,
@@ -76,8 +77,12 @@ def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str,
     body["model"] = spec.name
     rk = routing_key(spec.name, spec.shards if shard_by else 1,
                      str(body[shard_by]) if shard_by else "")
-    value = {"kind": kind, "rk": rk, "body": body, "src": src}
-    return rk, json.dumps(value, separators=(",", ":")).encode()
+    value = json.dumps({"kind": kind, "rk": rk, "body": body, "src": src},
+                       separators=(",", ":"), ensure_ascii=False).encode()
+    if len(value) > MAX_FORWARD_BYTES:
+        raise BadRecord(f"record too large once validated ({len(value)} bytes > "
+                        f"{MAX_FORWARD_BYTES})")
+    return rk, value
 
 
 def host_class(family: str) -> type:
@@ -103,10 +108,10 @@ class Processor:
             st = self.partitions[partition] = PartitionState(partition)
         return st
 
-    def host(self, st: PartitionState, rk: str) -> Any:
+    def host(self, st: PartitionState, rk: str, name: str | None = None) -> Any:
         h = st.hosts.get(rk)
         if h is None:
-            name = rk.split("#", 1)[0]
+            name = name or rk.split("#", 1)[0]
             spec = self.specs.get(name)
             if spec is None:
                 raise BadRecord(f"unknown model {name!r}")
@@ -133,13 +138,15 @@ class Processor:
         shape = SHAPES.get(rec.get("kind"))
         if shape is None:
             raise BadRecord(f"unknown record kind {rec.get('kind')!r}")
-        host = self.host(st, rec["rk"])
+        host = self.host(st, rec["rk"], rec.get("body", {}).get("model"))
         try:
             # the ingest stage validated this body already: construct without re-validating
             return host.handle(rec["kind"], shape.model_construct(**rec["body"]), now,
                                rec.get("src", {}))
-        except ValueError as exc:  # the learner refused the record (e.g. wrong obs size)
-            raise BadRecord(str(exc)) from None
+        except BadRecord:
+            raise
+        except (ValueError, TypeError, ArithmeticError) as exc:  # the learner refused it
+            raise BadRecord(f"refused by the learner: {exc}") from None
 
     def tick(self, now: float) -> list[Out]:
         out: list[Out] = []

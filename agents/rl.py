@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from agents.host import HostLimits, Out, model_inspect
@@ -21,6 +22,10 @@ class RLHost:
 
     def handle(self, kind: str, msg: Any, now: float, src: dict[str, Any]) -> list[Out]:
         out = self.model.step(msg.agent, msg.episode, msg.obs, msg.reward, msg.done)
+        numbers = [out.get("value", 0.0), *out.get("q", [])]
+        if not all(math.isfinite(float(v)) for v in numbers):
+            raise ValueError("the model's output is not finite (reward far outside the range "
+                             "it can learn from?)")
         self.transitions += 1
         self.episodes_done += int(msg.done)
         base = {"model": self.name, "agent": msg.agent, "episode": msg.episode,

@@ -100,6 +100,11 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None) -> FastAPI
     return app
 
 
+def _escape(v: Any) -> str:
+    """Prometheus text-format label value escaping."""
+    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
 def prometheus_text(view: StatusView) -> str:
     lines: list[str] = []
 
@@ -109,7 +114,7 @@ def prometheus_text(view: StatusView) -> str:
         for labels, value in samples:
             if value is None:
                 continue
-            lab = ",".join(f'{k}="{str(v).replace(chr(34), "")}"' for k, v in labels.items())
+            lab = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
             lines.append(f"streamsvc_{name}{{{lab}}} {float(value)}")
 
     models = [view.model(n) or {} for n in view.model_names()]

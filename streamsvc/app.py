@@ -79,7 +79,8 @@ def create_app(settings: Settings) -> faust.App:
     async def save_snapshot(partition: int, blob: bytes, meta: dict[str, Any]) -> None:
         await loop_exec().run_in_executor(None, store.save, f"{prefix}{partition}", blob, meta)
 
-    async def replay(partition: int, start: int, end: int) -> list[tuple[int, bytes | None]]:
+    async def replay(partition: int, start: int, end: int
+                     ) -> list[tuple[int, bytes | None, float]]:
         return await loop_exec().run_in_executor(
             None, read_range, settings.bootstrap, settings.topic("records"), partition, start, end)
 

@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default sea-abrupt)")
     p.add_argument("--file", "-f", help="CSV or JSONL file instead of a built-in stream")
     p.add_argument("--target", help="label column of --file (default: last column / 'y')")
-    p.add_argument("--count", "-n", type=int, default=20000, help="examples (default 20000)")
+    p.add_argument("--count", "-n", type=int, default=20000,
+                   help="examples of a built-in stream (default 20000; a --file is read whole)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--model", default="default", help="configured model to run")
     p.add_argument("--out", default="demo-out", help="folder for predictions.jsonl, "

@@ -133,9 +133,11 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     from kafka import KafkaProducer
 
     topic = args.topic or settings.topic("events")
+    if args.file and args.target is None and args.labels_to is None and \
+            Path(args.file).suffix.lower() in {".jsonl", ".ndjson"}:
+        return _produce_lines(args, settings, topic)
     if args.file:
         examples = read_examples(args.file, args.target, args.id_column)
-        raw_lines = args.target is None and Path(args.file).suffix.lower() in {".jsonl", ".ndjson"}
     else:
         from bench.streams import STREAMS
 
@@ -144,7 +146,6 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                   f"{', '.join(STREAMS)}", file=sys.stderr)
             return 2
         examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed)
-        raw_lines = False
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20)
     delayed: deque[tuple[str, Any]] = deque()
     sent = 0
@@ -152,12 +153,9 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     total = args.count if args.count else None
     try:
         for rid, x, y in tqdm(examples, total=total, unit="rec", desc=f"→ {topic}"):
-            if args.file and raw_lines and args.labels_to is None:
-                msg = {"id": rid, "x": x, **({"y": y} if y is not None else {})}
-            else:
-                msg = {"id": rid, "x": x}
-                if y is not None and not args.labels_to:
-                    msg["y"] = y
+            msg = {"id": rid, "x": x}
+            if y is not None and not args.labels_to:
+                msg["y"] = y
             if args.model:
                 msg["model"] = args.model
             producer.send(topic, key=rid.encode(), value=json.dumps(msg).encode())
@@ -174,6 +172,46 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                     time.sleep(ahead)
         while delayed:
             _send_label(producer, args, *delayed.popleft())
+        producer.flush()
+    finally:
+        producer.close()
+    print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    return 0
+
+
+def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
+    """JSONL without --target: every line is sent as it is (one JSON object per line), keyed
+    by its `id` when it has one; --model only fills in a missing `model`."""
+    from kafka import KafkaProducer
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"streamsvc: no such file: {path}")
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=20)
+    sent, start = 0, time.monotonic()
+    try:
+        with path.open("rb") as fh:
+            for i, line in enumerate(tqdm(fh, unit="rec", desc=f"→ {topic}")):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError as exc:
+                    raise SystemExit(f"streamsvc: {path}:{i + 1}: not JSON: {exc}") from None
+                if not isinstance(obj, dict):
+                    raise SystemExit(f"streamsvc: {path}:{i + 1}: not a JSON object")
+                value = line.rstrip(b"\r\n")
+                if args.model and "model" not in obj:
+                    value = json.dumps({**obj, "model": args.model}).encode()
+                key = str(obj["id"]).encode() if "id" in obj else None
+                producer.send(topic, key=key, value=value)
+                sent += 1
+                if args.count and sent >= args.count:
+                    break
+                if args.rate > 0:
+                    ahead = sent / args.rate - (time.monotonic() - start)
+                    if ahead > 0:
+                        time.sleep(ahead)
         producer.flush()
     finally:
         producer.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,8 @@ def broker_to_bootstrap(broker: str) -> str:
     return ",".join(hosts)
 
 
-def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+def _env_overrides(env: dict[str, str], defaults: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
     """`STREAMSVC_BROKER`, `STREAMSVC_APP_ID`, `STREAMSVC_PARTITIONS` and the generic
     `STREAMSVC_<SECTION>__<KEY>` (e.g. `STREAMSVC_TOPICS__EVENTS=my-events`,
     `STREAMSVC_MODELS__DEFAULT__KIND=arf`)."""
@@ -88,8 +90,20 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
         node = out
         for p in path[:-1]:
             node = node.setdefault(p, {})
-        node[path[-1]] = _parse_scalar(value)
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {var} conflicts with another one")
+        default = _lookup(defaults or {}, path)
+        # a key whose default is text stays text ("2024" is an app id, not a number)
+        node[path[-1]] = value if isinstance(default, str) else _parse_scalar(value)
     return out
+
+
+def _lookup(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for p in path:
+        if not isinstance(tree, dict) or p not in tree:
+            return None
+        tree = tree[p]
+    return tree
 
 
 def _parse_scalar(value: str) -> Any:
@@ -112,6 +126,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 _SECTIONS = {"kafka", "topics", "worker", "api", "models"}
 _MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown"}
 _DETECTORS = {"adwin", "page_hinkley", "kswin", "none"}
+_MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def _check_keys(section: str, given: dict[str, Any], allowed: dict[str, Any] | set[str]) -> None:
@@ -122,7 +137,9 @@ def _check_keys(section: str, given: dict[str, Any], allowed: dict[str, Any] | s
             )
 
 
-def _typed(section: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def _typed(section: str, given: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(given, dict):
+        raise ConfigError(f"config key '{section}' must be a table, got {given!r}")
     _check_keys(section, given, defaults)
     out = dict(defaults)
     for key, value in given.items():
@@ -157,7 +174,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
             raw["models"] = {}
         raw = _merge(raw, user)
         source = str(p)
-    over = _env_overrides(env)
+    over = _env_overrides(env, defaults)
     _check_keys("<env STREAMSVC_*>", over, _SECTIONS)
     raw = _merge(raw, over)
     return _validate(raw, defaults, source)
@@ -170,13 +187,30 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
     api = _typed("api", raw.get("api", {}), defaults["api"])
     if kafka["partitions"] < 1:
         raise ConfigError("config key 'kafka.partitions' must be >= 1")
+    for key, value in worker.items():
+        if isinstance(value, int | float) and value <= 0:
+            raise ConfigError(f"config key 'worker.{key}' must be > 0, got {value}")
+    seen_topics: dict[str, str] = {}
+    for role, name in topics.items():
+        if not name or name in seen_topics:
+            raise ConfigError(f"config key 'topics.{role}' must be a distinct, non-empty topic "
+                              f"name ({name!r} is also topics.{seen_topics.get(name)})")
+        seen_topics[name] = role
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", kafka["app_id"]) or "@" in kafka["app_id"]:
+        raise ConfigError("config key 'kafka.app_id' may only contain letters, digits, "
+                          "'.', '_' and '-'")
     if not broker_to_bootstrap(kafka["broker"]):
         raise ConfigError(f"config key 'kafka.broker' has no host: {kafka['broker']!r}")
     models: dict[str, ModelSpec] = {}
     if not raw.get("models"):
         raise ConfigError("no models configured: add at least one [models.<name>] table")
+    if not isinstance(raw["models"], dict):
+        raise ConfigError("config key 'models' must be a table of [models.<name>] tables")
     for name, m in raw["models"].items():
         sec = f"models.{name}"
+        if not _MODEL_NAME.fullmatch(name):
+            raise ConfigError(f"config key '{sec}': a model name may only contain letters, "
+                              "digits, '.', '_' and '-' (it appears in keys and URLs)")
         if not isinstance(m, dict):
             raise ConfigError(f"config key '{sec}' must be a table")
         _check_keys(sec, m, _MODEL_KEYS)
@@ -197,15 +231,26 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
         params = m.get("params", {})
         if not isinstance(params, dict):
             raise ConfigError(f"config key '{sec}.params' must be a table")
+        delta = m.get("drift_delta", 0.002)
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+            raise ConfigError(f"config key '{sec}.drift_delta' must be a number in (0, 1)")
+        cooldown = m.get("alert_cooldown", 500)
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
+            raise ConfigError(f"config key '{sec}.alert_cooldown' must be an integer >= 0")
         spec = ModelSpec(
             name=name, kind=m["kind"], family=family, params=params, shards=shards,
-            drift_detector=detector, drift_delta=float(m.get("drift_delta", 0.002)),
-            alert_cooldown=int(m.get("alert_cooldown", 500)),
+            drift_detector=detector, drift_delta=float(delta), alert_cooldown=cooldown,
         )
         try:
-            spec.build()
+            model = spec.build()
+            if family == "classifier":  # smoke test: bad parameter values fail now, not later
+                model.learn_one({"f": 0.0}, 0)
+                model.predict_proba_one({"f": 0.0})
         except ModelSpecError as exc:
             raise ConfigError(f"config key '{sec}.params': {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - any failure here is a bad parameter value
+            raise ConfigError(f"config key '{sec}.params' {params}: the model fails with these "
+                              f"values: {exc!r}") from exc
         models[name] = spec
     return Settings(
         broker=kafka["broker"], app_id=kafka["app_id"], partitions=kafka["partitions"],

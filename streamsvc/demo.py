@@ -91,13 +91,13 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                     bar.write(f"drift alert at example {value['position']}: error "
                               f"{value['error_rate_before']} → {value['error_rate_after']}")
             n += 1
-            if n % 500 == 0:
+            if n % 500 == 0 and proc.statuses():
                 status = proc.statuses()[0]
                 bar.set_postfix(acc=f"{status['accuracy'] or 0:.3f}",
                                 rolling=f"{status['rolling_accuracy'] or 0:.3f}")
                 if view is not None:
                     _feed(view, proc, alerts)
-            if args.count and n >= args.count:
+            if total and n >= total:
                 break
         bar.close()
     finally:

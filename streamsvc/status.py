@@ -39,7 +39,10 @@ class StatusView:
         self._lock = threading.Lock()
 
     # -- updates ------------------------------------------------------------------------
-    def on_status(self, key: str, value: dict[str, Any] | None) -> None:
+    def on_status(self, key: str, value: Any) -> None:
+        if value is not None and not isinstance(value, dict):
+            log.warning("ignoring model-status record %r: not a JSON object", key)
+            return
         with self._lock:
             if key.startswith("worker:"):
                 if value is None:
@@ -107,7 +110,8 @@ class StatusView:
             if extra:
                 out["extra"] = extra
             alerts = [a for a in self.alerts if a.get("model") == name]
-            out["drift_alerts"] = len(alerts)
+            # the shards' own counters: not capped by this buffer, never decreasing
+            out["drift_alerts"] = max(out["alerts"], len(alerts))
             out["recent_alerts"] = alerts[-20:]
             return out
 
@@ -124,7 +128,7 @@ class StatusView:
         now = time.time()
         with self._lock:
             return [dict(v, worker=k) for k, v in self.workers.items()
-                    if now - float(v.get("updated", 0)) <= self.stale_after]
+                    if now - _num(v.get("updated")) <= self.stale_after]
 
     def readiness(self) -> tuple[bool, list[str]]:
         if self.embedded:
@@ -199,6 +203,13 @@ class KafkaStatusFeed(threading.Thread):
                             self.view.on_alert(value)
         finally:
             consumer.close()
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _json(raw: bytes | None) -> Any:

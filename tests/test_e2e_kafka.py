@@ -137,8 +137,12 @@ def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
         assert a["error_rate_after"] is not None
 
         learned = 4500 + 300
-        m = wait_for(lambda: (m := _model(api_url))["examples_learned"] == learned and m,
-                     60, "examples learned in GET /models/default")
+        try:
+            m = wait_for(lambda: (m := _model(api_url))["examples_learned"] == learned and m,
+                         60, "examples learned in GET /models/default")
+        except AssertionError:
+            m = {k: v for k, v in _model(api_url).items() if k != "inspect"}
+            raise AssertionError(f"GET /models/default: {m}") from None
         assert m["examples_seen"] == learned
         assert m["labels_joined"] == 300
         assert m["kind"] == "hoeffding_tree"
