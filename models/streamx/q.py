@@ -48,7 +48,7 @@ class StreamQ(StreamLearner):
         kappa: float = 2.0,
         epsilon_start: float = 1.0,
         epsilon_end: float = 0.01,
-        exploration_steps: int = 10_000,
+        exploration_steps: int = 5_000,
         sparsity: float = 0.9,
         optimizer: str = "obgd",
         normalize_obs: bool = True,
