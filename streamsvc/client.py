@@ -15,6 +15,14 @@ from typing import Any
 from tqdm import tqdm
 
 
+def _pace(sent: int, rate: float, start: float) -> None:
+    """Sleep just enough to keep `sent` records since `start` at `rate` per second (0: no limit)."""
+    if rate > 0:
+        ahead = sent / rate - (time.monotonic() - start)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
 def _number(v: str) -> Any:
     """CSV cells: numbers become numbers, the rest stays text (a categorical feature)."""
     try:
@@ -111,10 +119,7 @@ def produce_graph(args: argparse.Namespace, settings: Any) -> int:
             key = str(msg.get("src", msg.get("node"))).encode()
             producer.send(topics[kind], key=key, value=json.dumps(msg).encode())
             sent[kind] += 1
-            if args.rate > 0:
-                ahead = sum(sent.values()) / args.rate - (time.monotonic() - start)
-                if ahead > 0:
-                    time.sleep(ahead)
+            _pace(sum(sent.values()), args.rate, start)
         producer.flush()
     finally:
         producer.close()
@@ -166,10 +171,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
             sent += 1
             if args.count and sent >= args.count:
                 break
-            if args.rate > 0:
-                ahead = sent / args.rate - (time.monotonic() - start)
-                if ahead > 0:
-                    time.sleep(ahead)
+            _pace(sent, args.rate, start)
         while delayed:
             _send_label(producer, args, *delayed.popleft())
         producer.flush()
@@ -208,10 +210,7 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
                 sent += 1
                 if args.count and sent >= args.count:
                     break
-                if args.rate > 0:
-                    ahead = sent / args.rate - (time.monotonic() - start)
-                    if ahead > 0:
-                        time.sleep(ahead)
+                _pace(sent, args.rate, start)
         producer.flush()
     finally:
         producer.close()
