@@ -192,3 +192,21 @@ def test_records_forwarded_twice_by_ingest_are_applied_once() -> None:
         proc.handle(0, next(offsets), value, 0.0)
     s = proc.statuses()[0]
     assert s["examples_learned"] == 6 and s["duplicates_skipped"] == 2
+
+
+def test_drift_moe_is_served_and_names_its_expert() -> None:
+    specs = load_settings(None, {"STREAMSVC_MODELS__DEFAULT__KIND": "drift_moe",
+                                 "STREAMSVC_MODELS__DEFAULT__PARAMS": "{n_experts = 4}"}).models
+    proc = Processor(specs, HostLimits())
+    rng = random.Random(3)
+    outs = []
+    for i in range(400):
+        x = rng.random()
+        raw = json.dumps({"id": f"e{i}", "x": {"a": x, "c": "red"}, "y": int(x > 0.5)}).encode()
+        _, value = route("events", raw, specs, {"topic": "events", "partition": 0, "offset": i})
+        outs = proc.handle(0, i, value, 0.0)
+    pred = outs[0][2]
+    assert pred["expert"] in range(4) and pred["y_pred"] in (0, 1)
+    s = proc.statuses()[0]
+    assert s["kind"] == "drift_moe" and s["accuracy"] > 0.7
+    assert len(s["inspect"]["experts"]) == 4
