@@ -137,6 +137,12 @@ def fmt_mem(b: int) -> str:
     return "n/a" if b < 0 else f"{b / 2**20:.1f} MiB"
 
 
+def _section(title: str, models: list[str]) -> list[str]:
+    """A blank line, an H2 title and the header of a stream × model table."""
+    return ["", f"## {title}", "", "| stream | " + " | ".join(models) + " |",
+            "|---" * (len(models) + 1) + "|"]
+
+
 def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) -> None:
     models = list(next(iter(res["streams"].values())).keys())
     lines = [
@@ -154,10 +160,7 @@ def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) ->
         "`DriftMoE-data` adds ADWIN-triggered expert replacement (`drift_reset=True`, "
         "the default).",
         "",
-        "## Accuracy (%)",
-        "",
-        "| stream | " + " | ".join(models) + " |",
-        "|---" * (len(models) + 1) + "|",
+        *_section("Accuracy (%)", models)[1:],
     ]
     for s, row in res["streams"].items():
         best = max(row[m]["accuracy"] for m in models)
@@ -170,26 +173,14 @@ def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) ->
     if syn:
         means = [np.mean([res["streams"][s][m]["accuracy"] for s in syn]) * 100 for m in models]
         lines.append("| **mean of synthetic** | " + " | ".join(f"{v:.2f}" for v in means) + " |")
-    lines += [
-        "",
-        "## κ-M / κ-T",
-        "",
-        "| stream | " + " | ".join(models) + " |",
-        "|---" * (len(models) + 1) + "|",
-    ]
+    lines += _section("κ-M / κ-T", models)
     for s, row in res["streams"].items():
         lines.append(
             f"| {s} | "
             + " | ".join(f"{row[m]['kappa_m']:.3f} / {row[m]['kappa_t']:.3f}" for m in models)
             + " |"
         )
-    lines += [
-        "",
-        "## Throughput (examples/s, ratio to ARF(10)) and final memory",
-        "",
-        "| stream | " + " | ".join(models) + " |",
-        "|---" * (len(models) + 1) + "|",
-    ]
+    lines += _section("Throughput (examples/s, ratio to ARF(10)) and final memory", models)
     for s, row in res["streams"].items():
         ref = row.get("ARF(10)", {}).get("throughput")
         cells = []
@@ -199,14 +190,8 @@ def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) ->
             cells.append(f"{t:,.0f}{r}, {fmt_mem(row[m]['memory'])}")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     if res.get("recovery"):
-        lines += [
-            "",
-            f"## Recovery after abrupt drifts (accuracy % over the {res['horizon']} examples "
-            "after each drift, mean over the 3 drifts)",
-            "",
-            "| stream | " + " | ".join(models) + " |",
-            "|---" * (len(models) + 1) + "|",
-        ]
+        lines += _section(f"Recovery after abrupt drifts (accuracy % over the {res['horizon']} "
+                          "examples after each drift, mean over the 3 drifts)", models)
         for s, row in res["recovery"].items():
             lines.append(f"| {s} | " + " | ".join(f"{row[m] * 100:.2f}" for m in models) + " |")
         lines += ["", "![recovery](drift-recovery.png)"]
