@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from river import base, drift, tree
 
+from .hoeffding import FastHoeffdingTreeClassifier
 from .mlp import MLP, Adam
 from .scaling import FeatureEncoder
 
@@ -169,7 +170,7 @@ class DriftMoEClassifier(base.Classifier):
 
     # ----------------------------------------------------------------- helpers
     def _new_tree(self) -> tree.HoeffdingTreeClassifier:
-        return tree.HoeffdingTreeClassifier(
+        return FastHoeffdingTreeClassifier(
             grace_period=self.grace_period,
             delta=self.delta,
             leaf_prediction=self.leaf_prediction,

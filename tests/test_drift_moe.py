@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import pickle
 import random
-import sys
-import types
 
 import numpy as np
 import pytest
 
 from models.drift_moe import DriftMoEClassifier
+from tests.river_checks import check_estimator
 
 SMALL = {"hidden": (32, 16), "batch_size": 32, "grace_period": 30}
 
@@ -237,18 +236,6 @@ def test_task_variant_prediction_uses_its_experts():
 
 @pytest.mark.parametrize("params", list(DriftMoEClassifier._unit_test_params()))
 def test_river_check_estimator(params):
-    # river.checks imports scikit-learn only to build multi-output *regression* datasets,
-    # which do not apply to a classifier; a stub lets the suite run without that dependency.
-    if "sklearn" not in sys.modules:
-        try:
-            import sklearn  # noqa: F401
-        except ImportError:
-            stub = types.ModuleType("sklearn")
-            stub.datasets = types.ModuleType("sklearn.datasets")  # type: ignore[attr-defined]
-            sys.modules["sklearn"] = stub
-            sys.modules["sklearn.datasets"] = stub.datasets  # type: ignore[attr-defined]
-    from river.checks import check_estimator
-
     check_estimator(DriftMoEClassifier(**params))
 
 

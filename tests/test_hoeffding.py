@@ -1,0 +1,83 @@
+"""The vectorised naive-Bayes tree must be river's Hoeffding tree, only faster."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+from river import datasets, tree
+
+from bench.streams import make_stream
+from models.hoeffding import FastHoeffdingTreeClassifier
+from tests.river_checks import check_estimator
+
+PARAMS = {"grace_period": 50, "delta": 1e-7, "leaf_prediction": "nba"}
+
+
+def _side_by_side(data, **params):
+    ref, fast = tree.HoeffdingTreeClassifier(**params), FastHoeffdingTreeClassifier(**params)
+    worst, disagreements = 0.0, 0
+    for x, y in data:
+        pr, pf = ref.predict_proba_one(x), fast.predict_proba_one(x)
+        assert pr.keys() == pf.keys()
+        worst = max([worst] + [abs(pr[k] - pf[k]) for k in pr])
+        if pr and max(pr, key=pr.get) != max(pf, key=pf.get):
+            disagreements += 1
+        ref.learn_one(x, y)
+        fast.learn_one(x, y)
+    return ref, fast, worst, disagreements
+
+
+@pytest.mark.parametrize("stream", ["led-abrupt", "rbf-fast", "sea-gradual"])
+def test_same_predictions_and_tree_as_river(stream):
+    params = {**PARAMS, "delta": 0.1}  # splits early enough to compare grown trees
+    ref, fast, worst, disagreements = _side_by_side(make_stream(stream, 4000, 5), **params)
+    assert disagreements == 0
+    assert worst < 1e-9
+    assert ref.n_nodes == fast.n_nodes > 1  # the trees split, and identically
+    assert ref.height == fast.height
+
+
+def test_missing_and_late_features_match_river():
+    rng = random.Random(0)
+    data = []
+    for i in range(3000):
+        x = {f"f{j}": rng.gauss(j % 3, 1) for j in range(6) if rng.random() > 0.2}
+        if i > 1500:
+            x["late"] = rng.random()
+        y = int(x.get("f0", 0) + x.get("f1", 0) > 1.5)
+        data.append((x, y))
+    _, _, worst, disagreements = _side_by_side(data, **PARAMS)
+    assert disagreements == 0 and worst < 1e-9
+
+
+def test_nominal_features_fall_back_to_river():
+    data = list(datasets.Bananas().take(1500))
+    mixed = [({**x, "colour": "red" if y else "blue"}, y) for x, y in data]
+    ref, fast, worst, disagreements = _side_by_side(mixed, **PARAMS)
+    assert disagreements == 0 and worst < 1e-9
+
+
+def test_other_leaf_kinds_are_rivers():
+    for kind in ("mc", "nb"):
+        _, fast, _, disagreements = _side_by_side(
+            make_stream("sea-abrupt", 1500, 1), grace_period=50, leaf_prediction=kind
+        )
+        assert disagreements == 0
+
+
+def test_pickle_round_trip_keeps_predicting_the_same():
+    model = FastHoeffdingTreeClassifier(**PARAMS)
+    data = list(make_stream("led-abrupt", 2000, 2))
+    for x, y in data[:1500]:
+        model.learn_one(x, y)
+    copy = pickle.loads(pickle.dumps(model))
+    for x, y in data[1500:]:
+        assert copy.predict_proba_one(x) == model.predict_proba_one(x)
+        copy.learn_one(x, y)
+        model.learn_one(x, y)
+
+
+def test_river_check_estimator():
+    check_estimator(FastHoeffdingTreeClassifier(**PARAMS))
