@@ -8,7 +8,8 @@ traffic to whichever expert is right again. Per labelled example, in order:
 1. router logits ``z = MLP(x_scaled)``;
 2. every expert predicts; correctness mask ``m_e = 1`` if expert *e* is right (if none is, the
    expert giving the true class the highest probability — ties go to the router's choice);
-3. the prediction is the answer of the router's top-1 expert (done in ``predict_*``);
+3. the prediction is the answer of the router's top-1 expert (done in ``predict_*``; by
+   default here a vote of its top-3, weighted by the router's confidence — ``predict_top``);
 4. ``(x_scaled, m)`` is buffered; every ``batch_size`` examples the router takes one Adam step
    on BCE-with-logits;
 5. the router's top-k experts learn ``(x, y)``.
@@ -71,7 +72,9 @@ class DriftMoEClassifier(base.Classifier):
     lr
         Adam learning rate of the router.
     batch_size
-        Examples per router update.
+        Examples per router update. The reference uses 256; 16 lets the router follow a drift
+        within a few hundred examples (``python -m bench.drift``: +2 to +9 points on SEA and
+        RBF streams, same on LED).
     grace_period, delta, leaf_prediction
         Passed to every ``river.tree.HoeffdingTreeClassifier`` expert (``delta`` is the split
         confidence).
@@ -92,6 +95,14 @@ class DriftMoEClassifier(base.Classifier):
         and recent routing share reported by ``inspect()``.
     max_features
         Cap on router input columns (numeric features + categorical values).
+    predict_top
+        Data variant: how many of the router's best experts answer. ``1`` is the reference
+        (the top-1 expert's answer); more gives a vote of those experts' class distributions
+        weighted by the router's confidence ``sigmoid(z_e)`` that each is right.
+    train_lambda
+        ``0`` (reference): the chosen experts learn each example once. ``> 0``: with a weight
+        drawn from Poisson(``train_lambda``), as online bagging and ARF do (ARF uses 6) — the
+        trees grow faster and differ more from each other.
     seed
         Seed of the router initialisation; with it, runs are reproducible.
     """
@@ -105,7 +116,7 @@ class DriftMoEClassifier(base.Classifier):
         top_k: int = 3,
         hidden: tuple[int, ...] = (256, 128),
         lr: float = 2e-3,
-        batch_size: int = 256,
+        batch_size: int = 16,
         grace_period: int = 50,
         delta: float = 1e-7,
         leaf_prediction: str = "nba",
@@ -114,14 +125,18 @@ class DriftMoEClassifier(base.Classifier):
         drift_delta: float = 0.001,
         rolling_window: int = 500,
         max_features: int = 4096,
+        predict_top: int = 3,
+        train_lambda: float = 0.0,
         seed: int | None = 42,
     ) -> None:
         if variant not in ("data", "task"):
             raise ValueError(f"variant must be 'data' or 'task', got {variant!r}")
         if task_train not in ("all", "topk"):
             raise ValueError(f"task_train must be 'all' or 'topk', got {task_train!r}")
-        if n_experts < 1 or top_k < 1 or batch_size < 1:
-            raise ValueError("n_experts, top_k and batch_size must be >= 1")
+        if n_experts < 1 or top_k < 1 or batch_size < 1 or predict_top < 1:
+            raise ValueError("n_experts, top_k, batch_size and predict_top must be >= 1")
+        if train_lambda < 0:
+            raise ValueError(f"train_lambda must be >= 0, got {train_lambda!r}")
         self.variant = variant
         self.n_experts = n_experts
         self.top_k = top_k
@@ -136,7 +151,10 @@ class DriftMoEClassifier(base.Classifier):
         self.drift_delta = drift_delta
         self.rolling_window = rolling_window
         self.max_features = max_features
+        self.predict_top = predict_top
+        self.train_lambda = train_lambda
         self.seed = seed
+        self._rng = np.random.default_rng(seed)
 
         n_out = n_experts if variant == "data" else 0
         self._enc = FeatureEncoder(max_features=max_features)
@@ -235,13 +253,26 @@ class DriftMoEClassifier(base.Classifier):
         zl = z.tolist()
         order = sorted(range(len(zl)), key=zl.__getitem__, reverse=True)
         probas: dict[int, dict] = {}
-        chosen, proba = order[0], {}
+        voters: list[int] = []
         for e in order:  # skip experts that know nothing yet (start of the stream)
             p = self._experts[e].predict_proba_one(x)
             probas[e] = p
             if p:
-                chosen, proba = e, p
-                break
+                voters.append(e)
+                if len(voters) == self.predict_top:
+                    break
+        if not voters:
+            chosen, proba = order[0], {}
+        elif len(voters) == 1:
+            chosen = voters[0]
+            proba = probas[chosen]
+        else:
+            chosen = voters[0]
+            proba = {}
+            for e in voters:
+                w = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, zl[e]))))
+                for label, p in probas[e].items():
+                    proba[label] = proba.get(label, 0.0) + w * p
         self._count_route(chosen)
         self._cache = (dict(x), cols, vals, isnum, complete, xs, z, proba, chosen, probas)
         return proba, chosen
@@ -409,10 +440,15 @@ class DriftMoEClassifier(base.Classifier):
         if not any_right:
             mask[best_e] = 1.0
         chosen = order[: self.top_k]
-        for e in chosen:
+        lam = self.train_lambda
+        weights = self._rng.poisson(lam, len(chosen)).tolist() if lam > 0 else None
+        for i, e in enumerate(chosen):
             if self.drift_reset:
                 self._watch(e, 1.0 - mask[e] if any_right else 1.0)
-            self._experts[e].learn_one(x, y)
+            if weights is None:
+                self._experts[e].learn_one(x, y)
+            elif weights[i]:
+                self._experts[e].learn_one(x, y, w=weights[i])
         return mask, chosen
 
     def _learn_task(self, x: dict, y: Any, z: np.ndarray, sources: tuple | None) -> tuple:
