@@ -65,6 +65,29 @@ def _clock(m: Any) -> float:
     return ts / 1000.0 if ts > 1e11 else float(ts)
 
 
+class StreamClock:
+    """The time label-join expiry runs on: the processed records' own clock, advancing with
+    the wall clock only while the worker is idle.
+
+    Why: a worker working through a backlog must not expire a waiting label by wall time
+    while the event it waits for is still queued behind it; an idle worker must still expire
+    labels whose event never comes.
+    """
+
+    def __init__(self) -> None:
+        self.record = 0.0  # clock of the latest record processed
+        self.wall = 0.0  # wall time when it was processed
+
+    def saw(self, record_clock: float) -> None:
+        self.record = max(self.record, record_clock)
+        self.wall = time.time()
+
+    def now(self) -> float:
+        if not self.wall:
+            return time.time()
+        return self.record + max(0.0, time.time() - self.wall)
+
+
 def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, BadRecord) else f"processing error: {exc!r}"
 
@@ -82,6 +105,7 @@ def register(app: Any, w: Wiring) -> Processor:
     restored: set[int] = set()
     snapshots: dict[int, bytes] | None = None
     lock = asyncio.Lock()
+    clock = StreamClock()
     for k in ("events_in", "labels_in", "dead_letters", "records", "predictions",
               "drift_alerts", "snapshots_saved", "replayed", "skipped"):
         w.counters.setdefault(k, 0)
@@ -124,7 +148,10 @@ def register(app: Any, w: Wiring) -> Processor:
                                           f"internal error: {exc!r}", event.value)
                     continue
                 try:
-                    await w.topics["records"].send(key=rk.encode(), value=value)
+                    # the source record's time travels with it: label-join timeouts run on
+                    # when events and labels were produced, not on when they were forwarded
+                    await w.topics["records"].send(key=rk.encode(), value=value,
+                                                   timestamp=_clock(m))
                 except Exception as exc:  # noqa: BLE001 - e.g. a message over the size limit
                     await to_dead_letters(m.topic, m.partition, m.offset,
                                           f"could not forward: {exc!r}", event.value)
@@ -194,8 +221,10 @@ def register(app: Any, w: Wiring) -> Processor:
                     w.counters["skipped"] += 1
                     continue
                 w.counters["records"] += 1
+                t = _clock(m)
+                clock.saw(t)
                 try:
-                    outs = proc.handle(m.partition, m.offset, event.value, _clock(m))
+                    outs = proc.handle(m.partition, m.offset, event.value, t)
                 except Exception as exc:  # noqa: BLE001 - the worker must go on
                     if not isinstance(exc, BadRecord):
                         log.exception("failed on records[%d]@%d", m.partition, m.offset)
@@ -210,7 +239,7 @@ def register(app: Any, w: Wiring) -> Processor:
     async def publish_status() -> None:
         now = time.time()
         async with lock:
-            await publish(proc.tick(now))
+            await publish(proc.tick(clock.now()))
             for s in proc.statuses():
                 await w.topics["model_status"].send(
                     key=s["shard"], value={**s, "worker": w.worker_id, "updated": now})

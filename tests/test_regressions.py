@@ -338,3 +338,24 @@ def test_produce_sends_jsonl_lines_as_they_are(tmp_path: Path, monkeypatch) -> N
     produce_command(args, load_settings(None, {}))
     # documented: "JSONL lines are sent as they are unless --target is given"
     assert sent == [{"id": "e1", "y": 1}, {"id": "e2", "y": 0, "model": "fraud"}], sent
+
+
+def test_label_join_clock_does_not_run_on_wall_time_while_a_backlog_is_processed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow model behind a backlog: labels waiting for queued events must not expire by wall
+    time (they did: every orphan went to dead-letters when DriftMoE became the default)."""
+    from agents.pipeline import StreamClock
+
+    wall = [1000.0]
+    monkeypatch.setattr("agents.pipeline.time.time", lambda: wall[0])
+    clock = StreamClock()
+    assert clock.now() == 1000.0  # nothing processed yet: wall time
+    clock.saw(500.0)  # busy on records produced long ago
+    wall[0] += 120.0
+    clock.saw(501.0)
+    assert clock.now() == 501.0  # the records' clock, not wall time
+    clock.saw(400.0)  # an older record (another partition) does not move the clock back
+    assert clock.now() == 501.0
+    wall[0] += 30.0  # idle: the clock advances with the wall
+    assert clock.now() == 531.0
