@@ -135,6 +135,12 @@ def plot_recovery(curves: dict, n: int, path: Path) -> None:
     plt.close(fig)
 
 
+def recovery_png(md: Path) -> Path:
+    """docs/bench-drift.md -> docs/drift-recovery.png; other outputs get their own picture."""
+    name = "drift-recovery.png" if md.name == "bench-drift.md" else f"{md.stem}-recovery.png"
+    return md.parent / name
+
+
 def fmt_mem(b: int) -> str:
     return "n/a" if b < 0 else f"{b / 2**20:.1f} MiB"
 
@@ -207,7 +213,7 @@ def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) ->
         )
         for s, row in res["recovery"].items():
             lines.append(f"| {s} | " + " | ".join(f"{row[m] * 100:.2f}" for m in models) + " |")
-        lines += ["", "![recovery](drift-recovery.png)"]
+        lines += ["", f"![recovery]({recovery_png(path).name})"]
     lines.append("")
     path.write_text("\n".join(lines))
 
@@ -331,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     res["streams"] = {s: res["streams"][s] for s in sizes if s in res["streams"]}
     curves = {s: curves[s] for s in sizes if s in curves}
     if curves:
-        plot_recovery(curves, args.n, out.parent / "drift-recovery.png")
+        plot_recovery(curves, args.n, recovery_png(out))
     write_markdown(res, args, cmd, out)
     print(out.read_text())
     return 0

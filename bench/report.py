@@ -13,6 +13,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ORDER = [
     ("bench-drift.md", "DriftMoE vs river's learners on drifting streams (`bench/drift.py`)"),
+    ("bench-drift-unseen.md", "DriftMoE on other seeds (`bench/drift.py --seed ...`)"),
     ("bench-streamx.md", "stream TD(λ) / Q(λ) (`bench/cartpole.py`, `bench/td.py`, "
                          "`bench/streamx_speed.py`)"),
     ("bench-graph.md", "Node-property prediction on edge streams (`bench/graph.py`)"),
