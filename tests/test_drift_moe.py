@@ -255,3 +255,40 @@ def test_drift_reset_recovers_after_abrupt_flip():
     without, _ = run(False)
     assert m.inspect()["n_expert_resets"] >= 1
     assert with_reset > without + 0.05
+
+
+def test_predict_top_one_answers_with_one_expert_and_more_vote():
+    data = list(_quadrants(1500, seed=3))
+    one = DriftMoEClassifier(predict_top=1, **SMALL)
+    three = DriftMoEClassifier(predict_top=3, **SMALL)
+    for x, y in data:
+        one.learn_one(x, y)
+        three.learn_one(x, y)
+    x = {"a": 0.4, "b": 0.3, "n1": 0.5, "n2": 0.5}
+    _, e = one.predict_one_with_expert(x)
+    assert one.predict_proba_one(x) == pytest.approx(
+        {c: one._experts[e].predict_proba_one(x).get(c, 0.0) for c in one._seen}
+    )
+    # the vote blends several experts: not equal to any single expert's distribution
+    p3 = three.predict_proba_one(x)
+    singles = [three._experts[i].predict_proba_one(x) for i in range(three.n_experts)]
+    assert all(p3 != pytest.approx({c: s.get(c, 0.0) for c in p3}) for s in singles if s)
+    with pytest.raises(ValueError):
+        DriftMoEClassifier(predict_top=0)
+    with pytest.raises(ValueError):
+        DriftMoEClassifier(train_lambda=-1.0)
+
+
+def test_poisson_training_weights_are_seeded_and_learn():
+    runs = []
+    for _ in range(2):
+        m = DriftMoEClassifier(train_lambda=6.0, seed=5, **SMALL)
+        runs.append(_prequential(m, _quadrants(2000, seed=4)))
+    assert runs[0] == runs[1]  # reproducible with the seed
+    assert runs[0] > 0.8
+    ref = DriftMoEClassifier(seed=5, **SMALL)
+    _prequential(ref, _quadrants(2000, seed=4))
+    # weights > 1 grow the trees faster than unit weights on the same examples
+    assert sum(t["n_leaves"] for t in m.expert_tree_sizes()) > sum(
+        t["n_leaves"] for t in ref.expert_tree_sizes()
+    )
