@@ -156,6 +156,37 @@ def _section(title: str, models: list[str]) -> list[str]:
     ]
 
 
+def _targets(res: dict, syn: list[str]) -> list[str]:
+    """The issue's targets, checked on this run's numbers (no hand-written verdicts)."""
+    moe, arf, ht = "DriftMoE-data", "ARF(10)", "HT"
+    rows = res["streams"]
+    if not syn or any(m not in rows[syn[0]] for m in (moe, arf)):
+        return []
+    acc = {m: float(np.mean([rows[s][m]["accuracy"] for s in syn])) * 100 for m in (moe, arf)}
+    ratios = [rows[s][moe]["throughput"] / rows[s][arf]["throughput"] for s in rows]
+    gap = acc[moe] - acc[arf]
+    out = [
+        "",
+        "## Targets on this run",
+        "",
+        f"- Mean accuracy over the {len(syn)} synthetic streams: {moe} {acc[moe]:.2f} vs "
+        f"{arf} {acc[arf]:.2f} ({gap:+.2f} points; target: ≥ −1) — "
+        + ("**met**." if gap >= -1 else "**not met**."),
+        f"- Throughput of {moe} / {arf}: {min(ratios):.2f}× to {max(ratios):.2f}× on every "
+        "stream (target: > 1×) — " + ("**met**." if min(ratios) > 1 else "**not met**."),
+    ]
+    rec = res.get("recovery") or {}
+    if rec and all(ht in r for r in rec.values()):
+        cells = ", ".join(f"{s} {r[moe] * 100:.1f} vs {r[ht] * 100:.1f}" for s, r in rec.items())
+        ok = all(r[moe] > r[ht] for r in rec.values())
+        out.append(
+            f"- Accuracy over the {res['horizon']} examples after each abrupt drift, {moe} vs a "
+            f"single {ht}: {cells} (target: faster recovery than {ht}) — "
+            + ("**met**." if ok else "**not met**.")
+        )
+    return out
+
+
 def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) -> None:
     models = list(next(iter(res["streams"].values())).keys())
     lines = [
@@ -189,6 +220,7 @@ def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) ->
     if syn:
         means = [np.mean([res["streams"][s][m]["accuracy"] for s in syn]) * 100 for m in models]
         lines.append("| **mean of synthetic** | " + " | ".join(f"{v:.2f}" for v in means) + " |")
+    lines += _targets(res, syn)
     lines += _section("κ-M / κ-T", models)
     for s, row in res["streams"].items():
         lines.append(
@@ -336,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             _run_parallel(sizes, args, bar, collect)
     res["streams"] = {s: res["streams"][s] for s in sizes if s in res["streams"]}
     curves = {s: curves[s] for s in sizes if s in curves}
+    out.with_suffix(".json").write_text(json.dumps(res, indent=1))
     if curves:
         plot_recovery(curves, args.n, recovery_png(out))
     write_markdown(res, args, cmd, out)
