@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import time
 from argparse import Namespace
 from pathlib import Path
@@ -359,3 +360,16 @@ def test_label_join_clock_does_not_run_on_wall_time_while_a_backlog_is_processed
     assert clock.now() == 501.0
     wall[0] += 30.0  # idle: the clock advances with the wall
     assert clock.now() == 531.0
+
+
+def test_service_limits_blas_threads_unless_the_user_chose() -> None:
+    import subprocess
+    import sys
+
+    code = "import streamsvc, numpy, os; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "1", out.stderr
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "2", out.stderr
