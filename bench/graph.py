@@ -40,11 +40,23 @@ positional features = time-decayed random-projection walks of 1..hops steps upda
 O(hops·d) per edge), coldest nodes evicted past `max_nodes`. One online softmax head per
 feature family (structural / random / positional / combined; each head sees its family's own
 and recency-weighted neighbour-mean block plus a shared context: ring fill, time-gap
-encodings, edge weights and features, neighbour-label histogram) plus a Hedge mixture of the
+encodings, edge weights and features, the node's outgoing-edge profile (share, weight and
+edge-feature mean of the edges it sent), the neighbour-label histogram and a two-hop one where
+an unlabelled neighbour counts with its own neighbours' labels) plus a Hedge mixture of the
 heads; the best candidate by log-likelihood on the first 500 labels predicts (the mixture
 unless a single family is better by 0.02 nats/label), and an ADWIN on its error re-opens the
 selection (the mixture predicts meanwhile).
+
+Baselines: majority class, degree-only (softmax on the encoded degree), neighbour-label vote,
+and each family alone = the same learner restricted to one family with the *original* shared
+context (no outgoing-edge profile, no two-hop labels), exactly as in earlier runs of this
+benchmark. The row "ablation: learner, original context" is the learner (all families,
+mixture) with that original context: it is not a baseline and not in the ratio table; it shows
+how much of the gain comes from the new context columns rather than from combining families.
 """
+
+
+ABLATION = "ablation: learner, original context"
 
 
 # --------------------------------------------------------------------------- baselines
@@ -68,7 +80,9 @@ class DegreeOnly:
     def __init__(self, state: EdgeStreamState) -> None:
         self.st = state
         self.classes: list = []
-        self.m = MultiHeadSoftmax(np.ones((_structural_rows(state, np.array([0]), 0.0).shape[1], 1)))
+        self.m = MultiHeadSoftmax(
+            np.ones((_structural_rows(state, np.array([0]), 0.0).shape[1], 1))
+        )
 
     def _x(self, node: str, ts: float) -> np.ndarray | None:
         s = self.st.slot(node)
@@ -157,7 +171,9 @@ def segments(shifts: list[dict], n_edges: int, after: int) -> list[tuple[str, in
     names = ["before shifts"] + [f"after {s['kind']}" for s in shifts]
     out = [(names[k], cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1)]
     for s in shifts:
-        out.append((f"first {after} edges after {s['kind']}", s["edge_index"], s["edge_index"] + after))
+        out.append(
+            (f"first {after} edges after {s['kind']}", s["edge_index"], s["edge_index"] + after)
+        )
     return out
 
 
@@ -166,8 +182,12 @@ def run_accuracy(msgs: list[dict], task: str, args: argparse.Namespace, seed: in
     """Prequential pass of every model over the same messages."""
     ltask = "anomaly" if task == "anomaly" else "classification"
     common = dict(
-        max_nodes=args.max_nodes, neighbours=args.neighbours, dim=args.dim,
-        half_life=args.half_life, task=ltask, seed=seed,
+        max_nodes=args.max_nodes,
+        neighbours=args.neighbours,
+        dim=args.dim,
+        half_life=args.half_life,
+        task=ltask,
+        seed=seed,
     )
     learner = NodePropertyClassifier(**common)  # type: ignore[arg-type]
     models: dict[str, object] = {
@@ -176,7 +196,13 @@ def run_accuracy(msgs: list[dict], task: str, args: argparse.Namespace, seed: in
         "degree-only": DegreeOnly(learner.state),
         "neighbour vote": NeighbourVote(learner),
     }
-    fams = {f"{f} only": Family(families=(f,), **common) for f in ("structural", "random", "positional")}
+    # single-family baselines keep the original context (no out-edge profile, no two-hop labels)
+    fams = {
+        f"{f} only": Family(families=(f,), edge_profile=False, two_hop=False, **common)
+        for f in ("structural", "random", "positional")
+    }
+    # ablation (not a baseline): the learner with the original context
+    fams[ABLATION] = Family(edge_profile=False, two_hop=False, **common)
     models.update(fams)
     rec: dict[str, list] = {k: [] for k in models}
     idx: list[int] = []
@@ -212,7 +238,9 @@ def score(rec: list[dict], truth: list, task: str) -> tuple[np.ndarray, np.ndarr
     if task == "anomaly":
         s = np.array([p.get(True, 0.0) if p else 0.0 for p in rec])
         return s, np.array([bool(t) for t in truth])
-    hit = np.array([(max(p, key=p.__getitem__) == t) if p else False for p, t in zip(rec, truth, strict=True)])
+    hit = np.array(
+        [(max(p, key=p.__getitem__) == t) if p else False for p, t in zip(rec, truth, strict=True)]
+    )
     return hit.astype(float), hit
 
 
@@ -238,16 +266,26 @@ def throughput(msgs: list[dict], args: argparse.Namespace, seed: int) -> dict:
                 b = adj[m["dst"]] = deque(maxlen=args.neighbours)
             b.append((m["src"], m["ts"], m["w"]))
 
-    st = EdgeStreamState(max_nodes=args.max_nodes, neighbours=args.neighbours, dim=args.dim,
-                         half_life=args.half_life, seed=seed)
+    st = EdgeStreamState(
+        max_nodes=args.max_nodes,
+        neighbours=args.neighbours,
+        dim=args.dim,
+        half_life=args.half_life,
+        seed=seed,
+    )
 
     def state() -> None:
         le = st.learn_edge
         for m in edges:
             le(m["src"], m["dst"], m["ts"], m["w"], m.get("x"))
 
-    L = NodePropertyClassifier(max_nodes=args.max_nodes, neighbours=args.neighbours, dim=args.dim,
-                               half_life=args.half_life, seed=seed)
+    L = NodePropertyClassifier(
+        max_nodes=args.max_nodes,
+        neighbours=args.neighbours,
+        dim=args.dim,
+        half_life=args.half_life,
+        seed=seed,
+    )
 
     def full() -> None:
         lp = L.learn_predict
@@ -259,10 +297,29 @@ def throughput(msgs: list[dict], args: argparse.Namespace, seed: int) -> dict:
     r_full = timed(full)
     insp = L.inspect()
     return {
-        "ref": r_ref, "state": r_state, "full": r_full,
-        "bytes_per_node": insp["bytes_per_node"], "nodes": insp["nodes_tracked"],
+        "ref": r_ref,
+        "state": r_state,
+        "full": r_full,
+        "bytes_per_node": insp["bytes_per_node"],
+        "nodes": insp["nodes_tracked"],
         "bytes_total": insp["bytes_total"],
     }
+
+
+def fmt_signed(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:+.3f}"
+
+
+def parse_shifts(text: str) -> list[tuple[str, float]]:
+    """``"switch:0.4,new_communities:0.7"`` -> [("switch", 0.4), ("new_communities", 0.7)]."""
+    out = []
+    for part in filter(None, text.split(",")):
+        kind, _, frac = part.partition(":")
+        try:
+            out.append((kind.strip(), float(frac)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"shift {part!r} is not kind:fraction") from None
+    return out
 
 
 def fmt(x: float) -> str:
@@ -270,19 +327,35 @@ def fmt(x: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m bench.graph", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.graph",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--edges", type=int, default=100_000, help="edges per stream")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="stream/model seeds")
     ap.add_argument("--task", choices=("community", "anomaly", "both"), default="both")
     ap.add_argument("--max-nodes", type=int, default=100_000, help="node cap of the learners")
-    ap.add_argument("--evict-nodes", type=int, default=1000,
-                    help="node cap of the extra eviction run (0: skip)")
+    ap.add_argument(
+        "--evict-nodes", type=int, default=1000, help="node cap of the extra eviction run (0: skip)"
+    )
     ap.add_argument("--neighbours", type=int, default=20)
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--half-life", type=float, default=600.0)
-    ap.add_argument("--after", type=int, default=5000, help="edges in the 'just after a shift' windows")
-    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "bench-graph.md"))
+    ap.add_argument(
+        "--after", type=int, default=5000, help="edges in the 'just after a shift' windows"
+    )
+    ap.add_argument(
+        "--shifts",
+        type=parse_shifts,
+        default=list(DEFAULT_SHIFTS),
+        help="shift schedule, e.g. mixing:0.3,switch:0.5,new_communities:0.8",
+    )
+    ap.add_argument(
+        "--out",
+        default=os.path.join(ROOT, "docs", "bench-graph.md"),
+        help="markdown file; its pictures go next to it as <stem without bench->-<task>.png",
+    )
     ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args(argv)
 
@@ -290,21 +363,25 @@ def main(argv: list[str] | None = None) -> None:
     lines: list[str] = []
     cmd = "python -m bench.graph " + " ".join(sys.argv[1:] if argv is None else argv)
     lines += [
-        "# Edge-stream node-property benchmark", "",
+        "# Edge-stream node-property benchmark",
+        "",
         f"Command: `{cmd.strip()}`  ",
-        f"Seeds: {args.seeds}; {args.edges} edges per stream; shifts {list(DEFAULT_SHIFTS)} "
+        f"Seeds: {args.seeds}; {args.edges} edges per stream; shifts {[tuple(x) for x in args.shifts]} "
         "(kind, fraction of the stream).  ",
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, river {river.__version__}.", "",
+        f"numpy {np.__version__}, river {river.__version__}.",
+        "",
         "Data: `bench/graphgen.py` (synthetic: communities as labels, nodes arriving over time, "
         "planted shifts). No real temporal graph with node labels can be installed offline from a "
         "registry package here: `py-tgb` ships only download scripts (its `tgbn-*` datasets are "
-        "fetched from a web server at run time), `teneto` ships fMRI test data without labels.", "",
+        "fetched from a web server at run time), `teneto` ships fMRI test data without labels.",
+        "",
         LEARNER_NOTE,
         "Protocol: prequential. On every labelled edge (label of `src`) and every node-label event, "
         "each model predicts the node's label, then learns it. All models see the same stream; "
         "the learner picks its feature family on the first 500 labels (and again after an ADWIN "
-        "drift on its error).", "",
+        "drift on its error).",
+        "",
     ]
     plot_data: dict = {}
     for task in tasks:
@@ -313,13 +390,11 @@ def main(argv: list[str] | None = None) -> None:
         evict_rows: list[tuple] = []
         tput: list[dict] = []
         for seed in args.seeds:
-            stream = make_edge_stream(args.edges, seed, task=task)
+            stream = make_edge_stream(args.edges, seed, shifts=args.shifts, task=task)
             msgs = list(stream)
             res = run_accuracy(msgs, task, args, seed)
             L = res["learner"]
-            chosen.append(
-                ", ".join(s["family"] for s in L._selections) or L.chosen_family
-            )
+            chosen.append(", ".join(s["family"] for s in L._selections) or L.chosen_family)
             segs = segments(stream.shifts, args.edges, args.after)
             for name, rec in res["rec"].items():
                 val, lab = score(rec, res["truth"], task)
@@ -340,14 +415,15 @@ def main(argv: list[str] | None = None) -> None:
                 m = res["idx"] > stream.shifts[-1]["edge_index"] if stream.shifts else slice(None)
                 v = auc(val[m], lab[m]) if task == "anomaly" else float(val[m].mean())
                 ins = r2["learner"].inspect()
-                evict_rows.append((seed, v, ins["nodes_tracked"], ins["evictions"], ins["bytes_total"]))
+                evict_rows.append(
+                    (seed, v, ins["nodes_tracked"], ins["evictions"], ins["bytes_total"])
+                )
             if task == tasks[0]:
                 tput.append(throughput(msgs, args, seed))
         metric = "AUC" if task == "anomaly" else "micro-F1"
         segnames = list(next(iter(per_seed.values())).keys())
         lines += [f"## Task: {task} ({metric}, mean ± std over seeds)", ""]
-        lines += ["| model | " + " | ".join(segnames) + " |",
-                  "|---" * (len(segnames) + 1) + "|"]
+        lines += ["| model | " + " | ".join(segnames) + " |", "|---" * (len(segnames) + 1) + "|"]
         for name, d in per_seed.items():
             cells = []
             for s in segnames:
@@ -357,34 +433,58 @@ def main(argv: list[str] | None = None) -> None:
         lines.append("")
         ref_name = "learner (auto family)"
         lines += [f"Learner / best baseline ({metric} ratio, per window, mean over seeds):", ""]
-        lines += ["| window | best baseline | ratio |", "|---|---|---|"]
+        lines += [
+            "| window | best baseline | ratio | learner − best baseline, per seed (min) |",
+            "|---|---|---|---|",
+        ]
+        bases = [n for n in per_seed if n not in (ref_name, ABLATION)]
         for s in segnames:
             lv = np.nanmean(per_seed[ref_name][s])
-            best = max((n for n in per_seed if n != ref_name), key=lambda n: np.nanmean(per_seed[n][s]))
+            best = max(bases, key=lambda n: np.nanmean(per_seed[n][s]))
             bv = np.nanmean(per_seed[best][s])
-            lines.append(f"| {s} | {best} ({bv:.3f}) | {lv / bv:.3f} |")
+            # paired: on each seed, the learner against the best of all baselines on that seed
+            diff = [
+                per_seed[ref_name][s][i] - max(per_seed[n][s][i] for n in bases)
+                for i in range(len(args.seeds))
+            ]
+            lines.append(
+                f"| {s} | {best} ({bv:.3f}) | {lv / bv:.3f} | {fmt_signed(np.nanmin(diff))} |"
+            )
         lines += ["", f"Families chosen (per seed, in order of selection): {chosen}", ""]
         if evict_rows:
-            lines += [f"Eviction run (max_nodes={args.evict_nodes}, streams have ~3000+ nodes): "
-                      f"learner {metric} after the last shift, nodes tracked, evictions, bytes:", "",
-                      "| seed | " + metric + " after last shift | nodes | evictions | bytes total |",
-                      "|---|---|---|---|---|"]
+            lines += [
+                f"Eviction run (max_nodes={args.evict_nodes}, streams have ~3000+ nodes): "
+                f"learner {metric} after the last shift, nodes tracked, evictions, bytes:",
+                "",
+                "| seed | " + metric + " after last shift | nodes | evictions | bytes total |",
+                "|---|---|---|---|---|",
+            ]
             for r in evict_rows:
                 lines.append(f"| {r[0]} | {fmt(r[1])} | {r[2]} | {r[3]} | {r[4]} |")
             lines.append("")
         if tput:
             ref = np.mean([t["ref"] for t in tput])
-            lines += ["## Throughput and memory (in-process, one core)", "",
-                      "| what | edges/s | ratio vs reference |", "|---|---|---|",
-                      f"| reference: dict of deques (ids only) | {ref:,.0f} | 1.00 |"]
-            for key, lab in (("state", "EdgeStreamState.learn_edge (all features)"),
-                             ("full", "learner: state + predict src on every edge + learn labels")):
+            lines += [
+                "## Throughput and memory (in-process, one core)",
+                "",
+                "| what | edges/s | ratio vs reference |",
+                "|---|---|---|",
+                f"| reference: dict of deques (ids only) | {ref:,.0f} | 1.00 |",
+            ]
+            for key, lab in (
+                ("state", "EdgeStreamState.learn_edge (all features)"),
+                ("full", "learner: state + predict src on every edge + learn labels"),
+            ):
                 v = np.mean([t[key] for t in tput])
                 lines.append(f"| {lab} | {v:,.0f} | {v / ref:.2f} |")
-            lines += ["", f"Bytes per tracked node (learner, arrays at allocated capacity + id dict): "
-                      f"{np.mean([t['bytes_per_node'] for t in tput]):,.0f} "
-                      f"(nodes tracked {int(np.mean([t['nodes'] for t in tput]))}, total "
-                      f"{np.mean([t['bytes_total'] for t in tput]) / 1e6:.1f} MB).", ""]
+            lines += [
+                "",
+                f"Bytes per tracked node (learner, arrays at allocated capacity + id dict): "
+                f"{np.mean([t['bytes_per_node'] for t in tput]):,.0f} "
+                f"(nodes tracked {int(np.mean([t['nodes'] for t in tput]))}, total "
+                f"{np.mean([t['bytes_total'] for t in tput]) / 1e6:.1f} MB).",
+                "",
+            ]
     if not args.no_plot:
         lines += plot(plot_data, tasks, args)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -425,10 +525,11 @@ def plot(data: dict, tasks: tuple[str, ...], args: argparse.Namespace) -> list[s
         ax.set_title(f"{task}: seed {args.seeds[0]}")
         ax.legend(fontsize=7, loc="lower left")
         fig.tight_layout()
-        path = os.path.join(ROOT, "docs", f"graph-{task}.png")
-        fig.savefig(path, dpi=110)
+        stem = os.path.splitext(os.path.basename(args.out))[0].removeprefix("bench-")
+        name = f"{stem}-{task}.png"
+        fig.savefig(os.path.join(os.path.dirname(os.path.abspath(args.out)), name), dpi=110)
         plt.close(fig)
-        out += [f"![{task}](graph-{task}.png)", ""]
+        out += [f"![{task}]({name})", ""]
     return out
 
 

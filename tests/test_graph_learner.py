@@ -24,16 +24,25 @@ def _degree_stream(n_edges: int, seed: int) -> list[dict]:
     src = rng.choice(n, size=n_edges, p=p)
     dst = rng.integers(0, n, n_edges)
     return [
-        {"src": f"n{s}", "dst": f"n{d}", "ts": float(i), "y": ("busy" if busy[s] else "calm")
-         if rng.random() < 0.3 else None}
+        {
+            "src": f"n{s}",
+            "dst": f"n{d}",
+            "ts": float(i),
+            "y": ("busy" if busy[s] else "calm") if rng.random() < 0.3 else None,
+        }
         for i, (s, d) in enumerate(zip(src, dst, strict=True))
     ]
 
 
 def test_selection_picks_the_only_informative_family() -> None:
     m = NodePropertyClassifier(
-        families=("random", "positional", "structural"), ensemble=False, selection_window=300,
-        half_life=1e9, neighbours=2, drift_delta=None, seed=1,
+        families=("random", "positional", "structural"),
+        ensemble=False,
+        selection_window=300,
+        half_life=1e9,
+        neighbours=2,
+        drift_delta=None,
+        seed=1,
     )  # huge half-life + tiny ring: time encodings and ring fill carry no activity signal
     for msg in _degree_stream(6000, 0):
         m.learn_predict(msg)
@@ -114,7 +123,9 @@ def test_pickle_round_trip_and_determinism() -> None:
     assert pc[2000:] == pa  # same seed and stream: same predictions
     drop = ("bytes_total", "bytes_per_node")  # container over-allocation differs after a load
     ia, ib = a.inspect(), b.inspect()
-    assert {k: v for k, v in ia.items() if k not in drop} == {k: v for k, v in ib.items() if k not in drop}
+    assert {k: v for k, v in ia.items() if k not in drop} == {
+        k: v for k, v in ib.items() if k not in drop
+    }
 
 
 def test_inspect_is_small_plain_json() -> None:
@@ -125,8 +136,18 @@ def test_inspect_is_small_plain_json() -> None:
     text = json.dumps(info)
     assert len(text) < 4000
     assert json.loads(text) == info  # nothing numpy-typed
-    for key in ("nodes_tracked", "max_nodes", "bytes_total", "bytes_per_node", "chosen_family",
-                "family_scores", "labels_seen", "edges_seen", "evictions", "rolling"):
+    for key in (
+        "nodes_tracked",
+        "max_nodes",
+        "bytes_total",
+        "bytes_per_node",
+        "chosen_family",
+        "family_scores",
+        "labels_seen",
+        "edges_seen",
+        "evictions",
+        "rolling",
+    ):
         assert key in info
     assert info["nodes_tracked"] <= 500
     assert info["evictions"] > 0
@@ -208,5 +229,9 @@ def test_river_generic_estimator_checks() -> None:
             continue
         check(m.clone())
         ran.append(check.__name__)
-    assert {"check_pickling_supports_roundtrip", "check_clone_is_idempotent",
-            "check_get_params_matches_signature", "check_repr_roundtrips_clone"} <= set(ran)
+    assert {
+        "check_pickling_supports_roundtrip",
+        "check_clone_is_idempotent",
+        "check_get_params_matches_signature",
+        "check_repr_roundtrips_clone",
+    } <= set(ran)

@@ -70,8 +70,9 @@ def test_random_features_propagate_as_running_mean_to_new_nodes() -> None:
     assert np.allclose(st.rand[st.slot("d")], 0.0)
 
 
-def _walk_sum(edges: list[tuple[str, str, float, float]], R: dict, u: str, k: int, T: float,
-              lam: float) -> np.ndarray:
+def _walk_sum(
+    edges: list[tuple[str, str, float, float]], R: dict, u: str, k: int, T: float, lam: float
+) -> np.ndarray:
     """Direct definition: sum over time-respecting walks u -e1-> x1 -e2-> ... -ek-> xk with
     edges strictly older in stream order at each step, of prod(w) e^{-lam (T - t_k)} R[xk]."""
     total = np.zeros_like(next(iter(R.values())))
@@ -163,3 +164,15 @@ def test_state_update_throughput_is_reported() -> None:
     rate = n / (time.perf_counter() - t)
     print(f"\nEdgeStreamState.learn_edge: {rate:,.0f} edges/s, {st.inspect()}")
     assert st.edges_seen == n
+
+
+def test_ring_buffer_records_edge_direction() -> None:
+    st = EdgeStreamState(neighbours=4, max_nodes=100)
+    st.learn_edge("a", "b", ts=1.0)
+    st.learn_edge("c", "a", ts=2.0)
+    st.learn_edge("d", "d", ts=3.0)  # a self-loop is sent and received by the same node
+    a = st.slot("a")
+    by_nb = {st.ids[int(n)]: bool(o) for n, o in zip(st.nbr[a, :2], st.nbr_out[a, :2], strict=True)}
+    assert by_nb == {"b": True, "c": False}
+    assert bool(st.nbr_out[st.slot("b"), 0]) is False
+    assert st.nbr_out[st.slot("d"), :2].tolist() == [True, True]

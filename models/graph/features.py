@@ -40,8 +40,9 @@ def family_width(state: EdgeStreamState, family: str) -> int:
     raise ValueError(f"unknown feature family {family!r}; expected one of {FAMILIES}")
 
 
-def context_width(state: EdgeStreamState) -> int:
-    return 4 + len(TIME_SCALES) + (state.n_x or 0)
+def context_width(state: EdgeStreamState, profile: bool = False) -> int:
+    """Fixed part of the context (the label columns come after it)."""
+    return 4 + len(TIME_SCALES) + (2 + 2 * (state.n_x or 0) if profile else (state.n_x or 0))
 
 
 def _structural_rows(st: EdgeStreamState, slots: np.ndarray, ts: float) -> np.ndarray:
@@ -71,7 +72,7 @@ def _rows(st: EdgeStreamState, family: str, slots: np.ndarray, ts: float) -> np.
     if family == "structural":
         return _structural_rows(st, slots, ts)
     if family == "random":
-        return st.rand[slots].astype(np.float64)
+        return st.rand[slots]
     if family == "positional":
         return _positional_rows(st, slots)
     raise ValueError(f"unknown feature family {family!r}")
@@ -81,12 +82,37 @@ _T = len(TIME_SCALES)
 _NEG_INV_SCALES = -1.0 / np.array(TIME_SCALES)
 
 
-def context(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Context block of slot ``s`` plus (neighbour slots, recency weights) for aggregation."""
+def label_columns(two_hop: bool = False) -> int:
+    """Label columns per class: the neighbour-label histogram (+ its two-hop version)."""
+    return 2 if two_hop else 1
+
+
+def context(
+    st: EdgeStreamState,
+    s: int,
+    ts: float,
+    n_classes: int,
+    profile: bool = False,
+    two_hop: bool = False,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Context block of slot ``s`` plus (neighbour slots, recency weights) for aggregation.
+
+    The label columns come last, interleaved per class so that a new class appends its own:
+    the recency-weighted histogram of the neighbours' last known labels and, with
+    ``two_hop``, the same with each unlabelled neighbour counted by its own neighbours'
+    label histogram (so a node whose neighbours are new still gets label evidence). With
+    ``profile``, the node's *outgoing* edges (where it was ``src``) get their own
+    recency-weighted share, signed-log weight and edge-feature mean: what a node emits says
+    more about it than what it receives. ``out``: zeroed array to fill (else allocated).
+    """
     nbs, nts, nw, idx = st.neighbours_of(s)
     k = len(nbs)
     scale = st.half_life if st.half_life is not None else 600.0
-    ctx = np.zeros(4 + _T + (st.n_x or 0) + n_classes)
+    per = label_columns(two_hop)
+    n_x = st.n_x or 0
+    lab_off = context_width(st, profile)
+    ctx = np.zeros(lab_off + per * n_classes) if out is None else out
     own_gap = ts - float(st.last_ts[s])
     ctx[3 + _T] = math.exp(-own_gap / scale) if own_gap > 0 else 1.0
     if not k:
@@ -101,20 +127,64 @@ def context(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> tuple[np.
         wts = np.full(k, 1.0 / k)
     ctx[2 : 2 + _T] = np.exp(np.multiply.outer(gaps, _NEG_INV_SCALES / scale)).sum(axis=0)
     ctx[2 : 2 + _T] /= k
-    ctx[2 + _T] = float(np.log1p(np.abs(nw)) @ np.sign(nw)) / k
+    lw = np.log1p(np.abs(nw))
+    lw *= np.sign(nw)
+    ctx[2 + _T] = lw.sum() / k
     off = 4 + _T
-    if st.n_x:
-        ctx[off : off + st.n_x] = wts @ st.nbr_x[s, idx]
-        off += st.n_x
+    nx = st.nbr_x[s, idx] if n_x else None
+    if profile:
+        wo = wts * st.nbr_out[s, idx]
+        so = wo.sum()
+        ctx[off] = so
+        if so > 0:
+            wo /= so
+            ctx[off + 1] = wo @ lw
+            if n_x:
+                ctx[off + 2 + n_x : off + 2 + 2 * n_x] = wo @ nx
+        off += 2
+    if n_x:
+        ctx[off : off + n_x] = wts @ nx
     if n_classes:
         lab = st.label[nbs]
         known = lab >= 0
         nk = int(np.count_nonzero(known))
+        hist = None
         if nk:
-            hist = np.bincount(lab[known], weights=wts[known], minlength=n_classes)
+            hist = np.bincount(lab[known], weights=wts[known], minlength=n_classes)[:n_classes]
             ctx[1] = nk / k
-            ctx[off : off + n_classes] = hist[:n_classes] / hist.sum()
+            ctx[lab_off : lab_off + per * n_classes : per] = hist / hist.sum()
+        if two_hop:
+            if nk < k:  # unlabelled neighbours count with their own neighbours' labels
+                unk = np.flatnonzero(~known)
+                soft = _soft_labels(st, nbs[unk], ts, n_classes)
+                two = wts[unk] @ soft
+                if hist is not None:
+                    two += hist
+            else:
+                two = hist
+            tot = two.sum()
+            if tot > 0:
+                ctx[lab_off + 1 : lab_off + per * n_classes : per] = two / tot
     return ctx, nbs, wts
+
+
+def _soft_labels(st: EdgeStreamState, nbs: np.ndarray, ts: float, n_classes: int) -> np.ndarray:
+    """(len(nbs), n_classes): the recency-weighted histogram of each node's live neighbours'
+    last known labels, normalised (a row of zeros: no label known)."""
+    k = len(nbs)
+    nb2 = st.nbr[nbs]
+    lab2 = st.label[nb2]  # nb2 == -1 reads the last slot: masked below
+    ok = (nb2 >= 0) & (lab2 >= 0) & (st.gen[nb2] == st.nbr_gen[nbs])
+    w2 = st.nbr_ts[nbs] - ts
+    np.minimum(w2, 0.0, out=w2)
+    w2 *= st.lam
+    np.exp(w2, out=w2)
+    rows = np.arange(0, k * n_classes, n_classes)[:, None] + lab2
+    soft = np.bincount(rows[ok], weights=w2[ok], minlength=k * n_classes)
+    soft = soft.reshape(k, n_classes).astype(np.float64, copy=False)
+    tot = soft.sum(axis=1, keepdims=True)
+    np.divide(soft, tot, out=soft, where=tot > 0)
+    return soft
 
 
 class FeatureLayout:
@@ -139,9 +209,9 @@ class FeatureLayout:
                 off += w
         self.ctx_start = off
 
-    def head_mask(self, st: EdgeStreamState, n_classes: int) -> np.ndarray:
+    def head_mask(self, st: EdgeStreamState, n_classes: int, profile: bool = False) -> np.ndarray:
         """(n_features, n_heads) mask: a head sees its family's block(s) and the context."""
-        d = self.ctx_start + context_width(st) + n_classes
+        d = self.ctx_start + context_width(st, profile) + n_classes
         m = np.zeros((d, len(self.families)), bool)
         m[self.ctx_start :] = True
         for h, f in enumerate(self.families):
@@ -163,20 +233,22 @@ class FeatureLayout:
         ts: float,
         n_classes: int,
         fill: tuple[str, ...],
+        profile: bool = False,
+        two_hop: bool = False,
     ) -> np.ndarray:
         """Input vector of slot ``s`` at ``ts``; blocks not in ``fill`` stay zero."""
-        ctx, nbs, wts = context(st, s, ts, n_classes)
-        x = np.zeros(self.ctx_start + len(ctx))
-        x[self.ctx_start :] = ctx
+        c0 = self.ctx_start
+        x = np.zeros(c0 + context_width(st, profile) + label_columns(two_hop) * n_classes)
+        _, nbs, wts = context(st, s, ts, n_classes, profile, two_hop, out=x[c0:])
         k = len(nbs)
         slots = np.empty(k + 1, np.int64)
         slots[0] = s
         slots[1:] = nbs
+        # row 0: the node's own features; row 1: recency-weighted mean of its neighbours'
+        agg = np.zeros((2, k + 1))
+        agg[0, 0] = 1.0
+        agg[1, 1:] = wts
         for f in fill:
             a, b = self.blocks[f]
-            h = (b - a) // 2
-            r = _rows(st, f, slots, ts)
-            x[a : a + h] = r[0]
-            if k:
-                x[a + h : b] = wts @ r[1:]
+            x[a:b] = (agg @ _rows(st, f, slots, ts)).ravel()
         return x

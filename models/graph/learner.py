@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from river import base, drift
 
-from .features import BASE_FAMILIES, FAMILIES, TIME_SCALES, FeatureLayout
+from .features import BASE_FAMILIES, FAMILIES, TIME_SCALES, FeatureLayout, label_columns
 from .linear import MultiHeadSoftmax
 from .state import EdgeStreamState
 
@@ -68,6 +68,14 @@ class NodePropertyClassifier(base.Classifier):
         ADWIN confidence on the chosen model's error (``None``: never re-select).
     seed
         Seed of all random vectors.
+    edge_profile
+        Add the node's outgoing-edge profile to the shared context (recency-weighted share,
+        signed-log weight and edge-feature mean of the edges where it was ``src``), next to
+        the mean over all its recent edges.
+    two_hop
+        Add a second neighbour-label histogram where an unlabelled neighbour counts with its
+        own neighbours' label histogram (read from its ring buffer at prediction time:
+        O(K²) per prediction), so nodes whose neighbours are unlabelled still get evidence.
     """
 
     def __init__(
@@ -87,6 +95,8 @@ class NodePropertyClassifier(base.Classifier):
         select_margin: float = 0.02,
         drift_delta: float | None = 0.002,
         seed: int = 0,
+        edge_profile: bool = True,
+        two_hop: bool = True,
     ) -> None:
         families = tuple(families)
         if not families or any(f not in FAMILIES for f in families):
@@ -111,6 +121,8 @@ class NodePropertyClassifier(base.Classifier):
         self.select_margin = select_margin
         self.drift_delta = drift_delta
         self.seed = seed
+        self.edge_profile = bool(edge_profile)
+        self.two_hop = bool(two_hop)
 
         self.state = EdgeStreamState(
             max_nodes=max_nodes,
@@ -127,7 +139,9 @@ class NodePropertyClassifier(base.Classifier):
         self._class_counts: list[int] = []
         self._n_x = 0
         self._layout = FeatureLayout(self.state, families)
-        self._model = MultiHeadSoftmax(self._layout.head_mask(self.state, 0), lr=lr)
+        self._model = MultiHeadSoftmax(
+            self._layout.head_mask(self.state, 0, self.edge_profile), lr=lr
+        )
         if task == "anomaly":
             for c in (False, True):
                 self._add_class(c)
@@ -154,15 +168,26 @@ class NodePropertyClassifier(base.Classifier):
         tests/test_graph_learner.py; the dataset ones' intent (seeding, pickling, predicting
         before learning, bounded memory) is covered there on edge streams."""
         return {
-            "check_learn_one", "check_predict_proba_one", "check_predict_proba_one_binary",
-            "check_classifier_tracks_seen_labels", "check_shuffle_features_no_impact",
-            "check_emerging_features", "check_disappearing_features",
-            "check_radically_disappearing_features", "check_debug_one", "check_pickling",
-            "check_predict_one_before_any_learn", "check_predict_one_pure",
-            "check_seeding_is_idempotent", "check_clone_is_independent",
-            "check_no_state_aliasing_with_input", "check_mutable_attributes_exist",
-            "check_learn_many_matches_learn_one", "check_predict_many_matches_predict_one",
-            "check_predict_proba_many_matches_predict_proba_one", "check_bounded_memory_growth",
+            "check_learn_one",
+            "check_predict_proba_one",
+            "check_predict_proba_one_binary",
+            "check_classifier_tracks_seen_labels",
+            "check_shuffle_features_no_impact",
+            "check_emerging_features",
+            "check_disappearing_features",
+            "check_radically_disappearing_features",
+            "check_debug_one",
+            "check_pickling",
+            "check_predict_one_before_any_learn",
+            "check_predict_one_pure",
+            "check_seeding_is_idempotent",
+            "check_clone_is_independent",
+            "check_no_state_aliasing_with_input",
+            "check_mutable_attributes_exist",
+            "check_learn_many_matches_learn_one",
+            "check_predict_many_matches_predict_one",
+            "check_predict_proba_many_matches_predict_proba_one",
+            "check_bounded_memory_growth",
         }
 
     # ----------------------------------------------------------------- classes / dims
@@ -173,7 +198,8 @@ class NodePropertyClassifier(base.Classifier):
         self._class_counts.append(0)
         m = self._model
         m.add_class()  # output column of every head
-        m.insert_features(m.n_features, 1)  # neighbour-label histogram column
+        # neighbour-label histogram column(s) of the new class
+        m.insert_features(m.n_features, label_columns(self.two_hop))
         return i
 
     def _sync_x(self) -> None:
@@ -181,8 +207,13 @@ class NodePropertyClassifier(base.Classifier):
         n_x = self.state.n_x or 0
         if n_x == self._n_x:
             return
-        at = self._layout.ctx_start + 4 + len(TIME_SCALES) + self._n_x
-        self._model.insert_features(at, n_x - self._n_x)
+        if self.edge_profile:  # [mixed x mean, out-edge x mean] after the two profile scalars
+            at = self._layout.ctx_start + 6 + len(TIME_SCALES)
+            self._model.insert_features(at + 2 * self._n_x, n_x - self._n_x)
+            self._model.insert_features(at + self._n_x, n_x - self._n_x)
+        else:
+            at = self._layout.ctx_start + 4 + len(TIME_SCALES) + self._n_x
+            self._model.insert_features(at, n_x - self._n_x)
         self._n_x = n_x
 
     def _label_index(self, y: Any) -> int:
@@ -218,7 +249,9 @@ class NodePropertyClassifier(base.Classifier):
         return t
 
     # ----------------------------------------------------------------- state updates
-    def learn_edge(self, src: Hashable, dst: Hashable, ts: float, w: float = 1.0, x: Any = None) -> None:
+    def learn_edge(
+        self, src: Hashable, dst: Hashable, ts: float, w: float = 1.0, x: Any = None
+    ) -> None:
         """Fold an edge into the node state (no label, no training)."""
         if w is None:
             w = 1.0
@@ -242,7 +275,15 @@ class NodePropertyClassifier(base.Classifier):
         yi = self._label_index(y)
         s = st.slot(node, t, create=True)
         self._sync_x()
-        x = self._layout.vector(st, s, t, len(self.classes_), tuple(self._layout.blocks))
+        x = self._layout.vector(
+            st,
+            s,
+            t,
+            len(self.classes_),
+            tuple(self._layout.blocks),
+            self.edge_profile,
+            self.two_hop,
+        )
         # prequential: every head is scored on its pre-update prediction
         ph = self._model.learn(x, yi)
         probs = {f: ph[h] for h, f in enumerate(self.families)}
@@ -337,7 +378,9 @@ class NodePropertyClassifier(base.Classifier):
             return {c: n / tot for c, n in zip(self.classes_, self._class_counts, strict=True)}
         self._sync_x()
         f = self.chosen_family
-        x = self._layout.vector(st, s, t, len(self.classes_), self._layout.fill_for(f))
+        x = self._layout.vector(
+            st, s, t, len(self.classes_), self._layout.fill_for(f), self.edge_profile, self.two_hop
+        )
         ph = self._model.proba(x)
         p = self._mix(ph) if f == "ensemble" else ph[self.families.index(f)]
         return self._as_dict(p)

@@ -69,7 +69,9 @@ class MultiHeadSoftmax:
         self.W = np.pad(self.W, pad)
         self.mW = np.pad(self.mW, pad)
         self.vW = np.pad(self.vW, pad)
-        low = self.b.min(axis=1, keepdims=True) if self.n_classes > 1 else np.zeros((self.n_heads, 1))
+        low = (
+            self.b.min(axis=1, keepdims=True) if self.n_classes > 1 else np.zeros((self.n_heads, 1))
+        )
         self.b = np.hstack((self.b, low))
         self.mb = np.pad(self.mb, ((0, 0), (0, 1)))
         self.vb = np.pad(self.vb, ((0, 0), (0, 1)))
@@ -83,7 +85,11 @@ class MultiHeadSoftmax:
         self.W = np.insert(self.W, at, rows, axis=0)
         self.mW = np.insert(self.mW, at, rows, axis=0)
         self.vW = np.insert(self.vW, at, rows, axis=0)
-        m = np.ones((n, self.n_heads)) if heads is None else np.tile(np.asarray(heads, float), (n, 1))
+        m = (
+            np.ones((n, self.n_heads))
+            if heads is None
+            else np.tile(np.asarray(heads, float), (n, 1))
+        )
         self.mask = np.insert(self.mask, at, m, axis=0)
 
     def _z(self, x: np.ndarray) -> np.ndarray:

@@ -81,7 +81,9 @@ class EdgeStreamState:
         if int(dim) < 1 or int(hops) < 1:
             raise ValueError(f"dim and hops must be >= 1, got dim={dim!r}, hops={hops!r}")
         if half_life is not None and not (math.isfinite(half_life) and half_life > 0):
-            raise ValueError(f"half_life must be a positive finite number or None, got {half_life!r}")
+            raise ValueError(
+                f"half_life must be a positive finite number or None, got {half_life!r}"
+            )
         if not 0 < evict_fraction <= 0.5:
             raise ValueError(f"evict_fraction must be in (0, 0.5], got {evict_fraction!r}")
         self.max_nodes = int(max_nodes)
@@ -133,6 +135,7 @@ class EdgeStreamState:
         grow("nbr_gen", (K,), np.int32)
         grow("nbr_ts", (K,), np.float64)
         grow("nbr_w", (K,), np.float32)
+        grow("nbr_out", (K,), np.bool_)  # True: the node was the edge's src
         grow("ring_n", (), np.int64)
         grow("rand", (d,), np.float32)
         grow("rand_n", (), np.int32)  # -1: seeded (fixed); n >= 0: running mean of n
@@ -296,12 +299,14 @@ class EdgeStreamState:
         self.nbr_gen[u, iu] = gen[v]
         self.nbr_ts[u, iu] = ts
         self.nbr_w[u, iu] = w
+        self.nbr_out[u, iu] = True
         self.ring_n[u] += 1
         iv = int(self.ring_n[v]) % K
         self.nbr[v, iv] = u
         self.nbr_gen[v, iv] = gen[u]
         self.nbr_ts[v, iv] = ts
         self.nbr_w[v, iv] = w
+        self.nbr_out[v, iv] = u == v
         self.ring_n[v] += 1
         if self.n_x:
             nx = self.nbr_x
