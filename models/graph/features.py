@@ -72,13 +72,14 @@ def _rows(st: EdgeStreamState, family: str, slots: np.ndarray, ts: float) -> np.
     if family == "structural":
         return _structural_rows(st, slots, ts)
     if family == "random":
-        return st.rand[slots]
+        return st.rand[slots].astype(np.float64)  # float64 @ float32 skips BLAS: slower
     if family == "positional":
         return _positional_rows(st, slots)
     raise ValueError(f"unknown feature family {family!r}")
 
 
 _T = len(TIME_SCALES)
+_sum = np.add.reduce  # ndarray.sum without its Python-level wrapper (hot path)
 _NEG_INV_SCALES = -1.0 / np.array(TIME_SCALES)
 
 
@@ -122,19 +123,19 @@ def context(
     np.maximum(gaps, 0.0, out=gaps)
     if st.lam > 0:
         wts = np.exp(gaps * -st.lam)
-        wts /= wts.sum()
+        wts /= _sum(wts)
     else:
         wts = np.full(k, 1.0 / k)
-    ctx[2 : 2 + _T] = np.exp(np.multiply.outer(gaps, _NEG_INV_SCALES / scale)).sum(axis=0)
+    ctx[2 : 2 + _T] = _sum(np.exp(np.multiply.outer(gaps, _NEG_INV_SCALES / scale)), axis=0)
     ctx[2 : 2 + _T] /= k
     lw = np.log1p(np.abs(nw))
     lw *= np.sign(nw)
-    ctx[2 + _T] = lw.sum() / k
+    ctx[2 + _T] = _sum(lw) / k
     off = 4 + _T
     nx = st.nbr_x[s, idx] if n_x else None
     if profile:
         wo = wts * st.nbr_out[s, idx]
-        so = wo.sum()
+        so = _sum(wo)
         ctx[off] = so
         if so > 0:
             wo /= so
@@ -152,17 +153,17 @@ def context(
         if nk:
             hist = np.bincount(lab[known], weights=wts[known], minlength=n_classes)[:n_classes]
             ctx[1] = nk / k
-            ctx[lab_off : lab_off + per * n_classes : per] = hist / hist.sum()
+            ctx[lab_off : lab_off + per * n_classes : per] = hist / _sum(hist)
         if two_hop:
             if nk < k:  # unlabelled neighbours count with their own neighbours' labels
-                unk = np.flatnonzero(~known)
+                unk = np.nonzero(~known)[0]
                 soft = _soft_labels(st, nbs[unk], ts, n_classes)
                 two = wts[unk] @ soft
                 if hist is not None:
                     two += hist
             else:
                 two = hist
-            tot = two.sum()
+            tot = _sum(two)
             if tot > 0:
                 ctx[lab_off + 1 : lab_off + per * n_classes : per] = two / tot
     return ctx, nbs, wts
@@ -182,7 +183,7 @@ def _soft_labels(st: EdgeStreamState, nbs: np.ndarray, ts: float, n_classes: int
     rows = np.arange(0, k * n_classes, n_classes)[:, None] + lab2
     soft = np.bincount(rows[ok], weights=w2[ok], minlength=k * n_classes)
     soft = soft.reshape(k, n_classes).astype(np.float64, copy=False)
-    tot = soft.sum(axis=1, keepdims=True)
+    tot = _sum(soft, axis=1, keepdims=True)
     np.divide(soft, tot, out=soft, where=tot > 0)
     return soft
 
@@ -244,11 +245,11 @@ class FeatureLayout:
         slots = np.empty(k + 1, np.int64)
         slots[0] = s
         slots[1:] = nbs
-        # row 0: the node's own features; row 1: recency-weighted mean of its neighbours'
-        agg = np.zeros((2, k + 1))
-        agg[0, 0] = 1.0
-        agg[1, 1:] = wts
-        for f in fill:
+        for f in fill:  # the node's own features, then the recency-weighted neighbour mean
             a, b = self.blocks[f]
-            x[a:b] = (agg @ _rows(st, f, slots, ts)).ravel()
+            h = (b - a) // 2
+            r = _rows(st, f, slots, ts)
+            x[a : a + h] = r[0]
+            if k:
+                x[a + h : b] = wts @ r[1:]
         return x

@@ -389,7 +389,8 @@ class NodePropertyClassifier(base.Classifier):
         """Hedge mixture of the heads' probabilities."""
         a = -_HEDGE_ETA * (self._head_loss - self._head_loss.min())
         w = np.exp(a)
-        return (w / w.sum()) @ ph
+        w /= np.add.reduce(w)
+        return w @ ph
 
     def predict_node(self, node: Hashable, ts: float | None = None) -> Hashable | None:
         p = self.predict_proba_node(node, ts)

@@ -105,7 +105,7 @@ class MultiHeadSoftmax:
         logits += self.b
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
+        p /= np.add.reduce(p, axis=1, keepdims=True)
         return p
 
     def proba(self, x: np.ndarray) -> np.ndarray:

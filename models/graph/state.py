@@ -349,7 +349,7 @@ class EdgeStreamState:
         ok = (nb >= 0) & (self.gen[nb] == self.nbr_gen[s])
         if ok.all():  # the common case: full ring, no evicted neighbour
             return nb, self.nbr_ts[s], self.nbr_w[s], slice(None)
-        idx = np.flatnonzero(ok)
+        idx = np.nonzero(ok)[0]
         return nb[idx], self.nbr_ts[s, idx], self.nbr_w[s, idx], idx
 
     def activity(self, s: int, ts: float) -> float:
