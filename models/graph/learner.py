@@ -9,6 +9,12 @@ An ADWIN on the chosen candidate's error re-opens the selection after drift, the
 predicting meanwhile; every head keeps learning, so the comparison after a shift is fair.
 Labels cost one (D x heads x classes) Adam step; edges cost the state update, predictions
 one feature vector.
+
+Besides its family block, every head sees a shared context (see :func:`.features.context`):
+ring fill, time-gap encodings, edge weights and features, the node's outgoing-edge profile
+(``edge_profile``), the neighbour-label histogram and its two-hop version (``two_hop``). On
+the synthetic benchmark the last two are what lifts the learner clearly above every
+single-family baseline after the shifts; combining families alone only tied the best one.
 """
 
 from __future__ import annotations
