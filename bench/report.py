@@ -17,6 +17,11 @@ ORDER = [
     ("bench-streamx.md", "stream TD(λ) / Q(λ) (`bench/cartpole.py`, `bench/td.py`, "
                          "`bench/streamx_speed.py`)"),
     ("bench-graph.md", "Node-property prediction on edge streams (`bench/graph.py`)"),
+    (
+        "bench-graph-unseen.md",
+        "Node-property prediction on other seeds and another shift schedule "
+        "(`bench/graph.py --seeds ... --shifts ...`)",
+    ),
     ("bench-e2e.md", "The end-to-end service path (`bench/e2e.py`)"),
 ]
 
