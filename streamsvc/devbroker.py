@@ -174,9 +174,10 @@ class KafkaBroker:
             )
         )
         if not (logdir / "meta.properties").exists():
+            # `--cluster-id=<id>`: a random id may start with '-' and read as an option
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                            "-c", str(props), "--ignore-formatted"),
                 capture_output=True, text=True,
             )
