@@ -34,9 +34,9 @@ import river  # noqa: E402
 from river import datasets, ensemble, forest, tree  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from bench.streams import STREAMS, drift_points, make_stream  # noqa: E402
 from models.drift_moe import DriftMoEClassifier  # noqa: E402
 from models.metrics import PrequentialMetrics  # noqa: E402
+from streamsvc.streams import STREAMS, drift_points, make_stream  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 #: the published algorithm's choices (top-1 answer, batches of 256, no expert reset)

@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from agents.host import HostLimits
 from agents.processor import Processor, route
-from bench.streams import make_stream
 from streamsvc.config import load_settings
+from streamsvc.streams import make_stream
 
 
 def _examples(n: int, seed: int) -> list[tuple[str, dict, int]]:

@@ -25,10 +25,10 @@ import numpy as np
 import river
 from tqdm import tqdm
 
-from bench.graphgen import DEFAULT_SHIFTS, make_edge_stream
 from models.graph import EdgeStreamState, NodePropertyClassifier
 from models.graph.features import _structural_rows
 from models.graph.linear import MultiHeadSoftmax
+from streamsvc.graphgen import DEFAULT_SHIFTS, make_edge_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"numpy {np.__version__}, river {river.__version__}.",
         "",
-        "Data: `bench/graphgen.py` (synthetic: communities as labels, nodes arriving over time, "
+        "Data: `streamsvc/graphgen.py` (synthetic: communities as labels, nodes arriving over time, "
         "planted shifts). No real temporal graph with node labels can be installed offline from a "
         "registry package here: `py-tgb` ships only download scripts (its `tgbn-*` datasets are "
         "fetched from a web server at run time), `teneto` ships fMRI test data without labels.",

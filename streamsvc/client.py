@@ -79,14 +79,14 @@ def _json_value(v: Any) -> Any:
 
 
 def synthetic_examples(name: str, n: int, seed: int) -> Iterator[tuple[str, dict[str, Any], Any]]:
-    from bench.streams import make_stream
+    from streamsvc.streams import make_stream
 
     for i, (x, y) in enumerate(make_stream(name, n, seed)):
         yield f"{name}-{seed}-{i}", {str(k): _json_value(v) for k, v in x.items()}, _json_value(y)
 
 
 def list_streams() -> list[tuple[str, str]]:
-    from bench.streams import STREAMS
+    from streamsvc.streams import STREAMS
 
     return [(name, getattr(spec, "description", "")) for name, spec in STREAMS.items()]
 
@@ -102,7 +102,7 @@ def produce_graph(args: argparse.Namespace, settings: Any) -> int:
     """Edges to the edges topic and node labels to the node-labels topic."""
     from kafka import KafkaProducer
 
-    from bench.graphgen import make_edge_stream
+    from streamsvc.graphgen import make_edge_stream
 
     n = args.count or 10000
     stream = make_edge_stream(n, seed=args.seed,
@@ -144,7 +144,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     if args.file:
         examples = read_examples(args.file, args.target, args.id_column)
     else:
-        from bench.streams import STREAMS
+        from streamsvc.streams import STREAMS
 
         if args.synthetic not in STREAMS:
             print(f"streamsvc: unknown stream {args.synthetic!r}; choose from "

@@ -113,6 +113,25 @@ def _parse_scalar(value: str) -> Any:
         return value
 
 
+def _drop_replaced_params(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` without the `params` of every model whose `kind` the override `over` changes.
+
+    Parameters belong to a kind: `STREAMSVC_MODELS__DEFAULT__KIND=arf` must not keep the shipped
+    DriftMoE parameters (n_experts, top_k, ...), which ARF would reject. The new kind starts from
+    its own defaults plus whatever `params` the same override gives.
+    """
+    base_models, over_models = base.get("models"), over.get("models")
+    if not isinstance(base_models, dict) or not isinstance(over_models, dict):
+        return base
+    models = dict(base_models)
+    for name, m in over_models.items():
+        old = base_models.get(name)
+        if isinstance(m, dict) and isinstance(old, dict) and "kind" in m \
+                and m["kind"] != old.get("kind"):
+            models[name] = {k: v for k, v in old.items() if k != "params"}
+    return {**base, "models": models}
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -172,11 +191,11 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         _check_keys("<root>", user, _SECTIONS)
         if "models" in user:  # a user's model table replaces the shipped one entirely
             raw["models"] = {}
-        raw = _merge(raw, user)
+        raw = _merge(_drop_replaced_params(raw, user), user)
         source = str(p)
     over = _env_overrides(env, defaults)
     _check_keys("<env STREAMSVC_*>", over, _SECTIONS)
-    raw = _merge(raw, over)
+    raw = _merge(_drop_replaced_params(raw, over), over)
     return _validate(raw, defaults, source)
 
 

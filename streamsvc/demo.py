@@ -47,7 +47,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         title = Path(args.file).name
         total = None
     else:
-        from bench.streams import STREAMS, drift_points
+        from streamsvc.streams import STREAMS, drift_points
 
         if args.stream not in STREAMS:
             print(f"streamsvc demo: unknown stream {args.stream!r}; choose from "

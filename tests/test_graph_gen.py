@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.graphgen import make_edge_stream
+from streamsvc.graphgen import make_edge_stream
 
 
 def test_messages_have_the_service_shapes() -> None:

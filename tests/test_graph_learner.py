@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from bench.graphgen import make_edge_stream
 from models.graph import NodePropertyClassifier
+from streamsvc.graphgen import make_edge_stream
 
 
 def _degree_stream(n_edges: int, seed: int) -> list[dict]:

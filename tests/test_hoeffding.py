@@ -8,8 +8,8 @@ import random
 import pytest
 from river import datasets, tree
 
-from bench.streams import make_stream
 from models.hoeffding import FastHoeffdingTreeClassifier
+from streamsvc.streams import make_stream
 from tests.river_checks import check_estimator
 
 PARAMS = {"grace_period": 50, "delta": 1e-7, "leaf_prediction": "nba"}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 
-from bench.streams import (
+from models.metrics import PrequentialMetrics, RollingAccuracy
+from streamsvc.streams import (
     STREAMS,
     compose,
     drift_points,
@@ -15,7 +18,6 @@ from bench.streams import (
     make_stream,
     switch_probability,
 )
-from models.metrics import PrequentialMetrics, RollingAccuracy
 
 
 def test_registry_names_and_drift_points():
@@ -101,3 +103,51 @@ def test_rolling_accuracy_window():
         r.update(bool(h))
     assert len(r) == 4 and r.get() == 0.5
     assert math.isclose(RollingAccuracy().get(), 0.0)
+
+
+# -- layering: bench uses the product, never the other way round ---------------------------
+ROOT = Path(__file__).resolve().parent.parent
+#: package → top-level packages it must not import (dependencies point models ← agents ←
+#: streamsvc, and none of them may reach into the benchmarks)
+FORBIDDEN = {
+    "models": {"bench", "agents", "streamsvc"},
+    "agents": {"bench", "streamsvc"},
+    "streamsvc": {"bench"},
+}
+
+
+def _imported_top_levels(tree: ast.AST) -> set[str]:
+    """Top-level packages named by `import`, `from ... import` and `import_module("...")`."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+        elif (isinstance(node, ast.Call) and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+              and getattr(node.func, "attr", getattr(node.func, "id", None))
+              in {"import_module", "__import__"}):
+            names.add(node.args[0].value.split(".")[0])
+    return names
+
+
+def test_imported_top_levels_sees_every_import_form():
+    tree = ast.parse("import bench.drift\nfrom bench import x\nimport os\n"
+                     "def f():\n    from bench.streams import make_stream\n"
+                     "    importlib.import_module('bench.graph')\n")
+    assert _imported_top_levels(tree) == {"bench", "os"}
+    assert "bench" not in _imported_top_levels(ast.parse("from . import bench\n"))
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_product_packages_do_not_import_bench_or_upper_layers(package):
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no sources found under {package}/"
+    bad = [
+        f"{f.relative_to(ROOT)} imports {name}"
+        for f in files
+        for name in sorted(_imported_top_levels(ast.parse(f.read_text(), str(f)))
+                           & FORBIDDEN[package])
+    ]
+    assert not bad, "layering violated:\n" + "\n".join(bad)

@@ -7,7 +7,8 @@ nested ``ConceptDriftStream``: the example at time t comes from concept j+1 only
 passed drifts 0..j. Only the chosen concept's generator advances, so each concept is an
 independent, seeded river stream.
 
-Public API (also used by ``streamsvc produce --synthetic``)::
+Public API (used by ``streamsvc produce --synthetic``, ``streamsvc demo --stream`` and the
+benchmarks in ``bench/``)::
 
     make_stream(name, n, seed) -> iterator of (x: dict, y)
     drift_points(name, n) -> list[int]          # centres of the drifts (empty: continuous)

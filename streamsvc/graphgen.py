@@ -5,6 +5,8 @@ can be installed offline here (the TGB ``py-tgb`` wheel has only download script
 ``tgbn-*`` data come from a web server at run time), so the benchmark plants the shifts it
 wants to measure.
 
+Used by ``streamsvc produce --synthetic graph-community|graph-anomaly`` and by ``bench/graph.py``.
+
 Model: nodes belong to communities (the labels). Each community has its own activity level
 (so degree carries a little signal), edge-weight scale and edge-feature centroid; an edge's
 ``src`` is drawn by activity (with a bias towards recently arrived nodes), its ``dst`` in the

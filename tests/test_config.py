@@ -1,0 +1,84 @@
+"""Configuration overrides: a changed model kind does not inherit the previous kind's params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamsvc.config import ConfigError, load_settings
+
+KIND = "STREAMSVC_MODELS__DEFAULT__KIND"
+PARAMS = "STREAMSVC_MODELS__DEFAULT__PARAMS"
+
+
+def _learns(spec) -> None:
+    model = spec.build()
+    model.learn_one({"a": 1.0, "b": 0.0}, 1)
+    assert set(model.predict_proba_one({"a": 1.0, "b": 0.0})) <= {0, 1}
+
+
+def test_shipped_default_is_drift_moe_with_params():
+    spec = load_settings(None, {}).models["default"]
+    assert spec.kind == "drift_moe" and spec.params["n_experts"] == 12
+
+
+@pytest.mark.parametrize("kind", ["arf", "hoeffding_tree", "hoeffding_adaptive_tree"])
+def test_env_kind_alone_drops_the_shipped_drift_moe_params(kind):
+    spec = load_settings(None, {KIND: kind}).models["default"]
+    assert spec.kind == kind and spec.family == "classifier"
+    assert spec.params == {}  # the new kind's own defaults apply
+    assert spec.shards == 1 and spec.drift_detector == "adwin"  # kind-independent keys stay
+    _learns(spec)
+
+
+def test_env_kind_and_params_together_keep_the_given_params():
+    spec = load_settings(None, {KIND: "arf", f"{PARAMS}__N_MODELS": "3",
+                                f"{PARAMS}__SEED": "7"}).models["default"]
+    assert spec.kind == "arf" and spec.params == {"n_models": 3, "seed": 7}
+    model = spec.build()
+    assert model.n_models == 3 and model.seed == 7
+    _learns(spec)
+
+    spec = load_settings(None, {KIND: "hoeffding_tree",
+                                PARAMS: "{grace_period = 10}"}).models["default"]
+    assert spec.params == {"grace_period": 10} and spec.build().grace_period == 10
+
+
+def test_env_params_without_a_kind_change_still_merge_into_the_shipped_ones():
+    spec = load_settings(None, {f"{PARAMS}__N_EXPERTS": "4"}).models["default"]
+    assert spec.kind == "drift_moe" and spec.params["n_experts"] == 4
+    assert spec.params["top_k"] == 3  # the other shipped params stay
+    same = load_settings(None, {KIND: "drift_moe", f"{PARAMS}__N_EXPERTS": "4"})
+    assert same.models["default"].params == spec.params  # same kind: nothing dropped
+
+
+@pytest.mark.parametrize(("env", "key"), [
+    ({KIND: "arf", f"{PARAMS}__N_EXPERTS": "4"}, "n_experts"),
+    ({KIND: "hoeffding_tree", f"{PARAMS}__GRACE_PEROD": "5"}, "grace_perod"),
+    ({KIND: "arf", PARAMS: "{top_k = 2}"}, "top_k"),
+])
+def test_a_wrong_param_for_the_new_kind_fails_naming_the_key(env, key):
+    with pytest.raises(ConfigError, match=rf"models\.default\.params.*{key}"):
+        load_settings(None, env)
+
+
+def test_env_kind_change_drops_params_from_a_config_file(tmp_path: Path):
+    p = tmp_path / "c.toml"
+    p.write_text("[models.default]\nkind = 'drift_moe'\nshards = 2\n"
+                 "params = { n_experts = 4, top_k = 2 }\n")
+    assert load_settings(p, {}).models["default"].params == {"n_experts": 4, "top_k": 2}
+    spec = load_settings(p, {KIND: "hoeffding_tree"}).models["default"]
+    assert spec.kind == "hoeffding_tree" and spec.params == {} and spec.shards == 2
+    _learns(spec)
+
+
+def test_config_file_with_another_kind_does_not_inherit_shipped_params(tmp_path: Path):
+    p = tmp_path / "c.toml"
+    p.write_text("[models.default]\nkind = 'arf'\n")
+    spec = load_settings(p, {}).models["default"]
+    assert spec.kind == "arf" and spec.params == {}
+    _learns(spec)
+    p.write_text("[models.default]\nkind = 'arf'\nparams = { n_experts = 4 }\n")
+    with pytest.raises(ConfigError, match="n_experts"):
+        load_settings(p, {})
