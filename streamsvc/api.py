@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+from pydantic import BaseModel, Field
 
 from streamsvc import __version__
 from streamsvc.config import Settings
-from streamsvc.status import KafkaStatusFeed, StatusView
+from streamsvc.status import KafkaStatusFeed, StatusView, finite_or_none
 
 DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
 
@@ -22,8 +33,173 @@ def configured_models(settings: Settings) -> dict[str, dict[str, Any]]:
                 "drift_detector": m.drift_detector} for n, m in settings.models.items()}
 
 
+# -- /workers response --------------------------------------------------------------------------
+class WorkerRates(BaseModel):
+    in_per_s: float | None = Field(None, description="Records consumed per second (all input "
+                                   "topics) over the worker's last status interval")
+    out_per_s: float | None = Field(None, description="Outputs sent per second, same interval")
+
+
+class WorkerLatency(BaseModel):
+    """Record produced -> outputs sent, cumulative since the worker started."""
+    count: int | float = Field(description="Records measured")
+    sum: float | None = Field(None, description="Sum of the latencies, seconds")
+    mean: float | None = Field(None, description="Mean latency, seconds")
+    p50: float | None = Field(None, description="Median estimated from the histogram, seconds")
+    p99: float | None = Field(None, description="99th percentile estimated from the histogram")
+    buckets: list[float] = Field(description="Upper bounds of the buckets, seconds")
+    counts: list[int | float] = Field(description="Count per bucket (not cumulative), then "
+                                      "the count above the last bound")
+
+
+class WorkerPoint(BaseModel):
+    t: float = Field(description="Status time, epoch seconds")
+    in_per_s: float | None = None
+    out_per_s: float | None = None
+    lag: int | None = Field(None, description="Total consumer lag, messages")
+
+
+class WorkerInfo(BaseModel):
+    worker: str
+    updated: float | None = Field(None, description="Last status, epoch seconds")
+    age_s: float | None = Field(None, description="Seconds since the last status")
+    partitions: list[int] = Field(default_factory=list,
+                                  description="Partitions of the records topic owned")
+    lag_total: int | None = Field(None, description="Messages behind the log ends, summed")
+    lag: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="topic -> partition -> messages behind the log end")
+    rates: WorkerRates = Field(default_factory=WorkerRates)
+    latency: WorkerLatency | None = None
+    counters: dict[str, int | float] = Field(default_factory=dict)
+    dead_letters_by_reason: dict[str, int | float] = Field(default_factory=dict)
+    history: list[WorkerPoint] = Field(default_factory=list,
+                                       description="Recent points, oldest first")
+
+
+# -- /metrics ------------------------------------------------------------------------------------
+_MODEL_GAUGES = [
+    ("examples_seen", "Events predicted"),
+    ("examples_learned", "Examples learned"),
+    ("accuracy", "Prequential accuracy"),
+    ("rolling_accuracy", "Accuracy over the rolling window"),
+    ("drift_alerts", "Drift alerts received by the sidecar"),
+    ("pending_labels", "Events waiting for a delayed label"),
+    ("labels_missing", "Events whose label never came (expired)"),
+    ("labels_unknown", "Labels for unknown event ids (dead-lettered)"),
+]
+_WORKER_GAUGES = [  # the per-worker numbers exposed before, under their old names
+    ("dead_letters", "Records sent to dead-letters"),
+    ("events_in", "Raw events consumed"),
+    ("labels_in", "Raw labels consumed"),
+    ("snapshots_saved", "Model snapshots written"),
+]
+_WORKER_COUNTERS = [
+    ("send_errors", "Sends to Kafka that failed for good"),
+    ("send_retries", "Sends to Kafka retried"),
+    ("replayed", "Records replayed after a restore"),
+    ("snapshots_saved", "Model snapshots written"),
+]
+
+
+class StatusCollector(Collector):
+    """Prometheus view of a `StatusView`: per-model numbers from the shard statuses and
+    per-worker counters, lag, rates and latency from the workers' status records, read at
+    scrape time. Missing fields give no sample; they never fail the scrape."""
+
+    def __init__(self, view: StatusView) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        models = [self.view.model(n) or {} for n in self.view.model_names()]
+        # values read from status snapshots, so gauges (they keep their historical names)
+        for field, help_ in _MODEL_GAUGES:
+            g = GaugeMetricFamily(f"streamsvc_{field}", help_, labels=["model"])
+            for m in models:
+                v = finite_or_none(m.get(field))
+                if v is not None:
+                    g.add_metric([str(m.get("name", "?"))], v)
+            yield g
+        workers = self.view.worker_summaries(history=0)
+        yield GaugeMetricFamily("streamsvc_workers_live", "Workers that reported recently",
+                                value=len(workers))
+        for field, help_ in _WORKER_GAUGES:
+            g = GaugeMetricFamily(f"streamsvc_{field}", help_, labels=["worker"])
+            for w in workers:
+                if field in w["counters"]:
+                    g.add_metric([w["worker"]], w["counters"][field])
+            yield g
+
+        c = CounterMetricFamily("streamsvc_records_in", "Records consumed, by input topic role",
+                                labels=["worker", "topic_role"])
+        for w in workers:
+            for k, v in sorted(w["counters"].items()):
+                if k.endswith("_in"):
+                    c.add_metric([w["worker"], k[:-3]], v)
+        yield c
+        c = CounterMetricFamily("streamsvc_outputs", "Output records sent (predictions, "
+                                "alerts, actions, ...)", labels=["worker"])
+        for w in workers:
+            if "outputs" in w["counters"]:
+                c.add_metric([w["worker"]], w["counters"]["outputs"])
+        yield c
+        c = CounterMetricFamily("streamsvc_dead_letters", "Records sent to dead-letters, "
+                                "by reason", labels=["worker", "reason"])
+        for w in workers:
+            for reason, v in sorted(w["dead_letters_by_reason"].items()):
+                c.add_metric([w["worker"], reason], v)
+        yield c
+        for field, help_ in _WORKER_COUNTERS:
+            c = CounterMetricFamily(f"streamsvc_{field}", help_, labels=["worker"])
+            for w in workers:
+                if field in w["counters"]:
+                    c.add_metric([w["worker"]], w["counters"][field])
+            yield c
+
+        g = GaugeMetricFamily("streamsvc_consumer_lag", "Messages behind the log end",
+                              labels=["worker", "topic", "partition"])
+        for w in workers:
+            for topic, parts in sorted(w["lag"].items()):
+                for p, v in sorted(parts.items()):
+                    g.add_metric([w["worker"], topic, p], v)
+        yield g
+        g = GaugeMetricFamily("streamsvc_records_per_second", "Records per second over the "
+                              "worker's last status interval", labels=["worker", "direction"])
+        for w in workers:
+            for direction in ("in", "out"):
+                v = w["rates"][f"{direction}_per_s"]
+                if v is not None:
+                    g.add_metric([w["worker"], direction], v)
+        yield g
+        h = HistogramMetricFamily("streamsvc_processing_latency_seconds",
+                                  "Record produced -> outputs sent", labels=["worker"])
+        for w in workers:
+            lat = w["latency"]
+            if lat is None:
+                continue
+            cum, buckets = 0.0, []
+            for bound, n in zip([*lat["buckets"], float("inf")], lat["counts"], strict=True):
+                cum += n
+                buckets.append((floatToGoString(bound), cum))
+            # without a sum the buckets alone are exposed (no _count/_sum pair to misread)
+            h.add_metric([w["worker"]], buckets, lat["sum"])
+        yield h
+        yield GaugeMetricFamily("streamsvc_up", "Sidecar is up", value=1)
+
+
+def metrics_registry(view: StatusView) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StatusCollector(view))
+    return registry
+
+
+def prometheus_text(view: StatusView) -> str:
+    """The `/metrics` body (Prometheus text format)."""
+    return generate_latest(metrics_registry(view)).decode()
+
+
 def create_api(view: StatusView, feed: KafkaStatusFeed | None = None) -> FastAPI:
     """Build the app around a `StatusView` (fed from Kafka by `feed`, or by the demo)."""
+    registry = metrics_registry(view)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -89,55 +265,23 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None) -> FastAPI
             raise _unknown(model)
         return view.recent_alerts(model, limit)
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text format")
-    def metrics() -> str:
-        return prometheus_text(view)
+    @app.get("/workers", summary="Live workers: lag, rates, latency, counters, dead letters",
+             response_model=list[WorkerInfo])
+    def workers(history: int = Query(300, ge=0, le=10_000, description="History points per "
+                                     "worker (records/s and lag over time), newest kept")
+                ) -> list[dict[str, Any]]:
+        return view.worker_summaries(history=history)
+
+    @app.get("/metrics", summary="Prometheus text format",
+             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> str:
         return DASHBOARD.read_text()
 
     return app
-
-
-def _escape(v: Any) -> str:
-    """Prometheus text-format label value escaping."""
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def prometheus_text(view: StatusView) -> str:
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], Any]]):
-        lines.append(f"# HELP streamsvc_{name} {help_}")
-        lines.append(f"# TYPE streamsvc_{name} {kind}")
-        for labels, value in samples:
-            if value is None:
-                continue
-            lab = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            lines.append(f"streamsvc_{name}{{{lab}}} {float(value)}")
-
-    models = [view.model(n) or {} for n in view.model_names()]
-    for field, kind, help_ in [
-        ("examples_seen", "counter", "Events predicted"),
-        ("examples_learned", "counter", "Examples learned"),
-        ("accuracy", "gauge", "Prequential accuracy"),
-        ("rolling_accuracy", "gauge", "Accuracy over the rolling window"),
-        ("drift_alerts", "counter", "Drift alerts received by the sidecar"),
-        ("pending_labels", "gauge", "Events waiting for a delayed label"),
-        ("labels_missing", "counter", "Events whose label never came (expired)"),
-        ("labels_unknown", "counter", "Labels for unknown event ids (dead-lettered)"),
-    ]:
-        metric(field, kind, help_, [({"model": m.get("name", "?")}, m.get(field)) for m in models])
-    workers = view.live_workers()
-    metric("workers_live", "gauge", "Workers that reported recently", [({}, len(workers))])
-    for c, help_ in [("dead_letters", "Records sent to dead-letters"),
-                     ("events_in", "Raw events consumed"), ("labels_in", "Raw labels consumed"),
-                     ("snapshots_saved", "Model snapshots written")]:
-        metric(c, "counter", help_,
-               [({"worker": w["worker"]}, w.get("counters", {}).get(c)) for w in workers])
-    metric("up", "gauge", "Sidecar is up", [({}, 1)])
-    return "\n".join(lines) + "\n"
 
 
 def run_api(settings: Settings, host: str, port: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -25,10 +26,14 @@ class StatusView:
     """Thread-safe aggregate of everything the workers report."""
 
     def __init__(self, configured: dict[str, dict[str, Any]], alerts_kept: int = 1000,
-                 stale_after: float = 30.0) -> None:
+                 stale_after: float = 30.0, worker_history_kept: int = 300) -> None:
         self.configured = configured  # name -> {"kind", "family", ...}
         self.shards: dict[str, dict[str, Any]] = {}
         self.workers: dict[str, dict[str, Any]] = {}
+        # per worker: the last points of (time, records/s in and out, total consumer lag)
+        self.worker_history: dict[str, deque[dict[str, Any]]] = {}
+        self.worker_history_kept = worker_history_kept
+        self._derived_rates: dict[str, dict[str, float | None]] = {}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=alerts_kept)
         self.history: dict[str, deque[dict[str, Any]]] = {}
         self.stale_after = stale_after
@@ -45,10 +50,14 @@ class StatusView:
             return
         with self._lock:
             if key.startswith("worker:"):
+                wid = key[7:]
                 if value is None:
-                    self.workers.pop(key[7:], None)
+                    self.workers.pop(wid, None)
+                    self.worker_history.pop(wid, None)
+                    self._derived_rates.pop(wid, None)
                 else:
-                    self.workers[key[7:]] = value
+                    self._worker_point(wid, self.workers.get(wid), value)
+                    self.workers[wid] = value
                 return
             if value is None:
                 self.shards.pop(key, None)
@@ -64,6 +73,25 @@ class StatusView:
             if not hist or hist[-1]["examples_learned"] != point["examples_learned"] \
                     or hist[-1]["shard"] != key:
                 hist.append(point)
+
+    def _worker_point(self, wid: str, prev: dict[str, Any] | None, cur: dict[str, Any]
+                      ) -> None:
+        """Append one history point for a worker status (lock held)."""
+        t = finite_or_none(cur.get("updated"))
+        if t is None:
+            return
+        rates = worker_rates(cur)
+        if rates["in_per_s"] is None and rates["out_per_s"] is None and prev is not None:
+            # an older worker without `rates`: derive them from its counters
+            rates = _rates_between(prev, cur)
+            self._derived_rates[wid] = rates
+        else:
+            self._derived_rates.pop(wid, None)
+        hist = self.worker_history.setdefault(wid, deque(maxlen=self.worker_history_kept))
+        if hist and t <= hist[-1]["t"]:
+            return  # a replayed or out-of-order status: the history only moves forward
+        hist.append({"t": t, "in_per_s": rates["in_per_s"], "out_per_s": rates["out_per_s"],
+                     "lag": worker_lag_total(cur)})
 
     def on_alert(self, alert: dict[str, Any]) -> None:
         with self._lock:
@@ -129,6 +157,25 @@ class StatusView:
         with self._lock:
             return [dict(v, worker=k) for k, v in self.workers.items()
                     if now - _num(v.get("updated")) <= self.stale_after]
+
+    def worker_summaries(self, history: int | None = None) -> list[dict[str, Any]]:
+        """Every live worker's numbers, sanitised (see `summarize_worker`), sorted by id,
+        each with its last `history` history points (all kept ones when None)."""
+        out = []
+        for w in sorted(self.live_workers(), key=lambda w: str(w["worker"])):
+            wid = w["worker"]
+            with self._lock:
+                hist = list(self.worker_history.get(wid, ()))
+                derived = self._derived_rates.get(wid)
+            s = summarize_worker(w)
+            if derived is not None and s["rates"]["in_per_s"] is None \
+                    and s["rates"]["out_per_s"] is None:
+                s["rates"] = dict(derived)
+            if history is not None:
+                hist = hist[-history:] if history > 0 else []
+            s["history"] = hist
+            out.append(s)
+        return out
 
     def readiness(self) -> tuple[bool, list[str]]:
         if self.embedded:
@@ -203,6 +250,162 @@ class KafkaStatusFeed(threading.Thread):
                             self.view.on_alert(value)
         finally:
             consumer.close()
+
+
+# -- worker status records: every field may be missing or malformed (older workers, demo) -----
+def finite_or_none(v: Any) -> float | None:
+    """A finite number, or None (bools, strings, NaN and infinities are not numbers here)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _count(v: Any) -> float | None:
+    f = finite_or_none(v)
+    return f if f is not None and f >= 0 else None
+
+
+def _intish(v: float) -> int | float:
+    return int(v) if v.is_integer() else v
+
+
+def worker_counters(status: dict[str, Any]) -> dict[str, int | float]:
+    c = status.get("counters")
+    if not isinstance(c, dict):
+        return {}
+    out = {}
+    for k, v in c.items():
+        n = _count(v)
+        if isinstance(k, str) and n is not None:
+            out[k] = _intish(n)
+    return out
+
+
+def worker_dead_letters_by_reason(status: dict[str, Any]) -> dict[str, int | float]:
+    d = status.get("dead_letters_by_reason")
+    if not isinstance(d, dict):
+        return {}
+    out = {}
+    for k, v in d.items():
+        n = _count(v)
+        if n is not None:
+            out[str(k)] = _intish(n)
+    return out
+
+
+def worker_lag(status: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """{topic: {partition (str): messages behind the log end}}; negatives count as 0."""
+    lag = status.get("lag")
+    if not isinstance(lag, dict):
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for topic, parts in lag.items():
+        if not isinstance(parts, dict):
+            continue
+        clean = {}
+        for p, v in parts.items():
+            n = finite_or_none(v)
+            if n is not None:
+                clean[str(p)] = max(0, int(n))
+        if clean:
+            out[str(topic)] = clean
+    return out
+
+
+def worker_lag_total(status: dict[str, Any]) -> int | None:
+    lag = worker_lag(status)
+    return sum(sum(p.values()) for p in lag.values()) if lag else None
+
+
+def worker_rates(status: dict[str, Any]) -> dict[str, float | None]:
+    r = status.get("rates")
+    r = r if isinstance(r, dict) else {}
+    return {"in_per_s": _count(r.get("in_per_s")), "out_per_s": _count(r.get("out_per_s"))}
+
+
+def _inputs(counters: dict[str, int | float]) -> float | None:
+    ins = [v for k, v in counters.items() if k.endswith("_in")]
+    return float(sum(ins)) if ins else None
+
+
+def _rates_between(prev: dict[str, Any], cur: dict[str, Any]) -> dict[str, float | None]:
+    """Records/s in and out between two statuses of one worker, from its counters."""
+    out: dict[str, float | None] = {"in_per_s": None, "out_per_s": None}
+    t0, t1 = finite_or_none(prev.get("updated")), finite_or_none(cur.get("updated"))
+    if t0 is None or t1 is None or t1 <= t0:
+        return out
+    c0, c1 = worker_counters(prev), worker_counters(cur)
+    for key, a, b in (("in_per_s", _inputs(c0), _inputs(c1)),
+                      ("out_per_s", c0.get("outputs"), c1.get("outputs"))):
+        if a is not None and b is not None and b >= a:  # a restart resets the counters
+            out[key] = (b - a) / (t1 - t0)
+    return out
+
+
+def worker_latency(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The latency histogram if it is well formed: ascending finite bucket bounds and one
+    non-negative count per bucket plus one above the last; else None."""
+    lat = status.get("latency")
+    if not isinstance(lat, dict):
+        return None
+    bounds, counts = lat.get("buckets"), lat.get("counts")
+    if not isinstance(bounds, list) or not isinstance(counts, list) or not bounds \
+            or len(counts) != len(bounds) + 1:
+        return None
+    b = [finite_or_none(v) for v in bounds]
+    c = [_count(v) for v in counts]
+    if any(v is None for v in b) or any(v is None for v in c) \
+            or any(x >= y for x, y in zip(b, b[1:], strict=False)):
+        return None
+    total = sum(c)
+    return {"buckets": b, "counts": [_intish(v) for v in c], "count": _intish(total),
+            "sum": _count(lat.get("sum"))}
+
+
+def histogram_quantile(q: float, bounds: list[float], counts: list[float]) -> float | None:
+    """Estimate the q-quantile from a histogram with non-cumulative `counts` (one per bucket
+    in `bounds`, plus the overflow), interpolating linearly inside the bucket as Prometheus'
+    histogram_quantile does: the first bucket starts at 0 and a quantile falling in the
+    overflow bucket is reported as the highest finite bound."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    cum = 0.0
+    for i, c in enumerate(counts):
+        if c > 0 and cum + c >= rank:
+            if i == len(bounds):
+                return bounds[-1]
+            lo = bounds[i - 1] if i > 0 else min(0.0, bounds[0])
+            return lo + (bounds[i] - lo) * max(0.0, rank - cum) / c
+        cum += c
+    return bounds[-1]
+
+
+def summarize_worker(status: dict[str, Any]) -> dict[str, Any]:
+    """A worker status record reduced to clean numbers, whatever the worker's version."""
+    parts = status.get("partitions")
+    lat = worker_latency(status)
+    if lat is not None:
+        lat["p50"] = histogram_quantile(0.5, lat["buckets"], lat["counts"])
+        lat["p99"] = histogram_quantile(0.99, lat["buckets"], lat["counts"])
+        lat["mean"] = lat["sum"] / lat["count"] if lat["sum"] is not None and lat["count"] \
+            else None
+    updated = finite_or_none(status.get("updated"))
+    return {
+        "worker": str(status.get("worker", "?")),
+        "updated": updated,
+        "age_s": round(time.time() - updated, 3) if updated is not None else None,
+        "partitions": sorted(int(p) for p in parts if finite_or_none(p) is not None
+                             and float(p).is_integer()) if isinstance(parts, list) else [],
+        "counters": worker_counters(status),
+        "dead_letters_by_reason": worker_dead_letters_by_reason(status),
+        "lag": worker_lag(status),
+        "lag_total": worker_lag_total(status),
+        "rates": worker_rates(status),
+        "latency": lat,
+    }
 
 
 def _num(v: Any) -> float:
