@@ -11,6 +11,7 @@ import json
 import math
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -102,23 +103,37 @@ def _reason(exc: ValidationError) -> str:
 
 
 def load_json(raw: bytes | None) -> dict[str, Any]:
-    """Parse one JSON object; anything else raises `BadRecord`."""
+    """Parse one JSON object; anything else raises `BadRecord`.
+
+    orjson first (it also refuses NaN/Infinity and lone UTF-16 surrogates, which could not
+    become UTF-8 again); what it refuses is parsed again by the standard library only to
+    give the reason in the same words whichever parser saw it first."""
     if raw is None:
         raise BadRecord("empty record (null value)")
     if len(raw) > MAX_RECORD_BYTES:
         raise BadRecord(f"record too large ({len(raw)} bytes > {MAX_RECORD_BYTES})")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = _load_json_slow(raw)
+    if not isinstance(obj, dict):
+        raise BadRecord(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _load_json_slow(raw: bytes) -> Any:
     try:
         obj = json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BadRecord(f"not valid UTF-8 JSON: {exc}") from None
     except ValueError as exc:
         raise BadRecord(str(exc)) from None
-    if not isinstance(obj, dict):
-        raise BadRecord(f"expected a JSON object, got {type(obj).__name__}")
     try:  # JSON escapes may smuggle in lone surrogates, which cannot become UTF-8 again
         json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise BadRecord("invalid string: lone UTF-16 surrogate escape") from None
+    except (ValueError, RecursionError) as exc:  # e.g. too deeply nested for the encoder
+        raise BadRecord(f"not valid UTF-8 JSON: {exc}") from None
     return obj
 
 
@@ -132,6 +147,70 @@ def decode(raw: bytes | None, shape: type[BaseModel]) -> Any:
         return shape.model_validate(obj)
     except ValidationError as exc:
         raise BadRecord(_reason(exc)) from None
+
+
+def _plain_id(v: Any) -> str | None:
+    if type(v) is str:
+        return v if 0 < len(v) <= MAX_ID_LEN else None
+    if type(v) is int:
+        s = str(v)
+        return s if len(s) <= MAX_ID_LEN else None
+    return None
+
+
+def _plain_label(v: Any) -> bool:
+    t = type(v)
+    return t is bool or t is int or (t is str and 0 < len(v) <= MAX_ID_LEN)
+
+
+def _plain_ts(v: Any) -> tuple[bool, float | None]:
+    if v is None:
+        return True, None
+    t = type(v)
+    if t is float:
+        return math.isfinite(v), v
+    if t is int:
+        return True, float(v)
+    return False, None
+
+
+def fast_body(kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The validated body of a plain event or label (exact JSON types, nothing to coerce or
+    refuse), as `EventIn`/`LabelIn(...).model_dump(mode="json")` would give it; None for
+    anything else, which then takes the full pydantic path (and its error messages).
+
+    Why: pydantic per record costs more than a Hoeffding tree's update; the common record
+    needs a few type checks. `tests/test_messages_fast.py` checks both paths agree."""
+    rid = _plain_id(obj.get("id"))
+    model = obj.get("model", "default")
+    if rid is None or type(model) is not str:
+        return None
+    ok, ts = _plain_ts(obj.get("ts"))
+    if not ok:
+        return None
+    y = obj.get("y")
+    if kind == "event":
+        x = obj.get("x")
+        if type(x) is not dict or len(x) > 10_000:
+            return None
+        for v in x.values():
+            t = type(v)
+            if t is float:
+                if v - v != 0.0:  # inf or nan
+                    return None
+            elif t is int:
+                if v > 2**53 or v < -(2**53):
+                    return None
+            elif t is not str or len(v) > 4096:
+                return None
+        if y is not None and not _plain_label(y):
+            return None
+        return {"id": rid, "model": model, "x": x, "y": y, "ts": ts}
+    if kind == "label":
+        if y is None or not _plain_label(y):
+            return None
+        return {"id": rid, "model": model, "y": y, "ts": ts}
+    return None
 
 
 def dead_letter(topic: str, partition: int, offset: int, error: str, raw: bytes | None) -> dict:

@@ -1,68 +1,35 @@
-"""The Faust agents: thin adapters between topics and the Kafka-free processor.
+"""The worker's record pipeline as one object with named steps, Kafka-free.
 
-Agents run with concurrency 1 (faust-streaming can commit offsets past events still being
-processed otherwise). Faust flushes its producer before it commits offsets, so everything an
-agent sends for a record is in Kafka before that record counts as consumed.
+The Kafka engine (`streamsvc.engine`) feeds it batches and publishes what it returns; the
+tests drive the same methods directly. Two stages, as in Kafka Streams' repartitioning:
 
-Restart and rebalance safety of learned state (see `Wiring`):
-* a snapshot of a records partition stores the offset it includes; records at or below it are
-  skipped (never learned twice);
-* when the first record Faust delivers after an assignment lies beyond that offset (Faust
-  committed past the snapshot, e.g. after a crash), the gap is replayed from Kafka first
-  (learning only, outputs were published already), so nothing learned is lost.
+* `ingest`: a raw record from any partition of an input topic is decoded, validated and
+  routed to its model shard; it becomes a records-topic message keyed by that shard (or a
+  dead letter with the reason and the bytes as sent);
+* `learn`: a records-topic message is applied to its model shard (predict, join labels,
+  learn, evaluate, detect drift) and yields the outputs to publish.
+
+Exactly-once learning across crashes and rebalances (see README, "Nothing learned is lost"):
+* a snapshot of a records partition stores the offset it includes; a worker that is assigned
+  that partition restores it and resumes reading at `offset + 1` (`assign`), so records it
+  includes are never learned twice;
+* records between the snapshot and the group's committed offset were processed and their
+  outputs published before the crash: they are learned again without publishing (`replay`),
+  so nothing learned is lost;
+* the ingest stage is at-least-once (a crash can forward a record twice): each partition state
+  keeps the highest source offset it applied per input partition and skips the rest.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import pickle
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
 from agents.processor import INPUTS, Processor, route
-
-log = logging.getLogger("streamsvc.agents")
-
-
-@dataclass
-class Wiring:
-    """What the service gives the agents: topics by role, model specs and I/O callables."""
-
-    topics: Mapping[str, Any]  # role -> faust topic
-    specs: Mapping[str, Any]
-    limits: HostLimits
-    worker_id: str
-    load_snapshots: Callable[[], Awaitable[dict[int, bytes]]]
-    save_snapshot: Callable[[int, bytes, dict[str, Any]], Awaitable[None]]
-    read_range: Callable[[int, int, int], Awaitable[list[tuple]]]  # (offset, value[, ts])
-    checkpoint_every: int = 5000
-    checkpoint_interval: float = 30.0
-    status_interval: float = 2.0
-    counters: dict[str, int] = field(default_factory=dict)
-
-
-def _origin(m: Any, value: bytes | None) -> tuple[str, int, int]:
-    """Where a records-topic message came from (the user's topic, partition and offset)."""
-    try:
-        src = json.loads(value or b"")["src"]
-        return src["topic"], int(src["partition"]), int(src["offset"])
-    except (ValueError, KeyError, TypeError):
-        return m.topic, m.partition, m.offset
-
-
-def _clock(m: Any) -> float:
-    """A record's time: its Kafka timestamp (so that a replay sees the same clock as the
-    original run), else the wall clock."""
-    ts = getattr(m, "timestamp", None)  # faust: seconds (float); kafka-python: milliseconds
-    if not isinstance(ts, int | float) or ts <= 0:
-        return time.time()
-    return ts / 1000.0 if ts > 1e11 else float(ts)
 
 
 class StreamClock:
@@ -79,7 +46,8 @@ class StreamClock:
         self.wall = 0.0  # wall time when it was processed
 
     def saw(self, record_clock: float) -> None:
-        self.record = max(self.record, record_clock)
+        if record_clock > self.record:
+            self.record = record_clock
         self.wall = time.time()
 
     def now(self) -> float:
@@ -88,190 +56,165 @@ class StreamClock:
         return self.record + max(0.0, time.time() - self.wall)
 
 
+def record_clock(ts_ms: int | None) -> float:
+    """A record's time in seconds: its Kafka timestamp (so that a replay sees the clock of the
+    original run), else the wall clock."""
+    if not ts_ms or ts_ms <= 0:
+        return time.time()
+    return ts_ms / 1000.0
+
+
+@dataclass(frozen=True)
+class Forward:
+    """An input record validated and routed: send `value` to the records topic keyed `key`."""
+
+    key: str
+    value: bytes
+
+
 def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, BadRecord) else f"processing error: {exc!r}"
 
 
-def _body(value: bytes | None) -> bytes | None:
+def source_of(value: bytes | None, partition: int, offset: int, records_topic: str
+              ) -> tuple[str, int, int, bytes | None]:
+    """Where a records-topic message came from (the user's topic, partition and offset) and
+    the body it carried (the message itself when its body cannot be encoded back)."""
+    import json
+
     try:
-        return json.dumps(json.loads(value or b"")["body"]).encode()
+        rec = json.loads(value or b"")
+        src = rec["src"]
+        where = str(src["topic"]), int(src["partition"]), int(src["offset"])
     except (ValueError, KeyError, TypeError):
-        return value
+        return records_topic, partition, offset, value
+    try:
+        body = json.dumps(rec["body"], ensure_ascii=False).encode()
+    except (ValueError, KeyError, TypeError):
+        body = value
+    return (*where, body)
 
 
-def register(app: Any, w: Wiring) -> Processor:
-    """Attach the classifier pipeline's agents and timers to a Faust app."""
-    proc = Processor(w.specs, w.limits)
-    restored: set[int] = set()
-    snapshots: dict[int, bytes] | None = None
-    lock = asyncio.Lock()
-    clock = StreamClock()
-    for k in ("events_in", "labels_in", "dead_letters", "records", "predictions",
-              "drift_alerts", "snapshots_saved", "replayed", "skipped"):
-        w.counters.setdefault(k, 0)
+class Pipeline:
+    """Validates, routes and learns records; owns the partition states of one worker."""
 
-    async def publish(outs: list[Out]) -> None:
-        for role, key, value in outs:
-            w.counters[role] = w.counters.get(role, 0) + 1
-            try:
-                await w.topics[role].send(key=key, value=value)
-            except Exception as exc:  # noqa: BLE001 - one unsendable output must not stall us
-                w.counters["send_errors"] = w.counters.get("send_errors", 0) + 1
-                log.error("could not publish to %s (key %r): %r", role, key, exc)
+    COUNTERS = ("events_in", "labels_in", "transitions_in", "edges_in", "node_labels_in",
+                "dead_letters", "records", "outputs", "predictions", "drift_alerts",
+                "snapshots_saved", "replayed", "skipped", "send_errors", "send_retries",
+                "batches")
 
-    async def to_dead_letters(topic: str, partition: int, offset: int, err: str,
-                              raw: bytes | None) -> None:
-        w.counters["dead_letters"] += 1
-        log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, err)
+    def __init__(self, specs: Any, limits: HostLimits, records_topic: str = "records",
+                 checkpoint_every: int = 5000, checkpoint_interval: float = 30.0) -> None:
+        self.proc = Processor(specs, limits)
+        self.specs = self.proc.specs
+        self.records_topic = records_topic
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self.clock = StreamClock()
+        self.counters: dict[str, int] = dict.fromkeys(self.COUNTERS, 0)
+        self.dead_by_reason: dict[str, int] = {}
+        self.replay_until: dict[int, int] = {}  # records partition -> first offset to publish
+
+    # -- stage 1: input records ---------------------------------------------------------------
+    def ingest(self, role: str, topic: str, partition: int, offset: int,
+               raw: bytes | None) -> Forward | Out:
+        """Validate and route one raw input record: a `Forward`, or a dead-letter output."""
+        self.counters[f"{role}_in"] += 1
+        src = {"topic": topic, "partition": partition, "offset": offset}
         try:
-            await w.topics["dead_letters"].send(
-                key=None, value=dead_letter(topic, partition, offset, err, raw))
-        except Exception as exc:  # noqa: BLE001 - log it: the record's reason is in the log
-            w.counters["send_errors"] = w.counters.get("send_errors", 0) + 1
-            log.error("could not write dead letter for %s[%d]@%d: %r", topic, partition,
-                      offset, exc)
+            rk, value = route(role, raw, self.specs, src)
+        except BadRecord as exc:
+            return self.dead_letter(topic, partition, offset, str(exc), raw)
+        except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker
+            return self.dead_letter(topic, partition, offset, f"internal error: {exc!r}", raw)
+        return Forward(rk, value)
 
-    def ingest(role: str) -> Callable[[Any], Awaitable[None]]:
-        async def agent(stream: Any) -> None:
-            async for event in stream.events():
-                m = event.message
-                src = {"topic": m.topic, "partition": m.partition, "offset": m.offset}
-                w.counters[f"{role}_in"] += 1
-                try:
-                    rk, value = route(role, event.value, w.specs, src)
-                except BadRecord as exc:
-                    await to_dead_letters(m.topic, m.partition, m.offset, str(exc), event.value)
-                    continue
-                except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker
-                    log.exception("unexpected error on %s[%d]@%d", m.topic, m.partition, m.offset)
-                    await to_dead_letters(m.topic, m.partition, m.offset,
-                                          f"internal error: {exc!r}", event.value)
-                    continue
-                try:
-                    # the source record's time travels with it: label-join timeouts run on
-                    # when events and labels were produced, not on when they were forwarded
-                    await w.topics["records"].send(key=rk.encode(), value=value,
-                                                   timestamp=_clock(m))
-                except Exception as exc:  # noqa: BLE001 - e.g. a message over the size limit
-                    await to_dead_letters(m.topic, m.partition, m.offset,
-                                          f"could not forward: {exc!r}", event.value)
+    def dead_letter(self, topic: str, partition: int, offset: int, reason: str,
+                    raw: bytes | None) -> Out:
+        self.counters["dead_letters"] += 1
+        cls = reason.split(":", 1)[0][:60]
+        self.dead_by_reason[cls] = self.dead_by_reason.get(cls, 0) + 1
+        return ("dead_letters", None, dead_letter(topic, partition, offset, reason, raw))
 
-        agent.__name__ = f"ingest_{role}"
-        agent.__qualname__ = agent.__name__
-        return agent
+    # -- stage 2: records partitions ----------------------------------------------------------
+    def assign(self, partition: int, snapshot: bytes | None, committed: int | None) -> int:
+        """Take over a records partition: install its snapshot (if any) and return the offset
+        to read from. Records from there up to `committed` are replayed without output."""
+        if snapshot is not None:
+            state: PartitionState = pickle.loads(snapshot)
+            self.proc.adopt(state)
+        st = self.proc.state(partition)
+        start = st.offset + 1
+        if committed is not None and committed > start:
+            self.replay_until[partition] = committed
+        return start
 
-    for role in INPUTS:
-        w.counters.setdefault(f"{role}_in", 0)
-        app.agent(w.topics[role], name=f"streamsvc.ingest-{role}")(ingest(role))
+    def release(self, partition: int) -> None:
+        """Forget a records partition (revoked or lost: another worker owns it now)."""
+        self.proc.partitions.pop(partition, None)
+        self.replay_until.pop(partition, None)
 
-    async def restore(partition: int, first_offset: int) -> None:
-        nonlocal snapshots
-        if snapshots is None:
-            snapshots = await w.load_snapshots()
-        blob = snapshots.pop(partition, None)
-        if blob is not None:
-            state: PartitionState = pickle.loads(blob)
-            proc.adopt(state)
-            log.info("restored records[%d] at offset %d (%d model shards)", partition,
-                     state.offset, len(state.hosts))
-        st = proc.state(partition)
-        if first_offset > st.offset + 1:
-            gap = await w.read_range(partition, st.offset + 1, first_offset)
-            for item in gap:
-                off, value = item[0], item[1]
-                # the record's own timestamp, as in the original run, so that label-join
-                # timeouts expire exactly as they did then (never on wall-clock time)
-                now = item[2] if len(item) > 2 and item[2] else st.saved_at
-                try:
-                    proc.handle(partition, off, value or b"", now)
-                except Exception:  # noqa: BLE001 - a replayed record failed the first time too
-                    st.offset = off
-            w.counters["replayed"] += len(gap)
-            log.info("replayed %d records of records[%d] between snapshot and commit",
-                     len(gap), partition)
-        restored.add(partition)
+    def learn(self, partition: int, offset: int, value: bytes | None,
+              ts_ms: int | None) -> list[Out]:
+        """Apply one records-topic message; return what to publish (nothing when replaying)."""
+        st = self.proc.state(partition)
+        if offset <= st.offset:
+            self.counters["skipped"] += 1
+            return []
+        now = record_clock(ts_ms)
+        self.clock.saw(now)
+        replay = offset < self.replay_until.get(partition, -1)
+        if replay:
+            self.counters["replayed"] += 1
+        else:
+            self.counters["records"] += 1
+            self.replay_until.pop(partition, None)
+        try:
+            outs = self.proc.handle(partition, offset, value or b"", now)
+        except Exception as exc:  # noqa: BLE001 - the worker must go on
+            st.offset = max(st.offset, offset)
+            if replay:
+                return []  # its dead letter was published the first time
+            topic, p, o, body = source_of(value, partition, offset, self.records_topic)
+            return [self.dead_letter(topic, p, o, _reason(exc), body)]
+        return [] if replay else outs
 
-    async def checkpoint(partition: int, reason: str) -> None:
-        st = proc.partitions.get(partition)
+    def tick(self) -> list[Out]:
+        """Time passes with no record: expire waiting labels that are due."""
+        return self.proc.tick(self.clock.now())
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def due(self, now: float | None = None) -> list[int]:
+        """Partitions whose state changed enough (records or time) to snapshot now."""
+        now = time.time() if now is None else now
+        return [p for p, st in self.proc.partitions.items()
+                if st.dirty and (st.dirty >= self.checkpoint_every
+                                 or now - st.saved_at >= self.checkpoint_interval)]
+
+    def snapshot(self, partition: int) -> tuple[bytes, dict[str, Any]] | None:
+        """Pickle one partition's state (an immutable copy the caller may write at leisure);
+        None when nothing changed since the last snapshot."""
+        st = self.proc.partitions.get(partition)
         if st is None or st.dirty == 0:
-            return
-        await app.producer.flush()  # outputs of included records are durable before the state
-        dirty, saved_at = st.dirty, st.saved_at
+            return None
+        dirty = st.dirty
         st.dirty, st.saved_at = 0, time.time()
         blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            await w.save_snapshot(partition, blob, {"offset": st.offset, "reason": reason,
-                                                    "worker": w.worker_id})
-        except Exception:
-            st.dirty, st.saved_at = st.dirty + dirty, saved_at  # try again next time
-            raise
-        w.counters["snapshots_saved"] += 1
-        log.info("checkpoint records[%d] offset=%d bytes=%d (%s, %d new records)", partition,
-                 st.offset, len(blob), reason, dirty)
+        return blob, {"offset": st.offset, "records": dirty}
 
-    @app.agent(w.topics["records"], name="streamsvc.learn")
-    async def learn(stream: Any) -> None:
-        async for event in stream.events():
-            m = event.message
-            async with lock:
-                if m.partition not in restored:
-                    await restore(m.partition, m.offset)
-                st = proc.state(m.partition)
-                if m.offset <= st.offset:
-                    w.counters["skipped"] += 1
-                    continue
-                w.counters["records"] += 1
-                t = _clock(m)
-                clock.saw(t)
-                try:
-                    outs = proc.handle(m.partition, m.offset, event.value, t)
-                except Exception as exc:  # noqa: BLE001 - the worker must go on
-                    if not isinstance(exc, BadRecord):
-                        log.exception("failed on records[%d]@%d", m.partition, m.offset)
-                    await to_dead_letters(*_origin(m, event.value), _reason(exc),
-                                          _body(event.value))
-                    continue
-                await publish(outs)
-                if st.dirty >= w.checkpoint_every:
-                    await checkpoint(m.partition, "every")
+    def mark_unsaved(self, partition: int, records: int) -> None:
+        """A snapshot write failed: keep the partition due so the next boundary retries."""
+        st = self.proc.partitions.get(partition)
+        if st is not None:
+            st.dirty += records
+            st.saved_at = 0.0
 
-    @app.timer(interval=w.status_interval)
-    async def publish_status() -> None:
-        now = time.time()
-        async with lock:
-            await publish(proc.tick(clock.now()))
-            for s in proc.statuses():
-                await w.topics["model_status"].send(
-                    key=s["shard"], value={**s, "worker": w.worker_id, "updated": now})
-        await w.topics["model_status"].send(
-            key=f"worker:{w.worker_id}",
-            value={"worker": w.worker_id, "updated": now, "counters": dict(w.counters),
-                   "partitions": sorted(proc.partitions)})
+    @property
+    def partitions(self) -> list[int]:
+        return sorted(self.proc.partitions)
 
-    @app.timer(interval=w.checkpoint_interval)
-    async def periodic_checkpoint() -> None:
-        async with lock:
-            for p in list(proc.partitions):
-                try:
-                    await checkpoint(p, "interval")
-                except Exception:  # noqa: BLE001 - keep the state; the next tick retries
-                    log.exception("checkpoint of records[%d] failed; will retry", p)
+    def statuses(self) -> list[dict[str, Any]]:
+        return self.proc.statuses()
 
-    async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
-        async with lock:
-            nonlocal snapshots
-            for tp in revoked:
-                if tp.topic == w.topics["records"].get_topic_name():
-                    await checkpoint(tp.partition, "revoked")
-                    proc.partitions.pop(tp.partition, None)
-                    restored.discard(tp.partition)
-            snapshots = None  # whatever we get next may have been written by another worker
 
-    async def on_shutdown(sender: Any, **_: Any) -> None:
-        async with lock:
-            for p in list(proc.partitions):
-                await checkpoint(p, "shutdown")
-
-    app.on_partitions_revoked.connect(on_revoked)
-    app.on_before_shutdown.connect(on_shutdown)
-    return proc
+__all__ = ["INPUTS", "Forward", "Pipeline", "StreamClock", "record_clock", "source_of"]

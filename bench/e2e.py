@@ -1,12 +1,17 @@
-"""End-to-end throughput of the service path, as ratios against references in the same run.
+"""End-to-end speed of the service, each figure a ratio to a reference measured in the same run.
 
-    python -m bench.e2e                 # in-process: service path vs the bare learner loop
-    python -m bench.e2e --kafka         # also through a real broker + worker process
+    python -m bench.e2e                         # in-process: service path vs the bare learner
+    python -m bench.e2e --kafka                 # + through a real broker and worker process
+    python -m bench.e2e --kafka --latency --rl 10 --scale   # + latency, RL round trip, 2 workers
 
-In-process, the reference is the learner alone (predict_proba_one + learn_one on the same
-examples); the service path adds decoding, validation, routing, the model host (metrics,
-drift detection, label bookkeeping). Through Kafka, the reference is a kafka-python
-produce→consume round trip of the same records with no worker in between.
+References (same run, same machine):
+* in-process: the learner alone (`predict_proba_one` + `learn_one` on the same examples);
+* Kafka throughput: the same learner in a plain loop, and a raw confluent-kafka (librdkafka)
+  produce → consume of the same records with no worker in between;
+* latency: events produced at 25 / 50 / 90 % of the rate the worker sustained, produce →
+  prediction consumed, matched by id;
+* RL: CartPole steps through the worker vs a bare ping-pong through an echo process that uses
+  the worker's client library (client → topic → echo → topic → client).
 """
 
 from __future__ import annotations
@@ -18,204 +23,392 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from agents.host import HostLimits
-from agents.processor import Processor, route
+from agents.pipeline import Forward, Pipeline
 from streamsvc.config import load_settings
 from streamsvc.streams import make_stream
 
+ROLES = {"events": "events", "labels": "labels", "predictions": "predictions",
+         "drift_alerts": "drift-alerts", "dead_letters": "dead-letters",
+         "model_status": "model-status", "records": "records", "checkpoints": "checkpoints",
+         "edges": "edges", "node_labels": "node-labels", "node_predictions": "node-predictions",
+         "transitions": "transitions", "actions": "actions", "values": "value-predictions"}
 
-def _examples(n: int, seed: int) -> list[tuple[str, dict, int]]:
-    return [(f"e{i}", {str(k): float(v) for k, v in x.items()}, int(y))
+
+def _kind_env(kind: str) -> dict[str, str]:
+    return {} if kind == "default" else {"STREAMSVC_MODELS__DEFAULT__KIND": kind}
+
+
+def events(n: int, seed: int, prefix: str = "e") -> list[bytes]:
+    """`sea-abrupt` with labels (test-then-train at once), as JSON the way users send it."""
+    return [json.dumps({"id": f"{prefix}{i}", "x": {str(k): float(v) for k, v in x.items()},
+                        "y": int(y)}).encode()
             for i, (x, y) in enumerate(make_stream("sea-abrupt", n, seed))]
 
 
-def bench_inprocess(n: int, seed: int, kind: str) -> dict[str, float]:
-    env = {"STREAMSVC_MODELS__DEFAULT__KIND": kind}
-    if kind != "hoeffding_tree":
-        env["STREAMSVC_MODELS__DEFAULT__PARAMS"] = "{}"
-    settings = load_settings(None, env)
-    data = _examples(n, seed)
-    model = settings.models["default"].build()
+# -- in-process ---------------------------------------------------------------------------------
+def bare_rate(kind: str, raws: list[bytes]) -> float:
+    """The learner alone on the same examples (already decoded)."""
+    model = load_settings(None, _kind_env(kind)).models["default"].build()
+    data = [(d["x"], d["y"]) for d in map(json.loads, raws)]
     t0 = time.perf_counter()
-    for _, x, y in tqdm(data, desc=f"reference: bare {kind}", unit="ex", leave=False):
+    for x, y in tqdm(data, desc=f"bare {kind}", unit="ex", leave=False):
         model.predict_proba_one(x)
         model.learn_one(x, y)
-    ref = time.perf_counter() - t0
-    proc = Processor(settings.models, HostLimits())
-    raws = [json.dumps({"id": i, "x": x, "y": y}).encode() for i, x, y in data]
+    return len(data) / (time.perf_counter() - t0)
+
+
+def inprocess_rate(kind: str, raws: list[bytes]) -> float:
+    """The worker's own pipeline (decode, validate, route, host, outputs) without Kafka."""
+    settings = load_settings(None, _kind_env(kind))
+    pipe = Pipeline(settings.models, HostLimits())
+    pipe.assign(0, None, None)
     t0 = time.perf_counter()
-    for off, raw in enumerate(tqdm(raws, desc=f"service path: {kind}", unit="ex", leave=False)):
-        _, value = route("events", raw, proc.specs, {"topic": "b", "partition": 0, "offset": off})
-        proc.handle(0, off, value, 0.0)
-    svc = time.perf_counter() - t0
-    return {"n": n, "reference_eps": n / ref, "service_eps": n / svc, "ratio": ref / svc}
+    for off, raw in enumerate(tqdm(raws, desc=f"service path {kind}", unit="ex", leave=False)):
+        fwd = pipe.ingest("events", "events", 0, off, raw)
+        assert isinstance(fwd, Forward)
+        pipe.learn(0, off, fwd.value, 1)
+    return len(raws) / (time.perf_counter() - t0)
 
 
-def bench_kafka(n: int, seed: int) -> dict[str, float]:
-    from kafka import KafkaConsumer, KafkaProducer
+# -- through Kafka ------------------------------------------------------------------------------
+def _producer(bootstrap: str, **extra: Any) -> Any:
+    from confluent_kafka import Producer
 
-    from streamsvc.devbroker import KafkaBroker
-
-    data = _examples(n, seed)
-    raws = [json.dumps({"id": i, "x": x, "y": y}).encode() for i, x, y in data]
-    with KafkaBroker(partitions=4) as broker:
-        # reference: produce n records and consume them back, no worker in between
-        topic = f"ref-{uuid.uuid4().hex[:6]}"
-        prod = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
-        cons = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=None,
-                             auto_offset_reset="earliest")
-        t0 = time.perf_counter()
-        for r in raws:
-            prod.send(topic, r)
-        prod.flush()
-        got = 0
-        while got < n:
-            got += sum(len(b) for b in cons.poll(timeout_ms=200).values())
-        ref = time.perf_counter() - t0
-        cons.close()
-        # service: the same records through a real worker, until every prediction is out
-        env = {**os.environ, "STREAMSVC_BROKER": broker.url, "STREAMSVC_LOG_LEVEL": "warning"}
-        worker = subprocess.Popen([sys.executable, "-m", "streamsvc.cli", "worker"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
-        try:
-            preds = KafkaConsumer("predictions", bootstrap_servers=broker.bootstrap,
-                                  group_id=None, auto_offset_reset="earliest")
-            # warm-up: wait until the worker answers one event
-            prod.send("events", json.dumps({"id": "warm", "x": {"a": 1.0}}).encode())
-            prod.flush()
-            seen = 0
-            while seen < 1:
-                seen += sum(len(b) for b in preds.poll(timeout_ms=500).values())
-            t0 = time.perf_counter()
-            for r in raws:
-                prod.send("events", r)
-            prod.flush()
-            bar = tqdm(total=n, desc="through Kafka + worker", unit="ev", leave=False)
-            got = 0
-            while got < n:
-                k = sum(len(b) for b in preds.poll(timeout_ms=500).values())
-                got += k
-                bar.update(k)
-            bar.close()
-            svc = time.perf_counter() - t0
-            preds.close()
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(60)
-        prod.close()
-    return {"n": n, "reference_eps": n / ref, "service_eps": n / svc, "ratio": ref / svc}
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **extra})
 
 
-def bench_rl_latency(episodes: int, seed: int) -> dict[str, dict[str, float]]:
-    """CartPole played through Kafka (env here, stream Q(λ) in a worker) vs a bare
-    kafka-python ping-pong through one topic (no worker) in the same run."""
-    import sys as _sys
+def _produce_all(p: Any, topic: str, raws: list[bytes]) -> None:
+    for r in raws:
+        while True:
+            try:
+                p.produce(topic, r)
+                break
+            except BufferError:
+                p.poll(0.005)
+    p.flush()
 
-    from kafka import KafkaConsumer, KafkaProducer
 
-    from streamsvc.devbroker import KafkaBroker
+def _consumer(bootstrap: str, topics: list[str]) -> Any:
+    from confluent_kafka import Consumer
 
-    _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "fetch.wait.max.ms": 10})
+    c.subscribe(topics)
+    return c
+
+
+def _create(bootstrap: str, topics: list[str], partitions: int = 4) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(t, partitions, 1) for t in topics]).values():
+        f.result()
+
+
+def raw_roundtrip_rate(bootstrap: str, raws: list[bytes]) -> float:
+    """confluent-kafka produce → consume of the same records, no worker in between."""
+    topic = f"ref-{uuid.uuid4().hex[:6]}"
+    _create(bootstrap, [topic])
+    c = _consumer(bootstrap, [topic])
+    c.consume(1, 2.0)  # join and get the assignment before the clock starts
+    p = _producer(bootstrap)
+    t0 = time.perf_counter()
+    threading.Thread(target=_produce_all, args=(p, topic, raws), daemon=True).start()
+    got = 0
+    while got < len(raws):
+        got += sum(1 for m in c.consume(10000, 0.2) if not m.error())
+    dt = time.perf_counter() - t0
+    c.close()
+    return len(raws) / dt
+
+
+class Service:
+    """Worker processes of one isolated deployment (own app id and topic names)."""
+
+    def __init__(self, broker: Any, kind: str, extra_env: dict[str, str] | None = None) -> None:
+        self.broker = broker
+        ns = uuid.uuid4().hex[:6]
+        self.topics = {r: f"{ns}-{t}" for r, t in ROLES.items()}
+        self.env = {**os.environ, "STREAMSVC_BROKER": broker.url,
+                    "STREAMSVC_APP_ID": f"bench-{ns}", **_kind_env(kind), **(extra_env or {}),
+                    **{f"STREAMSVC_TOPICS__{r.upper()}": t for r, t in self.topics.items()}}
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, n: int = 1) -> None:
+        for i in range(n):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "streamsvc.cli", "worker", "--log-level", "warning"],
+                env={**self.env, "STREAMSVC_WORKER_ID": f"bench-w{i}"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        # ready: every worker answers; a warm-up event per partition
+        c = _consumer(self.broker.bootstrap, [self.topics["predictions"]])
+        p = _producer(self.broker.bootstrap)
+        want = {f"warm{i}" for i in range(16)}
+        deadline = time.monotonic() + 120
+        while want and time.monotonic() < deadline:
+            for i in range(16):
+                p.produce(self.topics["events"], json.dumps(
+                    {"id": f"warm{i}", "x": {"0": 1.0, "1": 2.0, "2": 3.0}}).encode())
+            p.flush()
+            for m in c.consume(1000, 2.0):
+                if not m.error():
+                    want.discard(json.loads(m.value()).get("id"))
+        c.close()
+        if want:
+            raise RuntimeError("the worker did not answer within 120 s")
+        time.sleep(2.0)  # let the first rebalance settle
+
+    def stop(self) -> None:
+        for w in self.procs:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGTERM)
+        for w in self.procs:
+            try:
+                w.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(w.pid, signal.SIGKILL)
+
+
+@contextmanager
+def service(broker: Any, kind: str, workers: int = 1, env: dict[str, str] | None = None):
+    s = Service(broker, kind, env)
+    try:
+        s.start(workers)
+        yield s
+    finally:
+        s.stop()
+
+
+def service_rate(svc: Service, raws: list[bytes]) -> float:
+    """Events produced as fast as the client can; rate until the last prediction is out."""
+    c = _consumer(svc.broker.bootstrap, [svc.topics["predictions"]])
+    c.consume(1, 2.0)
+    want = {json.loads(r)["id"] for r in raws}
+    p = _producer(svc.broker.bootstrap)
+    t0 = time.perf_counter()
+    threading.Thread(target=_produce_all, args=(p, svc.topics["events"], raws),
+                     daemon=True).start()
+    bar = tqdm(total=len(want), desc="through Kafka + worker", unit="ev", leave=False)
+    while want:
+        for m in c.consume(10000, 0.5):
+            if not m.error():
+                rid = json.loads(m.value()).get("id")
+                if rid in want:
+                    want.discard(rid)
+                    bar.update(1)
+    bar.close()
+    dt = time.perf_counter() - t0
+    c.close()
+    return len(raws) / dt
+
+
+def latency_at(svc: Service, raws: list[bytes], rate: float) -> dict[str, float]:
+    """Produce at a fixed rate; produce → prediction consumed per event, matched by id."""
+    c = _consumer(svc.broker.bootstrap, [svc.topics["predictions"]])
+    c.consume(1, 2.0)
+    p = _producer(svc.broker.bootstrap, **{"linger.ms": 0})
+    ids = [json.loads(r)["id"] for r in raws]
+    sent: dict[str, float] = {}
+    lat: list[float] = []
+    done = threading.Event()
+
+    def consume() -> None:
+        while not done.is_set() or len(lat) < len(ids):
+            for m in c.consume(1000, 0.1):
+                if m.error():
+                    continue
+                t = time.perf_counter()
+                rid = json.loads(m.value()).get("id")
+                if rid in sent:
+                    lat.append(t - sent.pop(rid))
+            if done.is_set() and time.perf_counter() - done_at[0] > 30:
+                return
+
+    done_at = [0.0]
+    th = threading.Thread(target=consume, daemon=True)
+    th.start()
+    t0 = time.perf_counter()
+    for i, (rid, r) in enumerate(zip(ids, raws, strict=True)):
+        due = t0 + i / rate
+        while (now := time.perf_counter()) < due:
+            time.sleep(min(0.0005, due - now))
+        sent[rid] = time.perf_counter()
+        p.produce(svc.topics["events"], r)
+        p.poll(0)
+    p.flush()
+    done_at[0] = time.perf_counter()
+    done.set()
+    th.join(60)
+    c.close()
+    lat.sort()
+
+    def q(x: float) -> float:
+        return round(1000 * lat[min(len(lat) - 1, int(x * len(lat)))], 2) if lat else float("nan")
+
+    return {"rate": rate, "n": len(lat), "lost": len(ids) - len(lat), "p50": q(0.5),
+            "p99": q(0.99), "p999": q(0.999)}
+
+
+# -- RL round trip ------------------------------------------------------------------------------
+ECHO = """
+import sys
+from confluent_kafka import Consumer, Producer
+bootstrap, src, dst = sys.argv[1:4]
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": "echo-" + src,
+              "auto.offset.reset": "latest", "fetch.wait.max.ms": 100})
+p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
+c.subscribe([src])
+while True:
+    m = c.poll(0.2)
+    if m is None or m.error():
+        continue
+    p.produce(dst, m.value(), m.key())
+    p.flush()
+    c.commit(asynchronous=True)
+"""
+
+
+def rl_latency(broker: Any, episodes: int, seed: int) -> dict[str, dict[str, float]]:
+    """CartPole through the worker vs the same client through a bare echo process."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
     from cartpole_kafka import play
 
-    with KafkaBroker(partitions=4) as broker:
-        topic = f"ping-{uuid.uuid4().hex[:6]}"
-        prod = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1)
-        prod.send(topic, b"warm").get(30)
-        cons = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=None,
-                             auto_offset_reset="latest", fetch_max_wait_ms=10)
-        while not cons.assignment():
-            cons.poll(timeout_ms=100)
-        for tp in cons.assignment():
-            cons.position(tp)
-        lat = []
-        for _ in tqdm(range(500), desc="reference ping-pong", leave=False):
-            t0 = time.perf_counter()
-            prod.send(topic, b"x")
-            prod.flush()
-            got = 0
-            while not got:
-                got = sum(len(b) for b in cons.poll(timeout_ms=50).values())
-            lat.append(time.perf_counter() - t0)
-        cons.close()
-        prod.close()
-        lat.sort()
-        ref = {"n": len(lat), "p50": round(1000 * lat[len(lat) // 2], 2),
-               "p99": round(1000 * lat[int(0.99 * len(lat))], 2)}
-        env = {**os.environ, "STREAMSVC_BROKER": broker.url,
-               "STREAMSVC_MODELS__CART__KIND": "stream_q",
-               "STREAMSVC_MODELS__CART__PARAMS__N_ACTIONS": "2"}
-        worker = subprocess.Popen([sys.executable, "-m", "streamsvc.cli", "worker"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
-        try:
-            time.sleep(8)  # let the worker join its group before the first step
-            _, svc = play(broker.bootstrap, episodes, "cart", seed)
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(60)
+    a, b = f"ping-{uuid.uuid4().hex[:6]}", f"pong-{uuid.uuid4().hex[:6]}"
+    _create(broker.bootstrap, [a, b])
+    echo = subprocess.Popen([sys.executable, "-c", ECHO, broker.bootstrap, a, b],
+                            start_new_session=True)
+    try:
+        time.sleep(6)
+        _, ref = play(broker.bootstrap, episodes, None, seed, transitions=a, actions=b,
+                      policy=lambda ans: 0)
+    finally:
+        os.killpg(echo.pid, signal.SIGKILL)
+    env = {"STREAMSVC_MODELS__CART__KIND": "stream_q",
+           "STREAMSVC_MODELS__CART__PARAMS__N_ACTIONS": "2"}
+    s = Service(broker, "hoeffding_tree", env)
+    s.procs.append(subprocess.Popen(
+        [sys.executable, "-m", "streamsvc.cli", "worker", "--log-level", "warning"],
+        env=s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True))
+    try:
+        time.sleep(10)
+        _, svc = play(broker.bootstrap, episodes, "cart", seed,
+                      transitions=s.topics["transitions"], actions=s.topics["actions"])
+    finally:
+        s.stop()
     return {"reference": ref, "service": svc}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=20000, help="events (default 20000)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--kinds", nargs="+", default=["hoeffding_tree", "arf"])
-    p.add_argument("--kafka", action="store_true", help="also measure through a real broker")
-    p.add_argument("--rl", type=int, default=0, metavar="EPISODES",
-                   help="also play CartPole through Kafka for this many episodes (latency)")
-    p.add_argument("--out", default="docs/bench-e2e.md")
-    args = p.parse_args()
-    rows = []
-    for kind in args.kinds:
-        r = bench_inprocess(args.n, args.seed, kind)
-        rows.append((f"in-process, {kind}", f"bare {kind} predict+learn", r))
-        print(f"{kind:16s} service {r['service_eps']:8.0f} ev/s  bare {r['reference_eps']:8.0f}"
-              f" ev/s  ratio {r['ratio']:.2f}")
-    if args.kafka:
-        r = bench_kafka(args.n, args.seed)
-        rows.append(("Kafka broker + 1 worker, hoeffding_tree",
-                     "kafka-python produce→consume, no worker", r))
-        print(f"kafka            service {r['service_eps']:8.0f} ev/s  raw {r['reference_eps']:8.0f}"
-              f" ev/s  ratio {r['ratio']:.2f}")
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=30000, help="events per throughput run")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--kinds", nargs="+", default=["hoeffding_tree", "default"],
+                    help="models to run ('default' = the shipped default model)")
+    ap.add_argument("--kafka", action="store_true", help="also through a real broker")
+    ap.add_argument("--latency", action="store_true",
+                    help="produce→prediction latency at 25/50/90%% of the sustained rate")
+    ap.add_argument("--rl", type=int, default=0, metavar="EPISODES",
+                    help="CartPole through Kafka for this many episodes (step latency)")
+    ap.add_argument("--scale", action="store_true", help="2 workers vs 1 (model shards = 2)")
+    ap.add_argument("--out", default="docs/bench-e2e.md")
+    args = ap.parse_args()
+    raws = events(args.n, args.seed)
+    lines = []
+    cmd = "python -m bench.e2e " + " ".join(sys.argv[1:])
     import numpy
     import river
 
-    cmd = "python -m bench.e2e " + " ".join(sys.argv[1:])
-    lines = [
+    lines += [
         "## End-to-end path (`bench/e2e.py`)", "",
-        f"Command: `{cmd.strip()}` — seed {args.seed}, {args.n} events of `sea-abrupt` with "
-        f"labels (test-then-train). Machine: {platform.platform()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, river {river.__version__}, numpy "
-        f"{numpy.__version__}.", "",
-        "| path | reference (same run) | events/s | reference events/s | ratio |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for name, ref, r in rows:
-        lines.append(f"| {name} | {ref} | {r['service_eps']:,.0f} | {r['reference_eps']:,.0f} | "
-                     f"{r['ratio']:.2f} |")
+        f"Command: `{cmd.strip()}` — {args.n} events of `sea-abrupt` (seed {args.seed}) with "
+        f"labels (test-then-train). Machine: {platform.platform()}, {os.cpu_count()} CPUs "
+        "shared by the broker, the worker and the load client; Python "
+        f"{platform.python_version()}, river {river.__version__}, numpy {numpy.__version__}.",
+        "", "| path | events/s | reference (same run) | reference events/s | ratio |",
+        "|---|---:|---|---:|---:|"]
+    bare = {}
+    for kind in args.kinds:
+        n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
+        bare[kind] = bare_rate(kind, raws[:n])
+        svc = inprocess_rate(kind, raws[:n])
+        lines.append(f"| in-process service path, {kind} | {svc:,.0f} | bare {kind} "
+                     f"predict+learn | {bare[kind]:,.0f} | {svc / bare[kind]:.2f} |")
+        print(lines[-1], flush=True)
+    lat_rows: list[str] = []
+    extra: list[str] = []
+    if args.kafka or args.latency or args.rl or args.scale:
+        from streamsvc.devbroker import KafkaBroker
+
+        with KafkaBroker(partitions=4) as broker:
+            raw_rate = raw_roundtrip_rate(broker.bootstrap, raws)
+            lines.append(f"| raw broker round trip | {raw_rate:,.0f} | (reference for the "
+                         "rows below) | | |")
+            for kind in args.kinds if (args.kafka or args.latency) else []:
+                n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
+                with service(broker, kind) as s:
+                    rate = service_rate(s, [r.replace(b'"e', b'"k', 1) for r in raws[:n]])
+                    lines.append(f"| Kafka broker + 1 worker, {kind} | {rate:,.0f} | bare {kind}"
+                                 f" predict+learn | {bare[kind]:,.0f} | "
+                                 f"{rate / bare[kind]:.2f} |")
+                    lines.append(f"| Kafka broker + 1 worker, {kind} | {rate:,.0f} | raw "
+                                 f"confluent-kafka produce→consume | {raw_rate:,.0f} | "
+                                 f"{rate / raw_rate:.2f} |")
+                    print("\n".join(lines[-2:]), flush=True)
+                    if args.latency:
+                        for frac in (0.25, 0.5, 0.9):
+                            k = max(500, min(int(rate * frac * 20), n))  # ~20 s per level
+                            r = latency_at(s, [x.replace(b'"e', f'"l{frac}-'.encode(), 1)
+                                               for x in raws[:k]], rate * frac)
+                            lat_rows.append(
+                                f"| {kind} | {int(frac * 100)}% ({r['rate']:,.0f}/s) | {r['n']} "
+                                f"| {r['p50']} | {r['p99']} | {r['p999']} | {r['lost']} |")
+                            print(lat_rows[-1], flush=True)
+            if args.scale:
+                env = {"STREAMSVC_MODELS__DEFAULT__SHARDS": "2"}
+                kind = args.kinds[-1]
+                n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
+                rates = {}
+                for w in (1, 2):
+                    with service(broker, kind, w, env) as s:
+                        rates[w] = service_rate(s, [r.replace(b'"e', f'"s{w}'.encode(), 1)
+                                                    for r in raws[:n]])
+                extra += ["", f"**Scale-out** ({kind}, `shards = 2`, {n} events): 1 worker "
+                          f"{rates[1]:,.0f} events/s, 2 workers {rates[2]:,.0f} events/s "
+                          f"(ratio {rates[2] / rates[1]:.2f}); both workers, the broker and the "
+                          f"load client share {os.cpu_count()} cores.", ""]
+                print(extra[-2], flush=True)
+            if args.rl:
+                r = rl_latency(broker, args.rl, args.seed)
+                s, ref = r["service"], r["reference"]
+                extra += [
+                    "", f"**Round trip per CartPole step through Kafka** ({args.rl} episodes, "
+                    f"{s['n']} steps; environment here, stream Q(λ) in a worker: transition → "
+                    "ingest → records → learn → action):", "",
+                    "| | p50 ms | p99 ms | p99 ratio to reference |", "|---|---:|---:|---:|",
+                    f"| service step | {s['p50']} | {s['p99']} | {s['p99'] / ref['p99']:.2f} |",
+                    f"| reference: same client, bare echo process (confluent-kafka) | "
+                    f"{ref['p50']} | {ref['p99']} | 1.00 |", ""]
+                print("\n".join(extra[-4:]), flush=True)
     lines.append("")
-    if args.rl:
-        lat = bench_rl_latency(args.rl, args.seed)
-        s, r = lat["service"], lat["reference"]
-        print(f"rl latency: service {s}  reference {r}")
-        lines += [
-            f"**Round trip per CartPole step through Kafka** ({args.rl} episodes, {s['n']} "
-            "steps; environment in this process, stream Q(λ) in a worker; transition → "
-            "ingest → records → learn → action):", "",
-            "| | p50 ms | p99 ms | p50 ratio to reference |", "|---|---:|---:|---:|",
-            f"| service step | {s['p50']} | {s['p99']} | {s['p50'] / r['p50']:.1f}× |",
-            f"| reference: kafka-python ping-pong, one topic, no worker | {r['p50']} | "
-            f"{r['p99']} | 1.0× |", ""]
+    if lat_rows:
+        lines += ["**Latency, produce → prediction consumed** (fixed rate as a share of the "
+                  "rate the worker sustained above):", "",
+                  "| model | rate | events | p50 ms | p99 ms | p99.9 ms | not answered |",
+                  "|---|---|---:|---:|---:|---:|---:|", *lat_rows, ""]
+    lines += extra
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

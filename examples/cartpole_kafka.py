@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import gymnasium as gym
 from tqdm import trange
@@ -23,7 +24,9 @@ from streamsvc.rl_client import TransitionClient
 
 def play(bootstrap: str, episodes: int, model: str | None, seed: int = 0,
          transitions: str = "transitions", actions: str = "actions",
-         max_steps: int = 500) -> tuple[list[float], dict[str, float]]:
+         max_steps: int = 500, policy: Any = None) -> tuple[list[float], dict[str, float]]:
+    """Play `episodes`; `policy(answer) -> action` (default: the answer's `action`)."""
+    policy = policy or (lambda ans: ans["action"])
     env = gym.make("CartPole-v1", max_episode_steps=max_steps)
     client = TransitionClient(bootstrap, transitions, actions, model=model)
     returns = []
@@ -33,7 +36,7 @@ def play(bootstrap: str, episodes: int, model: str | None, seed: int = 0,
             ans = client.step(str(ep), obs.tolist(), 0.0, False)
             total, done = 0.0, False
             while not done:
-                obs, r, term, trunc, _ = env.step(ans["action"])
+                obs, r, term, trunc, _ = env.step(policy(ans))
                 total += r
                 done = term or trunc
                 ans = client.step(str(ep), obs.tolist(), r, done)

@@ -1,4 +1,4 @@
-"""The Faust application: builds topics from the config and wires the agents to Kafka I/O."""
+"""The worker process: a Faust application that runs the batch engine (`streamsvc.engine`)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from typing import Any
 
 import faust
 
 from agents.host import HostLimits
-from agents.pipeline import Wiring, register
-from streamsvc.checkpoints import CheckpointStore, ensure_topics, read_range
+from agents.pipeline import Pipeline
+from streamsvc.checkpoints import CheckpointStore, ensure_topics
 from streamsvc.config import Settings
+from streamsvc.engine import BatchEngine, FatalEngineError
 
 log = logging.getLogger("streamsvc.app")
 
@@ -42,74 +44,83 @@ def worker_id() -> str:
     return os.environ.get("STREAMSVC_WORKER_ID") or f"{socket.gethostname()}-{os.getpid()}"
 
 
+def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
+    """The hot path: the pipeline over the configured models, on confluent-kafka."""
+    wk = settings.worker
+    pipeline = Pipeline(
+        settings.models,
+        HostLimits(pending_max=wk["pending_max"], pending_ttl=wk["pending_ttl"],
+                   orphan_max=wk["orphan_max"], orphan_ttl=wk["orphan_ttl"],
+                   rolling_window=wk["rolling_window"]),
+        records_topic=settings.topic("records"),
+        checkpoint_every=wk["checkpoint_every"], checkpoint_interval=wk["checkpoint_interval"],
+    )
+    store = CheckpointStore(settings.bootstrap, settings.topic("checkpoints"))
+    prefix = f"{settings.app_id}/records-"
+
+    def load_snapshots() -> dict[int, bytes]:
+        found = store.load_all(prefix)
+        return {int(k[len(prefix):]): blob for k, (blob, _) in found.items()}
+
+    def save_snapshot(partition: int, blob: bytes, meta: dict[str, Any]) -> None:
+        store.save(f"{prefix}{partition}", blob, meta)
+
+    return BatchEngine(
+        pipeline=pipeline, topics=dict(settings.topics),
+        client_config={"bootstrap.servers": settings.bootstrap,
+                       "logger": logging.getLogger("streamsvc.kafka")},
+        group_id=settings.app_id, worker_id=wid or worker_id(),
+        load_snapshots=load_snapshots, save_snapshot=save_snapshot,
+        status_interval=wk["status_interval"], max_batch=wk["max_batch"],
+        session_timeout=wk["session_timeout"], linger_ms=wk["linger_ms"],
+        compression=wk["compression"],
+    )
+
+
 def create_app(settings: Settings) -> faust.App:
-    """A Faust app with the streamsvc agents registered; run it with `faust.Worker`."""
+    """The Faust application around the batch engine: Faust runs the process (signals,
+    logging, lifecycle); the engine's own thread runs the Kafka hot path."""
     ensure_topics(settings.bootstrap, topic_specs(settings))
     app = faust.App(
-        settings.app_id,
+        f"{settings.app_id}-control",  # Faust's own group; the engine's group is app_id
         broker=settings.broker,
-        value_serializer="raw",
-        key_serializer="raw",
         web_enabled=False,  # the FastAPI sidecar is the HTTP face; several workers per host
-        topic_partitions=settings.partitions,
-        topic_allow_declare=False,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=1000,
-        broker_commit_interval=2.0,
-        stream_wait_empty=True,
+        topic_allow_declare=True,  # only Faust's own assignor topic; ours: ensure_topics
         broker_session_timeout=settings.worker["session_timeout"],
         broker_heartbeat_interval=min(3.0, settings.worker["session_timeout"] / 4),
     )
-    json_topics = {"predictions", "drift_alerts", "dead_letters", "model_status",
-                   "node_predictions", "actions", "values"}
-    topics = {
-        role: app.topic(settings.topic(role), key_type=bytes,
-                        value_serializer="json" if role in json_topics else "raw",
-                        key_serializer="raw", partitions=None)
-        for role in TOPIC_LAYOUT
-    }
-    store = CheckpointStore(settings.bootstrap, settings.topic("checkpoints"))
-    prefix = f"{settings.app_id}/records-"
-    loop_exec = asyncio.get_event_loop
+    engine = build_engine(settings)
+    app.streamsvc_engine = engine  # type: ignore[attr-defined]
+    thread = threading.Thread(target=_run_engine, args=(engine,), name="streamsvc-engine",
+                              daemon=True)
 
-    async def load_snapshots() -> dict[int, bytes]:
-        found = await loop_exec().run_in_executor(None, store.load_all, prefix)
-        return {int(k[len(prefix):]): blob for k, (blob, _) in found.items()}
+    @app.task
+    async def start_engine() -> None:
+        thread.start()
 
-    async def save_snapshot(partition: int, blob: bytes, meta: dict[str, Any]) -> None:
-        await loop_exec().run_in_executor(None, store.save, f"{prefix}{partition}", blob, meta)
+    async def stop_engine(sender: Any, **_: Any) -> None:
+        engine.stop()
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, 120)
 
-    async def replay(partition: int, start: int, end: int
-                     ) -> list[tuple[int, bytes | None, float]]:
-        return await loop_exec().run_in_executor(
-            None, read_range, settings.bootstrap, settings.topic("records"), partition, start, end)
-
-    wk = settings.worker
-    wiring = Wiring(
-        topics=topics,
-        specs=settings.models,
-        limits=HostLimits(
-            pending_max=wk["pending_max"], pending_ttl=wk["pending_ttl"],
-            orphan_max=wk["orphan_max"], orphan_ttl=wk["orphan_ttl"],
-            rolling_window=wk["rolling_window"],
-        ),
-        worker_id=worker_id(),
-        load_snapshots=load_snapshots,
-        save_snapshot=save_snapshot,
-        read_range=replay,
-        checkpoint_every=wk["checkpoint_every"],
-        checkpoint_interval=wk["checkpoint_interval"],
-        status_interval=wk["status_interval"],
-    )
-    register(app, wiring)
-    app.streamsvc_wiring = wiring  # type: ignore[attr-defined]
+    app.on_before_shutdown.connect(stop_engine)
     return app
+
+
+def _run_engine(engine: BatchEngine) -> None:
+    """The engine thread. If it cannot go on, the process exits with an error (the container
+    or supervisor restarts it; nothing was committed past what is in Kafka)."""
+    try:
+        engine.run()
+    except Exception as exc:  # noqa: BLE001 - report in plain words, then stop the process
+        log.critical("worker stopped: %s", exc, exc_info=not isinstance(exc, FatalEngineError))
+        logging.shutdown()
+        os._exit(70)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run one worker until SIGTERM/SIGINT (a clean stop snapshots every model first)."""
     app = create_app(settings)
-    log.info("streamsvc worker %s: broker=%s models=%s", app.streamsvc_wiring.worker_id,
+    log.info("streamsvc worker %s: broker=%s models=%s", app.streamsvc_engine.worker_id,
              settings.broker, ", ".join(f"{n}({m.kind})" for n, m in settings.models.items()))
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

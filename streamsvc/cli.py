@@ -136,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("kafka", "aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # librdkafka warns of transient states (coordinator loading, a broker restarting) it
+    # recovers from by itself; its errors still show
+    logging.getLogger("streamsvc.kafka").setLevel(max(logging.ERROR, logging.getLogger().level))
     from kafka.errors import KafkaError
 
     from streamsvc.config import ConfigError

@@ -144,6 +144,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 _SECTIONS = {"kafka", "topics", "worker", "api", "models"}
 _MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown"}
+_COMPRESSION = {"none", "gzip", "snappy", "lz4", "zstd"}
 _DETECTORS = {"adwin", "page_hinkley", "kswin", "none"}
 _MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
@@ -207,8 +208,13 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
     if kafka["partitions"] < 1:
         raise ConfigError("config key 'kafka.partitions' must be >= 1")
     for key, value in worker.items():
-        if isinstance(value, int | float) and value <= 0:
+        if key == "linger_ms" and value < 0:
+            raise ConfigError(f"config key 'worker.linger_ms' must be >= 0, got {value}")
+        if key != "linger_ms" and isinstance(value, int | float) and value <= 0:
             raise ConfigError(f"config key 'worker.{key}' must be > 0, got {value}")
+    if worker["compression"] not in _COMPRESSION:
+        raise ConfigError(f"config key 'worker.compression' must be one of "
+                          f"{', '.join(sorted(_COMPRESSION))}, got {worker['compression']!r}")
     seen_topics: dict[str, str] = {}
     for role, name in topics.items():
         if not name or name in seen_topics:

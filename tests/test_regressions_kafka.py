@@ -43,3 +43,85 @@ def test_oversized_outputs_go_to_dead_letters_and_ingest_goes_on(service: Servic
     finally:
         preds.close()
         dead.close()
+
+
+def _worker_counters(status: TopicReader) -> dict:
+    latest: dict = {}
+    for s in status.poll():
+        if s and "counters" in s:
+            latest = s["counters"]
+    return latest
+
+
+def test_an_output_kafka_refuses_sends_its_record_to_dead_letters(service: ServiceProcs) -> None:
+    """An output must never vanish: the operator capped the predictions topic at 700 bytes a
+    message; Kafka refuses the predictions of events with 500-character ids. Each such event
+    goes to dead-letters with the reason, the refusal is counted, and the other events are
+    predicted. Before: the send error was logged and swallowed (the counter said 'sent')."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    t = service.topics
+    admin = KafkaAdminClient(bootstrap_servers=service.broker.bootstrap)
+    admin.create_topics([NewTopic(t["predictions"], 4, 1,
+                                  topic_configs={"max.message.bytes": "700"})])
+    admin.close()
+    status = TopicReader(service.broker.bootstrap, t["model_status"])
+    service.start_worker(env={"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree",
+                              "STREAMSVC_WORKER__STATUS_INTERVAL": "1.0"})
+    prod = KafkaProducer(bootstrap_servers=service.broker.bootstrap, linger_ms=0)
+    ids = [f"long{i}-" + "x" * 490 if i % 2 else f"short{i}" for i in range(20)]
+    for rid in ids:  # one at a time: each prediction is a Kafka request of its own
+        prod.send(t["events"], json.dumps({"id": rid, "x": {"a": 1}, "y": 1}).encode(),
+                  partition=0)
+        prod.flush()
+        time.sleep(0.1)
+    prod.close()
+    preds = TopicReader(service.broker.bootstrap, t["predictions"])
+    dead = TopicReader(service.broker.bootstrap, t["dead_letters"])
+    try:
+        def accounted() -> bool:  # every event: a prediction or a dead letter
+            preds.poll()
+            dead.poll()
+            return len(preds.messages) + len(dead.messages) >= len(ids)
+        wait_for(accounted, 90, "every event predicted or dead-lettered")
+        time.sleep(2)
+        assert sorted(p["id"] for p in preds.poll()) == sorted(i for i in ids if "short" in i)
+        refused = dead.poll()
+        assert len(refused) == 10, refused
+        for d in refused:
+            assert d["topic"] == t["events"] and d["partition"] == 0
+            assert "could not publish" in d["error"] and "too large" in d["error"].lower()
+            assert json.loads(d["raw"])["id"].startswith("long")
+        wait_for(lambda: _worker_counters(status).get("send_errors", 0) >= 10, 30,
+                 "send errors counted in the worker status")
+    finally:
+        for r in (preds, dead, status):
+            r.close()
+
+
+def test_a_records_message_that_cannot_be_read_back_is_dead_lettered(service: ServiceProcs
+                                                                     ) -> None:
+    """A message on the internal records topic with a lone surrogate in its id (written by
+    an old worker or by hand): no prediction can be encoded for it; it must end in
+    dead-letters with a reason, never vanish, and the next record must still be predicted."""
+    service.start_worker(env={"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree"})
+    t = service.topics
+    prod = KafkaProducer(bootstrap_servers=service.broker.bootstrap, linger_ms=0)
+    bad = json.dumps({"kind": "event", "rk": "default",
+                      "body": {"id": "\ud800", "model": "default", "x": {"a": 1}},
+                      "src": {"topic": t["events"], "partition": 3, "offset": 99}}).encode()
+    prod.send(t["records"], bad, key=b"default")
+    prod.flush()
+    prod.send(t["events"], json.dumps({"id": "next", "x": {"a": 1}}).encode())
+    prod.flush()
+    prod.close()
+    preds = TopicReader(service.broker.bootstrap, t["predictions"])
+    dead = TopicReader(service.broker.bootstrap, t["dead_letters"])
+    try:
+        wait_for(lambda: any(p.get("id") == "next" for p in preds.poll()), 60, "next predicted")
+        d = wait_for(lambda: [d for d in dead.poll() if d.get("offset") == 99], 30,
+                     "dead letter for the unreadable records message")
+        assert d[0]["topic"] == t["events"] and d[0]["partition"] == 3 and d[0]["error"]
+    finally:
+        preds.close()
+        dead.close()

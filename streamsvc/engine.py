@@ -1,0 +1,434 @@
+"""The worker's hot path: batches from Kafka through the pipeline and back, on librdkafka.
+
+Why not Faust's per-event streams: measured here (`python -m bench.kafka_clients --faust`),
+a Faust agent that forwards each event moves ~6k events/s, aiokafka's batch API ~70k and
+confluent-kafka (librdkafka) ~200k on the same broker. The worker passes every record through
+two hops, so the hot path runs on confluent-kafka in a thread of its own; Faust keeps the
+application (lifecycle, signals, logging).
+
+One loop, one consumer (input topics + the records topic, one consumer group), one producer:
+
+    poll → ingest input records (forward to records / dead-letter)
+         → learn records-topic messages (outputs)          ─ all produced without waiting
+         → flush the producer (every output is in Kafka, failures retried or dead-lettered)
+         → commit the batch's offsets → snapshot due partitions (written by another thread)
+
+A batch closes on size or when nothing more is queued locally, so a lone record is not held
+back. Rebalance callbacks run inside `poll`, i.e. between batches: a revoked records partition
+is flushed, committed and snapshotted before another worker can take it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from agents.host import Out
+from agents.pipeline import Forward, Pipeline, source_of
+from agents.processor import INPUTS
+
+log = logging.getLogger("streamsvc.engine")
+
+#: processing latency buckets (seconds): record produced → its outputs handed to Kafka
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0)
+
+
+class FatalEngineError(RuntimeError):
+    """The worker cannot go on without losing an output: stop without committing; a restart
+    processes the batch again."""
+
+
+class SnapshotWriter:
+    """Writes snapshots on a thread of its own, in order, so the hot path only pickles."""
+
+    def __init__(self, save: Callable[[int, bytes, dict[str, Any]], None],
+                 on_failure: Callable[[int, int], None]) -> None:
+        self._save = save
+        self._on_failure = on_failure
+        self._q: queue.Queue[tuple[int, bytes, dict[str, Any]] | None] = queue.Queue()
+        self.saved = 0
+        self._t = threading.Thread(target=self._run, name="streamsvc-snapshots", daemon=True)
+        self._t.start()
+
+    def put(self, partition: int, blob: bytes, meta: dict[str, Any]) -> None:
+        self._q.put((partition, blob, meta))
+
+    def drain(self) -> None:
+        """Block until every queued snapshot is written (before a partition is handed over)."""
+        self._q.join()
+
+    def close(self) -> None:
+        self.drain()
+        self._q.put(None)
+        self._t.join(30)
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            try:
+                if item is None:
+                    return
+                p, blob, meta = item
+                try:
+                    self._save(p, blob, meta)
+                    self.saved += 1
+                    log.info("checkpoint records[%d] offset=%d bytes=%d (%s, %d new records)",
+                             p, meta["offset"], len(blob), meta.get("reason"), meta["records"])
+                except Exception:  # noqa: BLE001 - keep the state due; the next boundary retries
+                    log.exception("checkpoint of records[%d] failed; will retry", p)
+                    self._on_failure(p, meta["records"])
+            finally:
+                self._q.task_done()
+
+
+class LatencyHistogram:
+    """Cumulative-since-start histogram of seconds, in the shape model-status publishes."""
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
+        self.sum += seconds
+        self.count += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"buckets": list(self.buckets), "counts": list(self.counts),
+                "sum": round(self.sum, 6), "count": self.count}
+
+
+class BatchEngine:
+    """Runs the pipeline against Kafka until `stop()`; see the module docstring."""
+
+    def __init__(self, *, pipeline: Pipeline, topics: dict[str, str], client_config: dict,
+                 group_id: str, worker_id: str, load_snapshots: Callable[[], dict[int, bytes]],
+                 save_snapshot: Callable[[int, bytes, dict[str, Any]], None],
+                 status_interval: float = 2.0, max_batch: int = 2000,
+                 session_timeout: float = 30.0, linger_ms: float = 2.0,
+                 compression: str = "none") -> None:
+        self.pipe = pipeline
+        self.topics = topics  # role -> topic name
+        self.worker_id = worker_id
+        self.status_interval = status_interval
+        self.max_batch = max_batch
+        self._load_snapshots = load_snapshots
+        self._roles = {topics[r]: r for r in INPUTS}
+        self._records = topics["records"]
+        self.consumer = Consumer({
+            **client_config, "group.id": group_id, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "enable.partition.eof": False,
+            # range: partition p of every topic goes to the same worker, and each worker gets
+            # its share of the records topic (the model shards) whatever the input topics
+            "partition.assignment.strategy": "range",
+            "session.timeout.ms": int(session_timeout * 1000),
+            "heartbeat.interval.ms": int(min(3.0, session_timeout / 4) * 1000),
+            "fetch.wait.max.ms": 100, "client.id": f"streamsvc-{worker_id}",
+        })
+        self.producer = Producer({
+            **client_config, "enable.idempotence": True, "linger.ms": linger_ms,
+            "compression.type": compression, "batch.size": 1_000_000,
+            "message.max.bytes": 1_000_000, "delivery.report.only.error": True,
+            # Java-compatible key hashing: the records partition of a model shard is the one
+            # the Faust-era worker and any Java client compute
+            "partitioner": "murmur2_random", "client.id": f"streamsvc-{worker_id}",
+        })
+        self.writer = SnapshotWriter(save_snapshot, self.pipe.mark_unsaved)
+        self.latency = LatencyHistogram()
+        self._failed: list[tuple[Any, str, bytes | None, bytes, tuple]] = []
+        self._offsets: dict[tuple[str, int], int] = {}  # next offset to commit
+        self._stop = threading.Event()
+        self._last_status = 0.0
+        self._rate_mark = (time.monotonic(), 0, 0)
+        self._rates = {"in_per_s": 0.0, "out_per_s": 0.0}
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """The loop; returns after `stop()` with every partition snapshotted and committed."""
+        subscribed = [self.topics[r] for r in INPUTS] + [self._records]
+        self.consumer.subscribe(subscribed, on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        try:
+            while not self._stop.is_set():
+                msgs = self._poll_batch()
+                if msgs:
+                    self.process(msgs)
+                self._maybe_checkpoint()
+                self._maybe_status()
+            self._finish("shutdown")
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self.writer.close()
+            self.consumer.close()  # leaves the group: partitions move at once
+            self.producer.flush(10)
+
+    def _poll_batch(self) -> list[Any]:
+        first = self.consumer.poll(0.2)
+        if first is None:
+            return []
+        rest = self.consumer.consume(self.max_batch - 1, 0) if self.max_batch > 1 else []
+        return [first, *rest]
+
+    # -- one batch ----------------------------------------------------------------------------
+    def process(self, msgs: list[Any]) -> None:
+        pipe = self.pipe
+        records = self._records
+        roles = self._roles
+        outs_n = 0
+        stamps: list[int] = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer: %s", err)
+                continue
+            topic, part, off = m.topic(), m.partition(), m.offset()
+            if topic == records:
+                outs = pipe.learn(part, off, m.value(), m.timestamp()[1])
+                if outs:
+                    origin = (topic, part, off, m.value())
+                    for out in outs:
+                        self._send(out, origin)
+                    outs_n += len(outs)
+                    stamps.append(m.timestamp()[1])
+            else:
+                res = pipe.ingest(roles[topic], topic, part, off, m.value())
+                if isinstance(res, Forward):
+                    ts = m.timestamp()[1]
+                    self._produce(records, res.key.encode(), res.value, (topic, part, off,
+                                  m.value()), timestamp=ts if ts > 0 else 0)
+                else:
+                    self._send(res, (topic, part, off, m.value()))
+            self._offsets[(topic, part)] = off + 1
+        pipe.counters["outputs"] += outs_n
+        pipe.counters["batches"] += 1
+        self._flush()
+        self._commit(asynchronous=True)
+        done = time.time()
+        for ts in stamps:  # produced by the user → outputs in Kafka
+            if ts > 0:
+                self.latency.observe(max(0.0, done - ts / 1000.0))
+
+    def _send(self, out: Out, origin: tuple) -> None:
+        role, key, value = out
+        if role in ("predictions", "drift_alerts"):
+            self.pipe.counters[role] += 1
+        try:
+            body = orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            self._undeliverable(origin, f"output could not be encoded: {exc}")
+            return
+        self._produce(self.topics[role], key.encode("utf-8", "surrogatepass")
+                      if key is not None else None, body, origin)
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes, origin: tuple,
+                 timestamp: int = 0) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, timestamp=timestamp,
+                                      on_delivery=partial(self._on_delivery, origin))
+                return
+            except BufferError:  # local queue full: let deliveries drain
+                self.producer.poll(0.05)
+            except KafkaException as exc:  # refused locally (e.g. too large): permanent
+                self._undeliverable(origin, f"could not publish to {topic}: {exc.args[0]}")
+                return
+
+    def _on_delivery(self, origin: tuple, err: Any, msg: Any) -> None:
+        if err is not None:  # only failures are reported (delivery.report.only.error)
+            self._failed.append((err, msg.topic(), msg.key(), msg.value(), origin))
+
+    def _flush(self) -> None:
+        """Wait until every output of the batch is in Kafka. What failed transiently (e.g. the
+        broker restarting) is sent again until it lands; what Kafka refuses for good sends its
+        source record to dead-letters with the reason. Offsets are committed only after this
+        returns, so an output never vanishes: at worst it is sent twice."""
+        attempt = 0
+        while True:
+            while self.producer.flush(30):
+                log.warning("waiting for Kafka to accept %d outputs", len(self.producer))
+            if not self._failed:
+                return
+            failed, self._failed = self._failed, []
+            attempt += 1
+            for err, topic, key, value, origin in failed:
+                if err.fatal():
+                    raise FatalEngineError(f"the Kafka producer failed for good: {err.str()}")
+                if err.retriable() or err.code() == KafkaError._MSG_TIMED_OUT:
+                    self.pipe.counters["send_retries"] += 1
+                    if attempt % 10 == 1:
+                        log.warning("retrying an output to %s: %s", topic, err.str())
+                    self._produce(topic, key, value, origin)
+                elif topic == self.topics["dead_letters"]:
+                    raise FatalEngineError(f"cannot write dead letters: {err.str()}")
+                else:
+                    self._undeliverable(origin, f"could not publish to {topic}: {err.str()}")
+            time.sleep(min(5.0, 0.05 * attempt))
+
+    def _undeliverable(self, origin: tuple, reason: str) -> None:
+        """An output that can never be published: its source record goes to dead-letters."""
+        self.pipe.counters["send_errors"] += 1
+        log.error("%s (source %s[%d]@%d)", reason, origin[0], origin[1], origin[2])
+        topic, part, off, raw = origin
+        if topic == self._records:  # name the user's record, not the internal message
+            topic, part, off, raw = source_of(raw, part, off, topic)
+        out = self.pipe.dead_letter(topic, part, off, reason, raw)
+        self._produce(self.topics["dead_letters"], None, orjson.dumps(out[2]), origin)
+
+    def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
+        if not self._offsets:
+            return
+        tps = [TopicPartition(t, p, o) for (t, p), o in self._offsets.items()
+               if only is None or (t, p) in only]
+        if not tps:
+            return
+        try:
+            self.consumer.commit(offsets=tps, asynchronous=asynchronous)
+        except KafkaException as exc:  # e.g. rebalance in progress: the next commit covers it
+            log.warning("offset commit failed (will be retried with the next batch): %s", exc)
+            return
+        for tp in tps:
+            if self._offsets.get((tp.topic, tp.partition)) == tp.offset:
+                del self._offsets[(tp.topic, tp.partition)]
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def _checkpoint(self, partition: int, reason: str) -> None:
+        snap = self.pipe.snapshot(partition)
+        if snap is not None:
+            blob, meta = snap
+            self.writer.put(partition, blob, {**meta, "reason": reason,
+                                              "worker": self.worker_id})
+            self.pipe.counters["snapshots_saved"] += 1
+
+    def _maybe_checkpoint(self) -> None:
+        for p in self.pipe.due():
+            self._checkpoint(p, "due")
+
+    def _finish(self, reason: str) -> None:
+        self._flush()
+        self._commit(asynchronous=False)
+        for p in self.pipe.partitions:
+            self._checkpoint(p, reason)
+        self.writer.drain()
+
+    # -- rebalance (eager; called inside poll, i.e. between batches) ---------------------------------
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        records = [tp for tp in partitions if tp.topic == self._records]
+        if records:
+            self.writer.drain()  # our own last snapshot of a partition we get back
+            snaps = self._load_snapshots()
+            committed = {tp.partition: tp.offset for tp in consumer.committed(
+                [TopicPartition(self._records, tp.partition) for tp in records], timeout=30)}
+            for tp in records:
+                blob = snaps.get(tp.partition)
+                c = committed.get(tp.partition)
+                start = self.pipe.assign(tp.partition, blob, c if c is not None and c >= 0
+                                         else None)
+                if blob is not None:
+                    log.info("restored records[%d] at offset %d (%d model shards)",
+                             tp.partition, start - 1,
+                             len(self.pipe.proc.partitions[tp.partition].hosts))
+                if c is not None and c > start:
+                    log.info("records[%d]: replaying %d records between snapshot and commit",
+                             tp.partition, c - start)
+                tp.offset = start if start > 0 else -2  # -2: OFFSET_BEGINNING
+        consumer.assign(partitions)
+        self.ready.set()
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        self._flush()
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._commit(asynchronous=False, only=revoked)
+        for tp in partitions:
+            self._offsets.pop((tp.topic, tp.partition), None)
+            if tp.topic == self._records:
+                self._checkpoint(tp.partition, "revoked")
+        self.writer.drain()  # the next owner restores what we learned
+        for tp in partitions:
+            if tp.topic == self._records:
+                self.pipe.release(tp.partition)
+        consumer.unassign()
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        """Partitions taken away without a clean revoke (e.g. session timeout): another worker
+        already owns them, so our state is dropped without a snapshot or commit."""
+        log.warning("lost partitions %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+        for tp in partitions:
+            self._offsets.pop((tp.topic, tp.partition), None)
+            if tp.topic == self._records:
+                self.pipe.release(tp.partition)
+        consumer.unassign()
+
+    # -- status -------------------------------------------------------------------------------
+    def _maybe_status(self) -> None:
+        now = time.monotonic()
+        if now - self._last_status < self.status_interval:
+            return
+        self._last_status = now
+        for out in self.pipe.tick():
+            self._send(out, ("(label-join timer)", -1, -1, None))
+        wall = time.time()
+        for s in self.pipe.statuses():
+            self._produce_status(s["shard"], {**s, "worker": self.worker_id, "updated": wall})
+        self._produce_status(f"worker:{self.worker_id}", self.worker_status(wall))
+        self._flush()
+
+    def _produce_status(self, key: str, value: dict[str, Any]) -> None:
+        try:
+            body = orjson.dumps(value, default=str)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            log.error("status of %s could not be encoded: %s", key, exc)
+            return
+        self._produce(self.topics["model_status"], key.encode("utf-8", "surrogatepass"), body,
+                      ("(status)", -1, -1, None))
+
+    def worker_status(self, wall: float) -> dict[str, Any]:
+        c = self.pipe.counters
+        t0, in0, out0 = self._rate_mark
+        now = time.monotonic()
+        n_in = sum(c[f"{r}_in"] for r in INPUTS)
+        if now - t0 > 0:
+            self._rates = {"in_per_s": round((n_in - in0) / (now - t0), 1),
+                           "out_per_s": round((c["outputs"] - out0) / (now - t0), 1)}
+        self._rate_mark = (now, n_in, c["outputs"])
+        return {"worker": self.worker_id, "updated": wall, "counters": dict(c),
+                "partitions": self.pipe.partitions, "lag": self.lag(),
+                "dead_letters_by_reason": dict(self.pipe.dead_by_reason),
+                "rates": self._rates, "latency": self.latency.as_dict()}
+
+    def lag(self) -> dict[str, dict[str, int]]:
+        """Messages behind the log end per assigned partition (from fetch metadata)."""
+        out: dict[str, dict[str, int]] = {}
+        try:
+            positions = self.consumer.position(self.consumer.assignment())
+        except KafkaException:
+            return out
+        for tp in positions:
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high is None or high < 0:
+                continue
+            pos = tp.offset if tp.offset >= 0 else high
+            out.setdefault(tp.topic, {})[str(tp.partition)] = max(0, high - pos)
+        return out
