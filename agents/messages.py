@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import orjson
@@ -147,6 +148,16 @@ def decode(raw: bytes | None, shape: type[BaseModel]) -> Any:
         return shape.model_validate(obj)
     except ValidationError as exc:
         raise BadRecord(_reason(exc)) from None
+
+
+class Record(SimpleNamespace):
+    """A validated event or label on the learn stage, with `EventIn`/`LabelIn`'s fields.
+
+    Why not `EventIn.model_construct`: the ingest stage validated the body already, and
+    building a pydantic object per record costs more than the host's own bookkeeping."""
+
+    def model_dump_json(self) -> str:
+        return orjson.dumps(self.__dict__).decode()
 
 
 def _plain_id(v: Any) -> str | None:

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
@@ -64,8 +63,7 @@ def record_clock(ts_ms: int | None) -> float:
     return ts_ms / 1000.0
 
 
-@dataclass(frozen=True)
-class Forward:
+class Forward(NamedTuple):
     """An input record validated and routed: send `value` to the records topic keyed `key`."""
 
     key: str

@@ -23,6 +23,7 @@ from agents.messages import (
     EventIn,
     LabelIn,
     NodeLabelIn,
+    Record,
     TransitionIn,
     _reason,
     fast_body,
@@ -38,6 +39,7 @@ INPUTS: dict[str, tuple[str, type[BaseModel], str, str | None]] = {
     "node_labels": ("node_label", NodeLabelIn, "graph", None),
 }
 SHAPES = {kind: shape for kind, shape, _, _ in INPUTS.values()}
+_PLAIN = {"event", "label"}  # learn-stage bodies carried as `Record`s
 #: family -> "module:Class" of its host (imported on first use)
 HOSTS = {"classifier": "agents.host:ClassifierHost", "rl": "agents.rl:RLHost",
          "graph": "agents.graph:GraphHost"}
@@ -147,8 +149,10 @@ class Processor:
         host = self.host(st, rec["rk"], rec.get("body", {}).get("model"))
         try:
             # the ingest stage validated this body already: construct without re-validating
-            return host.handle(rec["kind"], shape.model_construct(**rec["body"]), now,
-                               rec.get("src", {}))
+            kind = rec["kind"]
+            msg = (Record(**rec["body"]) if kind in _PLAIN
+                   else shape.model_construct(**rec["body"]))
+            return host.handle(kind, msg, now, src)
         except BadRecord:
             raise
         except (ValueError, TypeError, ArithmeticError) as exc:  # the learner refused it
