@@ -73,7 +73,7 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
         load_snapshots=load_snapshots, save_snapshot=save_snapshot,
         status_interval=wk["status_interval"], max_batch=wk["max_batch"],
         session_timeout=wk["session_timeout"], linger_ms=wk["linger_ms"],
-        compression=wk["compression"],
+        compression=wk["compression"], commit_interval=wk["commit_interval"],
     )
 
 

@@ -10,8 +10,9 @@ One loop, one consumer (input topics + the records topic, one consumer group), o
 
     poll → ingest input records (forward to records / dead-letter)
          → learn records-topic messages (outputs)          ─ all produced without waiting
-         → flush the producer (every output is in Kafka, failures retried or dead-lettered)
-         → commit the batch's offsets → snapshot due partitions (written by another thread)
+    every commit_interval (0.2 s):
+         flush the producer (every output is in Kafka, failures retried or dead-lettered)
+         → commit the offsets processed → snapshot due partitions (written by another thread)
 
 A batch closes on size or when nothing more is queued locally, so a lone record is not held
 back. Rebalance callbacks run inside `poll`, i.e. between batches: a revoked records partition
@@ -118,12 +119,14 @@ class BatchEngine:
                  save_snapshot: Callable[[int, bytes, dict[str, Any]], None],
                  status_interval: float = 2.0, max_batch: int = 2000,
                  session_timeout: float = 30.0, linger_ms: float = 2.0,
-                 compression: str = "none") -> None:
+                 compression: str = "none", commit_interval: float = 0.2) -> None:
         self.pipe = pipeline
         self.topics = topics  # role -> topic name
         self.worker_id = worker_id
         self.status_interval = status_interval
         self.max_batch = max_batch
+        self.commit_interval = commit_interval
+        self._last_commit = 0.0
         self._load_snapshots = load_snapshots
         self._roles = {topics[r]: r for r in INPUTS}
         self._records = topics["records"]
@@ -170,6 +173,7 @@ class BatchEngine:
                 msgs = self._poll_batch()
                 if msgs:
                     self.process(msgs)
+                self._maybe_commit()
                 self._maybe_checkpoint()
                 self._maybe_status()
             self._finish("shutdown")
@@ -221,12 +225,22 @@ class BatchEngine:
             self._offsets[(topic, part)] = off + 1
         pipe.counters["outputs"] += outs_n
         pipe.counters["batches"] += 1
-        self._flush()
-        self._commit(asynchronous=True)
+        self.producer.poll(0)  # serve delivery reports (failures only)
         done = time.time()
-        for ts in stamps:  # produced by the user → outputs in Kafka
+        for ts in stamps:  # produced by the user → outputs handed to the producer
             if ts > 0:
                 self.latency.observe(max(0.0, done - ts / 1000.0))
+
+    def _maybe_commit(self, force: bool = False) -> None:
+        """Flush, then commit what was processed: every `commit_interval` seconds, not per
+        batch, so that the loop does not wait for the broker's acks batch after batch (the
+        producer sends in the background meanwhile)."""
+        now = time.monotonic()
+        if not self._offsets or (not force and now - self._last_commit < self.commit_interval):
+            return
+        self._flush()
+        self._commit(asynchronous=True)
+        self._last_commit = now
 
     def _send(self, out: Out, origin: tuple) -> None:
         role, key, value = out
@@ -320,8 +334,11 @@ class BatchEngine:
             self.pipe.counters["snapshots_saved"] += 1
 
     def _maybe_checkpoint(self) -> None:
-        for p in self.pipe.due():
-            self._checkpoint(p, "due")
+        due = self.pipe.due()
+        if due:
+            self._flush()  # the outputs of every record a snapshot includes are in Kafka
+            for p in due:
+                self._checkpoint(p, "due")
 
     def _finish(self, reason: str) -> None:
         self._flush()
@@ -390,7 +407,7 @@ class BatchEngine:
         for s in self.pipe.statuses():
             self._produce_status(s["shard"], {**s, "worker": self.worker_id, "updated": wall})
         self._produce_status(f"worker:{self.worker_id}", self.worker_status(wall))
-        self._flush()
+        self.producer.poll(0)
 
     def _produce_status(self, key: str, value: dict[str, Any]) -> None:
         try:
