@@ -155,6 +155,25 @@ def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
         metrics = httpx.get(f"{api_url}/metrics", timeout=5).text
         assert f'streamsvc_examples_learned{{model="default"}} {float(learned)}' in metrics
 
+        # lag, rates, latency and dead letters by reason, from the worker through the sidecar
+        from prometheus_client.parser import text_string_to_metric_families
+
+        fams = {f.name: f for f in text_string_to_metric_families(metrics)}
+        lag = [s for s in fams["streamsvc_consumer_lag"].samples
+               if s.labels["topic"] == t["events"]]
+        assert len(lag) == 4 and all(s.value == 0 for s in lag), lag  # all consumed
+        hist = {s.name: s.value for s in fams["streamsvc_processing_latency_seconds"].samples
+                if s.labels.get("le") in (None, "+Inf")}
+        assert hist["streamsvc_processing_latency_seconds_count"] >= learned
+        assert 0 < hist["streamsvc_processing_latency_seconds_sum"]
+        dl = sum(s.value for s in fams["streamsvc_dead_letters"].samples
+                 if s.name == "streamsvc_dead_letters_total")
+        assert dl >= len(MALFORMED)
+        ins = {s.labels["topic_role"]: s.value for s in fams["streamsvc_records_in"].samples}
+        assert ins["events"] >= len(events) + len(delayed) + len(MALFORMED)
+        w = httpx.get(f"{api_url}/workers", timeout=5).json()
+        assert len(w) == 1 and w[0]["lag_total"] == 0 and w[0]["latency"]["p99"] is not None
+
         # a clean restart keeps what was learned
         assert service.stop(worker, signal.SIGTERM) == 0, service.log_of(worker)
         worker2 = service.start("worker", env=env, name="worker")
