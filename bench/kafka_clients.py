@@ -146,6 +146,7 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--faust", action="store_true", help="also the Faust per-event agent")
+    ap.add_argument("--out", default="docs/bench-kafka-clients.md")
     args = ap.parse_args()
     rows = []
     with KafkaBroker(partitions=4) as broker:

@@ -22,6 +22,7 @@ ORDER = [
         "Node-property prediction on other seeds and another shift schedule "
         "(`bench/graph.py --seeds ... --shifts ...`)",
     ),
+    ("bench-kafka-clients.md", "Kafka clients for the hot path (`bench/kafka_clients.py`)"),
     ("bench-e2e.md", "The end-to-end service path (`bench/e2e.py`)"),
 ]
 

@@ -1,0 +1,74 @@
+"""Kafka-free parts of the batch engine: the latency histogram and the snapshot writer."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from streamsvc.engine import LATENCY_BUCKETS, LatencyHistogram, SnapshotWriter
+
+
+def test_latency_histogram_buckets_and_totals() -> None:
+    h = LatencyHistogram()
+    for s in (0.0005, 0.001, 0.003, 0.2, 99.0):
+        h.observe(s)
+    d = h.as_dict()
+    assert d["buckets"] == list(LATENCY_BUCKETS)
+    assert len(d["counts"]) == len(LATENCY_BUCKETS) + 1
+    assert d["counts"][0] == 2          # <= 1 ms (upper bounds are inclusive, as Prometheus')
+    assert d["counts"][2] == 1          # (2.5 ms, 5 ms]
+    assert d["counts"][-1] == 1         # above the last bound
+    assert d["count"] == 5 and abs(d["sum"] - 99.2045) < 1e-6
+
+
+def test_snapshot_writer_keeps_order_and_drain_waits() -> None:
+    saved: list[tuple[int, bytes]] = []
+    gate = threading.Event()
+
+    def save(p: int, blob: bytes, meta: dict) -> None:
+        gate.wait(5)
+        saved.append((p, blob))
+
+    w = SnapshotWriter(save, lambda p, n: None)
+    for i in range(5):
+        w.put(i % 2, bytes([i]), {"offset": i, "records": 1})
+    time.sleep(0.05)
+    assert saved == []                  # the hot path did not wait for the writes
+    gate.set()
+    w.drain()
+    assert saved == [(i % 2, bytes([i])) for i in range(5)]
+    w.close()
+
+
+def test_snapshot_writer_reports_failures_so_the_state_stays_due() -> None:
+    failed: list[tuple[int, int]] = []
+
+    def save(p: int, blob: bytes, meta: dict) -> None:
+        raise TimeoutError("kafka down")
+
+    w = SnapshotWriter(save, lambda p, n: failed.append((p, n)))
+    w.put(3, b"x", {"offset": 10, "records": 42})
+    w.drain()
+    assert failed == [(3, 42)] and w.saved == 0
+    w.close()
+
+
+def test_pipeline_marks_a_failed_snapshot_due_again() -> None:
+    import json
+
+    from agents.host import HostLimits
+    from agents.pipeline import Pipeline
+    from streamsvc.config import load_settings
+
+    specs = load_settings(None, {"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree"}).models
+    pipe = Pipeline(specs, HostLimits(), checkpoint_every=10, checkpoint_interval=3600)
+    pipe.assign(0, None, None)
+    for off in range(10):
+        fwd = pipe.ingest("events", "events", 0, off,
+                          json.dumps({"id": f"e{off}", "x": {"a": off}, "y": 1}).encode())
+        pipe.learn(0, off, fwd.value, 1)
+    assert pipe.due() == [0]
+    _, meta = pipe.snapshot(0)
+    assert pipe.due() == [] and meta["records"] == 10
+    pipe.mark_unsaved(0, meta["records"])   # the write failed
+    assert pipe.due() == [0]
