@@ -398,8 +398,8 @@ class BatchEngine:
     # -- status -------------------------------------------------------------------------------
     def _maybe_status(self) -> None:
         now = time.monotonic()
-        if now - self._last_status < self.status_interval:
-            return
+        if not self.ready.is_set() or now - self._last_status < self.status_interval:
+            return  # a worker reports once it is in the group with its partitions
         self._last_status = now
         for out in self.pipe.tick():
             self._send(out, ("(label-join timer)", -1, -1, None))

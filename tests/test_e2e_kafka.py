@@ -222,7 +222,7 @@ def test_sigkill_mid_stream_loses_nothing(service: ServiceProcs) -> None:
     preds = TopicReader(service.broker.bootstrap, t["predictions"])
     status = TopicReader(service.broker.bootstrap, t["model_status"])
     try:
-        events = drifting_events(6000, seed=7, prefix="k")
+        events = drifting_events(15000, seed=7, prefix="k")  # enough to kill it mid-stream
         prod = _producer(service)
         _send_all(prod, t["events"], events)
         wait_for(lambda: len(preds.poll()) >= 1500 if worker.poll() is None
