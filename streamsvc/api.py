@@ -123,11 +123,7 @@ class StatusCollector(Collector):
         yield GaugeMetricFamily("streamsvc_workers_live", "Workers that reported recently",
                                 value=len(workers))
         for field, help_ in _WORKER_GAUGES:
-            g = GaugeMetricFamily(f"streamsvc_{field}", help_, labels=["worker"])
-            for w in workers:
-                if field in w["counters"]:
-                    g.add_metric([w["worker"]], w["counters"][field])
-            yield g
+            yield _per_worker(GaugeMetricFamily, field, help_, workers)
 
         c = CounterMetricFamily("streamsvc_records_in", "Records consumed, by input topic role",
                                 labels=["worker", "topic_role"])
@@ -136,12 +132,8 @@ class StatusCollector(Collector):
                 if k.endswith("_in"):
                     c.add_metric([w["worker"], k[:-3]], v)
         yield c
-        c = CounterMetricFamily("streamsvc_outputs", "Output records sent (predictions, "
-                                "alerts, actions, ...)", labels=["worker"])
-        for w in workers:
-            if "outputs" in w["counters"]:
-                c.add_metric([w["worker"]], w["counters"]["outputs"])
-        yield c
+        yield _per_worker(CounterMetricFamily, "outputs", "Output records sent (predictions, "
+                          "alerts, actions, ...)", workers)
         c = CounterMetricFamily("streamsvc_dead_letters", "Records sent to dead-letters, "
                                 "by reason", labels=["worker", "reason"])
         for w in workers:
@@ -149,11 +141,7 @@ class StatusCollector(Collector):
                 c.add_metric([w["worker"], reason], v)
         yield c
         for field, help_ in _WORKER_COUNTERS:
-            c = CounterMetricFamily(f"streamsvc_{field}", help_, labels=["worker"])
-            for w in workers:
-                if field in w["counters"]:
-                    c.add_metric([w["worker"]], w["counters"][field])
-            yield c
+            yield _per_worker(CounterMetricFamily, field, help_, workers)
 
         g = GaugeMetricFamily("streamsvc_consumer_lag", "Messages behind the log end",
                               labels=["worker", "topic", "partition"])
@@ -184,6 +172,15 @@ class StatusCollector(Collector):
             h.add_metric([w["worker"]], buckets, lat["sum"])
         yield h
         yield GaugeMetricFamily("streamsvc_up", "Sidecar is up", value=1)
+
+
+def _per_worker(family: type, field: str, help_: str, workers: list[dict[str, Any]]) -> Any:
+    """One metric family of a worker counter, a sample per worker that reports it."""
+    fam = family(f"streamsvc_{field}", help_, labels=["worker"])
+    for w in workers:
+        if field in w["counters"]:
+            fam.add_metric([w["worker"]], w["counters"][field])
+    return fam
 
 
 def metrics_registry(view: StatusView) -> CollectorRegistry:
