@@ -1,7 +1,7 @@
 """The worker's hot path: batches from Kafka through the pipeline and back, on librdkafka.
 
 Why not Faust's per-event streams: measured here (`python -m bench.kafka_clients --faust`),
-a Faust agent that forwards each event moves ~6k events/s, aiokafka's batch API ~70k and
+a Faust agent that forwards each event moves ~6k events/s, aiokafka's batch API ~80k and
 confluent-kafka (librdkafka) ~200k on the same broker. The worker passes every record through
 two hops, so the hot path runs on confluent-kafka in a thread of its own; Faust keeps the
 application (lifecycle, signals, logging).
