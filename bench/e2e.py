@@ -391,7 +391,7 @@ def main() -> None:
                     if args.latency:
                         time.sleep(5)  # the broker settles after the saturating run
                         for frac in (0.25, 0.5, 0.9):
-                            k = max(500, min(int(rate * frac * 20), n))  # ~20 s per level
+                            k = max(500, min(int(rate * frac * 20), len(raws)))  # ~20 s
                             r = latency_at(s, [x.replace(b'"e', f'"l{frac}-'.encode(), 1)
                                                for x in raws[:k]], rate * frac)
                             lat_rows.append(
