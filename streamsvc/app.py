@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+import tempfile
 import threading
 from typing import Any
 
@@ -86,6 +87,8 @@ def create_app(settings: Settings) -> faust.App:
         broker=settings.broker,
         web_enabled=False,  # the FastAPI sidecar is the HTTP face; several workers per host
         topic_allow_declare=True,  # only Faust's own assignor topic; ours: ensure_topics
+        # Faust keeps table state on disk; this app has none: keep its folder out of the cwd
+        datadir=os.path.join(tempfile.gettempdir(), f"streamsvc-{settings.app_id}-faust"),
         broker_session_timeout=settings.worker["session_timeout"],
         broker_heartbeat_interval=min(3.0, settings.worker["session_timeout"] / 4),
     )

@@ -247,6 +247,7 @@ def test_sigkill_mid_stream_loses_nothing(service: ServiceProcs) -> None:
         time.sleep(3.0)  # nothing is learned twice later either
         assert learned_exactly() == len(events)
         assert "restored records[" in service.log_of(worker2)  # state came from the snapshot
+        assert not list(service.tmp.glob("*-data")), "the worker left a folder in its cwd"
         prod.close()
     finally:
         preds.close()
