@@ -56,7 +56,9 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
         records_topic=settings.topic("records"),
         checkpoint_every=wk["checkpoint_every"], checkpoint_interval=wk["checkpoint_interval"],
     )
-    store = CheckpointStore(settings.bootstrap, settings.topic("checkpoints"))
+    kafka_log = logging.getLogger("streamsvc.kafka")  # librdkafka's own log lines
+    store = CheckpointStore(settings.bootstrap, settings.topic("checkpoints"),
+                            client_config={"logger": kafka_log})
     prefix = f"{settings.app_id}/records-"
 
     def load_snapshots() -> dict[int, bytes]:
@@ -68,8 +70,7 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
 
     return BatchEngine(
         pipeline=pipeline, topics=dict(settings.topics),
-        client_config={"bootstrap.servers": settings.bootstrap,
-                       "logger": logging.getLogger("streamsvc.kafka")},
+        client_config={"bootstrap.servers": settings.bootstrap, "logger": kafka_log},
         group_id=settings.app_id, worker_id=wid or worker_id(),
         load_snapshots=load_snapshots, save_snapshot=save_snapshot,
         status_interval=wk["status_interval"], max_batch=wk["max_batch"],
