@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "predictions and drift alerts)")
     _add_config(p)
 
+    p = sub.add_parser(
+        "worker-alive", help="liveness probe: exit 0 if a worker's loop turned recently",
+        description="Exit 0 when the worker's heartbeat file (touched every second by its "
+        "loop) is younger than --max-age seconds, else 1 with the reason. For Docker / "
+        "Kubernetes liveness probes: a hung worker is restarted; one waiting for Kafka is not.")
+    _add_config(p)
+    p.add_argument("--max-age", type=float, default=60.0,
+                   help="seconds without a heartbeat before the worker counts as hung (60)")
+
     p = sub.add_parser("api", help="run the REST sidecar (health, readiness, model status)")
     _add_config(p)
     p.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
@@ -159,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
+    if cmd == "worker-alive":
+        return worker_alive(_settings(args).heartbeat_file, args.max_age)
     if cmd == "worker":
         from streamsvc.app import run_worker
 
@@ -216,6 +227,26 @@ def _dev_broker(args: argparse.Namespace) -> int:
     finally:
         print("stopping Kafka...", flush=True)
         broker.stop()
+    return 0
+
+
+
+
+def worker_alive(path: str, max_age: float) -> int:
+    """The liveness probe: 0 if the heartbeat file is fresh, else 1 (reason on stderr)."""
+    import time
+
+    try:
+        age = time.time() - os.stat(path).st_mtime
+    except OSError:
+        print(f"streamsvc: no worker heartbeat at {path} (worker not started, or another "
+              "worker.heartbeat_file)", file=sys.stderr)
+        return 1
+    if age > max_age:
+        print(f"streamsvc: the worker's heartbeat is {age:.0f} s old (limit {max_age:.0f} s): "
+              "its loop is stuck or stopped", file=sys.stderr)
+        return 1
+    print(f"worker alive (heartbeat {age:.1f} s ago)")
     return 0
 
 

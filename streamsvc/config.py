@@ -57,6 +57,14 @@ class Settings:
     def topic(self, role: str) -> str:
         return self.topics[role]
 
+    @property
+    def heartbeat_file(self) -> str:
+        """Where the worker's loop leaves its heartbeat (for `streamsvc worker-alive`)."""
+        import tempfile
+
+        return self.worker["heartbeat_file"] or os.path.join(
+            tempfile.gettempdir(), f"streamsvc-{self.app_id}.alive")
+
     def models_of(self, family: str) -> dict[str, ModelSpec]:
         return {n: m for n, m in self.models.items() if m.family == family}
 

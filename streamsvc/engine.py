@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import queue
 import threading
 import time
@@ -119,7 +120,8 @@ class BatchEngine:
                  save_snapshot: Callable[[int, bytes, dict[str, Any]], None],
                  status_interval: float = 2.0, max_batch: int = 2000,
                  session_timeout: float = 30.0, linger_ms: float = 2.0,
-                 compression: str = "none", commit_interval: float = 0.2) -> None:
+                 compression: str = "none", commit_interval: float = 0.2,
+                 heartbeat_file: str | None = None) -> None:
         self.pipe = pipeline
         self.topics = topics  # role -> topic name
         self.worker_id = worker_id
@@ -127,6 +129,8 @@ class BatchEngine:
         self.max_batch = max_batch
         self.commit_interval = commit_interval
         self._last_commit = 0.0
+        self.heartbeat_file = heartbeat_file
+        self._last_beat = 0.0
         self._load_snapshots = load_snapshots
         self._roles = {topics[r]: r for r in INPUTS}
         self._records = topics["records"]
@@ -176,6 +180,7 @@ class BatchEngine:
                 self._maybe_commit()
                 self._maybe_checkpoint()
                 self._maybe_status()
+                self._beat()
             self._finish("shutdown")
         except BaseException as exc:
             self.error = exc
@@ -280,6 +285,7 @@ class BatchEngine:
         while True:
             while self.producer.flush(30):
                 log.warning("waiting for Kafka to accept %d outputs", len(self.producer))
+                self._beat()  # waiting for Kafka is not hanging: a restart would not help
             if not self._failed:
                 return
             failed, self._failed = self._failed, []
@@ -394,6 +400,20 @@ class BatchEngine:
             if tp.topic == self._records:
                 self.pipe.release(tp.partition)
         consumer.unassign()
+
+    def _beat(self) -> None:
+        """Touch the heartbeat file (at most once a second): the liveness probe's evidence
+        that this loop still turns."""
+        now = time.monotonic()
+        if self.heartbeat_file is None or now - self._last_beat < 1.0:
+            return
+        self._last_beat = now
+        try:
+            with open(self.heartbeat_file, "a"):
+                os.utime(self.heartbeat_file)
+        except OSError as exc:
+            log.warning("cannot touch the heartbeat file %s: %s", self.heartbeat_file, exc)
+            self.heartbeat_file = None
 
     # -- status -------------------------------------------------------------------------------
     def _maybe_status(self) -> None:

@@ -103,3 +103,17 @@ def test_compose_services_run_against_a_real_broker(service: ServiceProcs) -> No
     finally:
         c.close()
     assert parts is not None and len(parts) == int(_env(OURS["worker"])["STREAMSVC_PARTITIONS"])
+
+
+def test_worker_liveness_probes_run_our_probe_command(tmp_path: Path) -> None:
+    """The compose healthcheck and the k8s livenessProbe of the worker call `streamsvc
+    worker-alive` with valid arguments (the image-wide `python -c "import sys"` could not fail)."""
+    test = COMPOSE["services"]["worker"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "streamsvc", "worker-alive"]
+    assert build_parser().parse_args(test[2:]).command == "worker-alive"
+    docs = list(yaml.safe_load_all((ROOT / "deploy/k8s/streamsvc.yaml").read_text()))
+    worker = next(d for d in docs if d.get("metadata", {}).get("name") == "streamsvc-worker")
+    cmd = worker["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["exec"]["command"]
+    assert cmd[:2] == ["streamsvc", "worker-alive"]
+    assert build_parser().parse_args(cmd[1:]).command == "worker-alive"
+    assert "import sys" not in (ROOT / "deploy/Dockerfile").read_text()

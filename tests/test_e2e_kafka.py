@@ -372,3 +372,31 @@ def test_sigkill_of_one_of_two_workers_loses_nothing(service: ServiceProcs) -> N
     finally:
         status.close()
         preds.close()
+
+
+def test_worker_liveness_probe_fails_when_the_loop_hangs(service: ServiceProcs) -> None:
+    """`streamsvc worker-alive` passes while the worker's loop turns, fails (exit 1, a reason)
+    when it is frozen (SIGSTOP stands in for a hung loop), and passes again once it runs."""
+    import subprocess
+    import sys
+
+    hb = service.tmp / "worker.alive"
+    env = {"STREAMSVC_WORKER__HEARTBEAT_FILE": str(hb)}
+    worker = service.start_worker(env=env)
+
+    def probe() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "streamsvc.cli", "worker-alive",
+                               "--max-age", "3"], env={**service.env, **env},
+                              capture_output=True, text=True, timeout=60)
+
+    assert probe().returncode == 0
+    os_kill = __import__("os").killpg
+    os_kill(worker.pid, signal.SIGSTOP)
+    try:
+        time.sleep(4.5)
+        hung = probe()
+        assert hung.returncode == 1 and "stuck or stopped" in hung.stderr, hung
+    finally:
+        os_kill(worker.pid, signal.SIGCONT)
+    wait_for(lambda: probe().returncode == 0, 30, "the probe passing again")
+    assert service.stop(worker) == 0
