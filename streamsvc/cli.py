@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--model", default="default", help="configured model to run")
     p.add_argument("--out", default="demo-out", help="folder for predictions.jsonl, "
-                   "alerts.jsonl and status.json")
+                   "drift-alerts.jsonl, dead-letters.jsonl and status.json")
     p.add_argument("--serve", action="store_true",
                    help="keep the REST sidecar and dashboard up on the results")
     p.add_argument("--port", type=int, default=8000, help="sidecar port with --serve")

@@ -53,6 +53,10 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"streamsvc demo: unknown stream {args.stream!r}; choose from "
                   f"{', '.join(STREAMS)}", file=sys.stderr)
             return 2
+        if args.count < 1:
+            print(f"streamsvc demo: --count must be at least 1 (got {args.count}); nothing "
+                  "was run and no output was written", file=sys.stderr)
+            return 2
         examples = synthetic_examples(args.stream, args.count, args.seed)
         drifts = list(drift_points(args.stream, args.count))
         title = args.stream
@@ -70,8 +74,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
              for role in ("predictions", "drift_alerts", "dead_letters")}
     alerts: list[dict[str, Any]] = []
     try:
-        bar = tqdm(examples, total=total, unit="ex", desc=f"{args.model} on {title}")
-        for offset, (rid, x, y) in enumerate(bar):
+        bar = tqdm(total=total, unit="ex", desc=f"{args.model} on {title}")
+        for offset, (rid, x, y) in enumerate(examples):
             msg = {"id": rid, "model": args.model, "x": x}
             if y is not None:
                 msg["y"] = y
@@ -91,6 +95,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                     bar.write(f"drift alert at example {value['position']}: error "
                               f"{value['error_rate_before']} → {value['error_rate_after']}")
             n += 1
+            bar.update(1)
             if n % 500 == 0 and proc.statuses():
                 status = proc.statuses()[0]
                 bar.set_postfix(acc=f"{status['accuracy'] or 0:.3f}",

@@ -25,7 +25,7 @@ def test_help_lists_every_command() -> None:
     out = run("--help").stdout
     for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker"):
         assert cmd in out
-    for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker"):
+    for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker", "worker-alive"):
         r = run(cmd, "--help")
         assert r.returncode == 0 and "usage: streamsvc " + cmd in r.stdout
 
@@ -63,6 +63,17 @@ def test_clear_errors_for_wrong_use(tmp_path: Path) -> None:
     assert r.returncode != 0 and "no such file" in r.stderr
     r = run("produce")
     assert r.returncode == 2 and "one of the arguments" in r.stderr
+    r = run("demo", "--count", "0", "--out", str(tmp_path / "zero"))
+    assert r.returncode == 2 and "--count must be at least 1" in r.stderr
+    assert not (tmp_path / "zero").exists(), "a refused demo must not touch the output folder"
+
+
+def test_demo_help_names_the_files_it_writes_and_the_bar_ends_full(tmp_path: Path) -> None:
+    assert "drift-alerts.jsonl, dead-letters.jsonl" in " ".join(run("demo", "--help").stdout
+                                                                 .split())
+    r = run("demo", "--count", "700", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0 and "700/700" in r.stderr and "699/700" not in r.stderr.split(
+        "\r")[-1]
 
 
 def test_produce_list() -> None:
