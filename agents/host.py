@@ -1,6 +1,6 @@
 """Hosting of one model shard: predict, join delayed labels, learn, evaluate, detect drift.
 
-Kafka-free on purpose: the Faust agents and the embedded demo run exactly this code, and a
+Kafka-free on purpose: the worker's pipeline and the embedded demo run exactly this code, and a
 whole `PartitionState` pickles into one checkpoint.
 """
 

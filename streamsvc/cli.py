@@ -16,7 +16,7 @@ quick start (no Kafka needed):
 
 with Kafka:
   streamsvc dev-broker --port 9092       a local Apache Kafka 3.9 broker (Java + Maven)
-  streamsvc worker                       the Faust worker (add more for more partitions)
+  streamsvc worker                       a worker (add more for more partitions)
   streamsvc api                          the REST sidecar on http://127.0.0.1:8000
   streamsvc produce --synthetic sea-abrupt --count 5000
   streamsvc tail predictions
@@ -47,9 +47,10 @@ def _settings(args: argparse.Namespace):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamsvc",
-        description="Online stream processing with incremental learners: Faust agents over "
-        "Kafka route events through river-style experts and publish predictions and drift "
-        "alerts; a FastAPI sidecar serves health and model inspection.",
+        description="Online stream processing with incremental learners: workers (Faust "
+        "applications with a batch hot path on librdkafka) route Kafka events through "
+        "river-style experts and publish predictions and drift alerts; a FastAPI sidecar "
+        "serves health and model inspection.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"streamsvc {__version__}")
@@ -57,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"], help="logging level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("worker", help="run a Faust worker (consumes events/labels, publishes "
-                       "predictions and drift alerts)")
+    p = sub.add_parser("worker", help="run a worker: consumes events, labels, edges and "
+                       "transitions in batches, publishes predictions, actions and drift alerts")
     _add_config(p)
 
     p = sub.add_parser(
