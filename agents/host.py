@@ -38,7 +38,7 @@ def routing_key(model: str, shards: int, record_id: str) -> str:
     return f"{model}#{zlib.crc32(record_id.encode()) % shards}"
 
 
-def _make_detector(name: str, delta: float) -> Any:
+def make_detector(name: str, delta: float) -> Any:
     if name == "adwin":
         return drift.ADWIN(delta=delta)
     if name == "page_hinkley":
@@ -111,7 +111,7 @@ class ClassifierHost:
         self.model = spec.build()
         self.limits = limits
         self.detector_name = spec.drift_detector
-        self.detector = _make_detector(spec.drift_detector, spec.drift_delta)
+        self.detector = make_detector(spec.drift_detector, spec.drift_delta)
         self.alert_cooldown = spec.alert_cooldown
         self.label_type: str | None = None
         self.seen = 0

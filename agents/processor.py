@@ -9,13 +9,14 @@ and an event and its late label always meet in the same place, whatever key the 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from agents.host import HostLimits, Out, PartitionState, routing_key
+from agents.host import HostLimits, Out, PartitionState, make_detector, routing_key
 from agents.messages import (
     MAX_FORWARD_BYTES,
     BadRecord,
@@ -39,7 +40,8 @@ INPUTS: dict[str, tuple[str, type[BaseModel], str, str | None]] = {
     "node_labels": ("node_label", NodeLabelIn, "graph", None),
 }
 SHAPES = {kind: shape for kind, shape, _, _ in INPUTS.values()}
-_PLAIN = {"event", "label"}  # learn-stage bodies carried as `Record`s
+_PLAIN = {"event", "label"}
+log = logging.getLogger("streamsvc.agents")  # learn-stage bodies carried as `Record`s
 #: family -> "module:Class" of its host (imported on first use)
 HOSTS = {"classifier": "agents.host:ClassifierHost", "rl": "agents.rl:RLHost",
          "graph": "agents.graph:GraphHost"}
@@ -107,7 +109,36 @@ class Processor:
         self.partitions: dict[int, PartitionState] = {}
 
     def adopt(self, state: PartitionState) -> None:
-        """Install a restored partition state (model specs may have changed: keep the models)."""
+        """Install a restored partition state under today's config.
+
+        Limits (`pending_max`, `orphan_ttl`, ...), the alert cooldown and the drift detector
+        come from the config now in force, so changing them and restarting takes effect. A
+        model whose `kind` or `params` changed keeps what it learned (learning is never thrown
+        away silently); its status says `config_changed` and the log says how to start fresh.
+        """
+        for h in state.hosts.values():
+            spec = self.specs.get(getattr(h, "name", None))
+            if spec is None:
+                continue  # a model no longer configured: its records go to dead-letters
+            if hasattr(h, "limits"):
+                h.limits = self.limits
+            if hasattr(h, "alert_cooldown"):
+                h.alert_cooldown = spec.alert_cooldown
+            if getattr(h, "detector_name", spec.drift_detector) != spec.drift_detector:
+                h.detector_name = spec.drift_detector
+                h.detector = make_detector(spec.drift_detector, spec.drift_delta)
+            changed = {k: {"learned_with": old, "config": new} for k, old, new in (
+                ("kind", h.kind, spec.kind),
+                ("params", getattr(h, "params", dict(spec.params)), dict(spec.params)))
+                if old != new}
+            h.config_changed = changed or None
+            if changed:
+                log.warning("model %r (shard %s): the restored model was built with %s; the "
+                            "config now says %s. Keeping what it learned; to start fresh, "
+                            "give the model a new name (or the service a new app_id).",
+                            h.name, getattr(h, "shard", "?"),
+                            {k: v["learned_with"] for k, v in changed.items()},
+                            {k: v["config"] for k, v in changed.items()})
         self.partitions[state.partition] = state
 
     def state(self, partition: int) -> PartitionState:
@@ -168,6 +199,7 @@ class Processor:
     def statuses(self) -> list[dict[str, Any]]:
         return [
             {**h.status(), "partition": st.partition, "offset": st.offset,
-             "duplicates_skipped": st.duplicates}
+             "duplicates_skipped": st.duplicates,
+             "config_changed": getattr(h, "config_changed", None)}
             for st in self.partitions.values() for h in st.hosts.values()
         ]
