@@ -17,7 +17,6 @@ import time
 import uuid
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -166,31 +165,3 @@ class CheckpointStore:
         if self._producer is not None:
             self._producer.flush(10)
             self._producer = None
-
-
-def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int,
-               timeout: float = 60.0) -> list[tuple[int, bytes | None, float]]:
-    """Messages of one partition with start <= offset < end (used to replay the gap between a
-    snapshot and the consumer group's committed offset after a crash)."""
-    if end <= start:
-        return []
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    tp = TopicPartition(topic, partition)
-    out: list[tuple[int, bytes | None, float]] = []
-    try:
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        deadline = time.monotonic() + timeout
-        while consumer.position(tp) < end:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"replaying {topic}[{partition}] {start}..{end} timed out")
-            for batch in consumer.poll(timeout_ms=500).values():
-                out += [(m.offset, m.value, m.timestamp / 1000.0) for m in batch
-                        if start <= m.offset < end]
-    finally:
-        consumer.close()
-    if out and out[0][0] != start:
-        log.error("replay of %s[%d] wanted offsets from %d but the log starts at %d "
-                  "(retention deleted them): those records cannot be re-learned", topic,
-                  partition, start, out[0][0])
-    return out

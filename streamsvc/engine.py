@@ -160,7 +160,6 @@ class BatchEngine:
         self._last_status = 0.0
         self._rate_mark = (time.monotonic(), 0, 0)
         self._rates = {"in_per_s": 0.0, "out_per_s": 0.0}
-        self.error: BaseException | None = None
         self.ready = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -182,9 +181,6 @@ class BatchEngine:
                 self._maybe_status()
                 self._beat()
             self._finish("shutdown")
-        except BaseException as exc:
-            self.error = exc
-            raise
         finally:
             self.writer.close()
             self.consumer.close()  # leaves the group: partitions move at once

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
-from streamsvc.checkpoints import CHUNK, CheckpointStore, ensure_topics, read_range
+from streamsvc.checkpoints import CHUNK, CheckpointStore, ensure_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -43,17 +43,3 @@ def test_snapshots_larger_than_a_kafka_message_round_trip(kafka_broker) -> None:
     assert "app/records-2" not in last and last["app/records-0"][0] == b"v2"
     store.close()
     fresh.close()
-
-
-def test_read_range_returns_exactly_the_gap(kafka_broker) -> None:
-    topic = f"gap-{uuid.uuid4().hex[:6]}"
-    ensure_topics(kafka_broker.bootstrap, {topic: {"partitions": 1}})
-    prod = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
-    for i in range(50):
-        prod.send(topic, f"m{i}".encode(), partition=0)
-    prod.flush()
-    prod.close()
-    got = read_range(kafka_broker.bootstrap, topic, 0, 10, 20)
-    assert [g[0] for g in got] == list(range(10, 20))
-    assert got[0][1] == b"m10"
-    assert read_range(kafka_broker.bootstrap, topic, 0, 5, 5) == []
