@@ -134,6 +134,8 @@ class BatchEngine:
         self._load_snapshots = load_snapshots
         self._roles = {topics[r]: r for r in INPUTS}
         self._records = topics["records"]
+        self._counted = ("predictions", "drift_alerts")  # counted when handed to Kafka
+        self._counted_topics = {topics[r]: r for r in self._counted}
         self.consumer = Consumer({
             **client_config, "group.id": group_id, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "enable.partition.eof": False,
@@ -232,12 +234,12 @@ class BatchEngine:
             if ts > 0:
                 self.latency.observe(max(0.0, done - ts / 1000.0))
 
-    def _maybe_commit(self, force: bool = False) -> None:
+    def _maybe_commit(self) -> None:
         """Flush, then commit what was processed: every `commit_interval` seconds, not per
         batch, so that the loop does not wait for the broker's acks batch after batch (the
         producer sends in the background meanwhile)."""
         now = time.monotonic()
-        if not self._offsets or (not force and now - self._last_commit < self.commit_interval):
+        if not self._offsets or now - self._last_commit < self.commit_interval:
             return
         self._flush()
         self._commit(asynchronous=True)
@@ -245,13 +247,13 @@ class BatchEngine:
 
     def _send(self, out: Out, origin: tuple) -> None:
         role, key, value = out
-        if role in ("predictions", "drift_alerts"):
-            self.pipe.counters[role] += 1
         try:
             body = orjson.dumps(value)
         except (TypeError, orjson.JSONEncodeError) as exc:
             self._undeliverable(origin, f"output could not be encoded: {exc}")
             return
+        if role in self._counted:  # taken back in _flush if Kafka refuses it for good
+            self.pipe.counters[role] += 1
         self._produce(self.topics[role], key.encode("utf-8", "surrogatepass")
                       if key is not None else None, body, origin)
 
@@ -297,6 +299,9 @@ class BatchEngine:
                 elif topic == self.topics["dead_letters"]:
                     raise FatalEngineError(f"cannot write dead letters: {err.str()}")
                 else:
+                    role = self._counted_topics.get(topic)
+                    if role is not None:
+                        self.pipe.counters[role] -= 1
                     self._undeliverable(origin, f"could not publish to {topic}: {err.str()}")
             time.sleep(min(5.0, 0.05 * attempt))
 

@@ -97,6 +97,9 @@ def test_an_output_kafka_refuses_sends_its_record_to_dead_letters(service: Servi
             assert json.loads(d["raw"])["id"].startswith("long")
         wait_for(lambda: _worker_counters(status).get("send_errors", 0) >= 10, 30,
                  "send errors counted in the worker status")
+        # the predictions counter counts what is in Kafka, not what was attempted
+        wait_for(lambda: _worker_counters(status).get("predictions") == len(short), 30,
+                 "predictions counted once delivered")
     finally:
         prod.close()
         for r in (preds, dead, status):
