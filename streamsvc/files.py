@@ -1,0 +1,537 @@
+"""A user's CSV or JSONL file read the way the service reads Kafka: row by row, a bad row is
+an error for that row (file, line number, reason in plain words, its raw text), never the end
+of the file.
+
+`ExampleFile` checks what makes the whole file unusable when it is opened (missing, unreadable,
+empty, an unknown column: `FileProblem`, exit code 2), then yields `Example` or `BadRow` per
+data row. Rows are made to fit what the learners accept:
+
+* a column's type is decided on the first rows (`SAMPLE_ROWS`): mostly numbers → a numeric
+  column, where text is refused (it would break the learner's statistics); otherwise a text
+  (categorical) column, where numbers are kept as text. Empty cells and `NA`, `NaN`, `null`,
+  `None`, `?` are missing values (the feature is left out);
+* labels follow `label_type` (`LABEL_TYPES`): in `auto`, `true`/`false` are booleans and
+  integral numbers such as `1.0` (pandas writes integer columns with gaps that way) are
+  integers; a model learns one label type, so a row whose label has another type than the
+  first label's is refused with the way out (`--label-type`).
+
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
+>>> _ = p.write_text("a,colour,label\\n1,red,1.0\\n2,blue\\n3,red,0\\nx,red,0\\n")
+>>> f = ExampleFile(p)
+>>> f.note
+"using column 'label' as the label (the last column); pass --target to choose"
+>>> for row in f: print(row.line, row.reason if isinstance(row, BadRow) else (row.x, row.y))
+2 ({'a': 1, 'colour': 'red'}, 1)
+3 2 values, but the header has 3 columns
+4 ({'a': 3, 'colour': 'red'}, 0)
+5 column 'a' holds 'x', but it is a numeric column (numbers in most rows); fix the cell or leave it empty
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LABEL_TYPES = ("auto", "int", "float", "str", "bool")
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
+SAMPLE_ROWS = 500
+JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+_TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
+_TYPE_WORDS = {bool: "booleans (true/false)", int: "integers", str: "text"}
+
+
+class FileProblem(Exception):
+    """The file as a whole cannot be used (missing, unreadable, empty, unknown column)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One usable row: `x` fits the learners, `y` is None when the row has no label."""
+
+    line: int
+    id: str
+    x: dict[str, Any]
+    y: Any
+    raw: str
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that was skipped: `reason` in plain words, `category` to count it by."""
+
+    line: int
+    reason: str
+    raw: str
+    category: str = ""
+
+
+class _RowError(ValueError):
+    def __init__(self, reason: str, category: str) -> None:
+        super().__init__(reason)
+        self.category = category
+
+
+def is_json_lines(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in JSON_SUFFIXES
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, str):
+        return f"{v[:40]!r}" if v else "empty text"
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return f"the number {v}"
+    return "a list" if isinstance(v, list) else "an object"
+
+
+def _number(s: str) -> int | float | None:
+    """A cell as a number (None when it is not one); integral values without a decimal point
+    or exponent stay integers."""
+    try:
+        f = float(s)
+    except ValueError:
+        return None
+    if f.is_integer() and "." not in s and "e" not in s.lower() and abs(f) <= 2**53:
+        return int(f)
+    return f
+
+
+def convert_label(v: Any, label_type: str) -> Any:
+    """A raw label (a CSV cell or a JSON value) as `label_type` says; None when missing.
+    Raises `_RowError` with the reason when it does not fit."""
+    if v is None or (isinstance(v, str) and v.strip().lower() in MISSING):
+        return None
+    text = v.strip() if isinstance(v, str) else None
+    if isinstance(v, list | dict):
+        raise _RowError(f"label is {_describe(v)}; a label is a number, true/false or text",
+                        "label is not a value")
+    if label_type == "str":
+        return text if text is not None else json.dumps(v)
+    if label_type == "bool":
+        if isinstance(v, bool):
+            return v
+        key = text.lower() if text is not None else json.dumps(v)
+        if key in _TRUE or key == "1":
+            return True
+        if key in _FALSE or key == "0":
+            return False
+        raise _RowError(f"label {_describe(v)} is not true/false (--label-type bool)",
+                        "label is not true/false")
+    num = _number(text) if text is not None else (
+        v if isinstance(v, int | float) and not isinstance(v, bool) else None)
+    if label_type == "float":
+        if num is None or not math.isfinite(num):
+            raise _RowError(f"label {_describe(v)} is not a number (--label-type float)",
+                            "label is not a number")
+        return repr(float(num))  # labels are classes: '1.5' and '1.50' name one class
+    if label_type == "int":
+        if num is None or not math.isfinite(num) or not float(num).is_integer():
+            raise _RowError(f"label {_describe(v)} is not an integer (--label-type int)",
+                            "label is not an integer")
+        return int(num)
+    # auto
+    if isinstance(v, bool):
+        return v
+    if text is not None and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if num is not None:
+        if math.isfinite(num) and float(num).is_integer():
+            return int(num)
+        raise _RowError(
+            f"label {_describe(v)} is a decimal number, but labels are classes (integers, "
+            "true/false or text); pass --label-type str to use such labels as class names",
+            "label is a decimal number")
+    return text
+
+
+@dataclass
+class _Columns:
+    """Per-column type decided on the first rows: True numeric, False text."""
+
+    numeric: dict[str, bool] = field(default_factory=dict)
+
+    def learn(self, rows: list[dict[str, Any]]) -> None:
+        nums: Counter[str] = Counter()
+        seen: Counter[str] = Counter()
+        for row in rows:
+            for k, v in row.items():
+                if _missing(v) or isinstance(v, list | dict):
+                    continue
+                seen[k] += 1
+                nums[k] += _as_number(v) is not None
+        for k, n in seen.items():
+            self.numeric[k] = nums[k] * 2 > n
+
+    def feature(self, k: str, v: Any) -> Any:
+        """The value the learner gets (None: missing, left out); raises `_RowError`."""
+        if _missing(v):
+            return None
+        if isinstance(v, list | dict):
+            raise _RowError(f"feature {k!r} is {_describe(v)}; features are numbers or text",
+                            "a feature is a list or an object")
+        num = _as_number(v)
+        numeric = self.numeric.get(k)
+        if numeric is None:  # first seen after the sample: its first value decides
+            numeric = self.numeric[k] = num is not None
+        if numeric:
+            if num is None:
+                raise _RowError(
+                    f"column {k!r} holds {_describe(v)}, but it is a numeric column (numbers "
+                    "in most rows); fix the cell or leave it empty",
+                    f"text in numeric column {k!r}")
+            if not math.isfinite(num):
+                raise _RowError(f"column {k!r} holds {_describe(v)}, not a finite number",
+                                f"infinite number in column {k!r}")
+            return num
+        if isinstance(v, str):
+            return v.strip()
+        return json.dumps(v)  # a number or true/false in a text column: kept as its text
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and v.strip().lower() in MISSING)
+
+
+def _as_number(v: Any) -> int | float | None:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int | float):
+        return v
+    if isinstance(v, str):
+        return _number(v.strip())
+    return None
+
+
+def _ordinal_note(target: str, how: str) -> str:
+    return f"using column {target!r} as the label ({how}); pass --target to choose"
+
+
+class ExampleFile:
+    """Examples of a CSV (header row) or JSONL file; see the module docstring.
+
+    `target=None` picks the label column itself (CSV: the last column; JSONL: `y`, else
+    `label`, else the last key) and says so in `note`, unless `guess_target=False` (then rows
+    carry no label). JSONL lines shaped as events (`{"id", "x", "y"}`) are read as such.
+    `need_label`: a row without a label is a bad row (the demo learns from every row).
+    """
+
+    def __init__(self, path: str | Path, target: str | None = None,
+                 id_column: str | None = None, label_type: str = "auto",
+                 need_label: bool = False, guess_target: bool = True) -> None:
+        if label_type not in LABEL_TYPES:
+            raise FileProblem(f"unknown label type {label_type!r}; choose from "
+                              f"{', '.join(LABEL_TYPES)}")
+        self.path = Path(path)
+        self.name = str(path)
+        self.target, self.id_column = target, id_column
+        self.label_type, self.need_label = label_type, need_label
+        self.note: str | None = None
+        self.columns: list[str] = []
+        self.types = _Columns()
+        self._label_kind: tuple[type, int] | None = None
+        self.is_jsonl = is_json_lines(self.path)
+        if not self.path.exists():
+            raise FileProblem(f"no such file: {self.name}")
+        if self.path.is_dir():
+            raise FileProblem(f"{self.name} is a folder, not a file")
+        try:
+            with self.path.open("rb") as fh:
+                head = fh.read(1 << 16)
+        except OSError as exc:
+            raise FileProblem(f"cannot read {self.name}: {exc.strerror or exc}") from None
+        if not head.strip():
+            raise FileProblem(f"{self.name} is empty")
+        self._sample = list(self._lines_limited())
+        if not self._sample:
+            raise FileProblem(f"{self.name} has no data rows"
+                              + ("" if self.is_jsonl else " (only a header)"))
+        self._prepare(guess_target)
+
+    # ------------------------------------------------------------------ reading
+    def _raw_lines(self) -> Iterator[tuple[int, str]]:
+        """(line number, text) of every line; bytes that are not UTF-8 are kept as surrogate
+        escapes so that the row they are in can be refused by itself."""
+        with self.path.open("rb") as fh:
+            for i, b in enumerate(fh, 1):
+                text = b.decode("utf-8", errors="surrogateescape")
+                if i == 1:
+                    text = text.removeprefix("\ufeff")
+                yield i, text
+
+    def _rows(self) -> Iterator[tuple[int, str, Any]]:
+        """(first line, raw text, parsed: CSV list of cells / JSON value / _RowError)."""
+        if self.is_jsonl:
+            for i, text in self._raw_lines():
+                if not text.strip():
+                    continue
+                raw = text.rstrip("\r\n")
+                if _has_surrogates(raw):
+                    yield i, _printable(raw), _RowError(
+                        "not UTF-8 text (save the file as UTF-8)", "not UTF-8 text")
+                    continue
+                try:
+                    yield i, raw, json.loads(raw, parse_constant=_no_constant)
+                except ValueError as exc:
+                    yield i, raw, _RowError(f"not valid JSON ({_json_error(exc)})",
+                                            "not valid JSON")
+            return
+        buf: list[str] = []
+        start = 0
+
+        def feed() -> Iterator[str]:
+            nonlocal start
+            for i, text in self._raw_lines():
+                if not buf:
+                    start = i
+                buf.append(text)
+                yield text
+
+        reader = csv.reader(feed(), delimiter=self._delimiter())
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raw = "".join(buf).rstrip("\r\n")
+                buf.clear()
+                yield start, _printable(raw), _RowError(f"not a valid CSV row ({exc})",
+                                                        "not a valid CSV row")
+                continue
+            raw = "".join(buf).rstrip("\r\n")
+            buf.clear()
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if _has_surrogates(raw):
+                yield start, _printable(raw), _RowError(
+                    "not UTF-8 text (save the file as UTF-8)", "not UTF-8 text")
+                continue
+            yield start, raw, cells
+
+    def _delimiter(self) -> str:
+        if self.path.suffix.lower() == ".tsv":
+            return "\t"
+        for _, first in self._raw_lines():
+            if "," not in first:
+                for d in ("\t", ";", "|"):
+                    if d in first:
+                        return d
+            break
+        return ","
+
+    def _lines_limited(self) -> Iterator[tuple[int, str, Any]]:
+        rows = self._rows()
+        if not self.is_jsonl:
+            header = next(rows, None)
+            if header is None:
+                return
+            line, raw, cells = header
+            if isinstance(cells, _RowError) or _has_surrogates(raw):
+                raise FileProblem(f"{self.name}: its first line is not a readable CSV header"
+                                  " (save the file as UTF-8 text with a header row)")
+            self.columns = [c.strip() or f"column {j + 1}" for j, c in enumerate(cells)]
+            dup = [c for c, n in Counter(self.columns).items() if n > 1]
+            if dup:
+                raise FileProblem(f"{self.name}:{line}: column {dup[0]!r} appears twice in "
+                                  "the header")
+        for n, row in enumerate(rows):
+            yield row
+            if n + 1 >= SAMPLE_ROWS:
+                self._rest = rows
+                return
+        self._rest = iter(())
+
+    # ---------------------------------------------------------------- the header
+    def _prepare(self, guess_target: bool) -> None:
+        dicts = [d for d in (self._as_dict(p) for _, _, p in self._sample)
+                 if isinstance(d, dict)]
+        self.event_shaped = self.is_jsonl and self.target is None and bool(dicts) and all(
+            isinstance(d.get("x"), dict) for d in dicts[:20])
+        if self.event_shaped:
+            self.types.learn([d["x"] for d in dicts if isinstance(d.get("x"), dict)])
+            if self.id_column:
+                raise FileProblem("--id-column applies to flat rows; these JSON lines are "
+                                  "events with their own 'id'")
+            return
+        keys = self.columns if not self.is_jsonl else list(
+            dict.fromkeys(k for d in dicts for k in d))
+        where = (f"columns: {', '.join(keys)}" if not self.is_jsonl
+                 else f"keys in its first rows: {', '.join(keys) or 'none'}")
+        for what, col in (("--target", self.target), ("--id-column", self.id_column)):
+            if col is not None and col not in keys:
+                raise FileProblem(f"{what} column {col!r} is not in {self.name} ({where})")
+        if self.target is None and guess_target:
+            if self.is_jsonl:
+                known = [k for k in ("y", "label") if k in keys]
+                if known:
+                    self.target, how = known[0], f"its key {known[0]!r}"
+                else:
+                    self.target, how = (keys[-1] if keys else None), "the last key"
+            else:
+                self.target, how = keys[-1], "the last column"
+            if self.target is None:
+                raise FileProblem(f"{self.name}: no column to use as the label")
+            self.note = _ordinal_note(self.target, how)
+        elif self.target is None:
+            self.note = ("no --target: every column is sent as a feature, without a label "
+                         "(predictions only); pass --target COLUMN to send labels")
+        if self.target is not None and len(keys) < 2 and not self.is_jsonl:
+            raise FileProblem(f"{self.name} has only the column {self.target!r}: no features")
+        skip = {self.target, self.id_column}
+        self.types.learn([{k: v for k, v in d.items() if k not in skip} for d in dicts])
+
+    def _as_dict(self, parsed: Any) -> dict[str, Any] | _RowError:
+        if isinstance(parsed, _RowError):
+            return parsed
+        if self.is_jsonl:
+            if not isinstance(parsed, dict):
+                return _RowError(f"expected a JSON object ({{...}}), got {_describe(parsed)}",
+                                 "not a JSON object")
+            return parsed
+        if len(parsed) != len(self.columns):
+            few = len(parsed) < len(self.columns)
+            return _RowError(f"{len(parsed)} value{'s' if len(parsed) != 1 else ''}, but the "
+                             f"header has {len(self.columns)} columns",
+                             "too few values" if few else "too many values")
+        return dict(zip(self.columns, parsed, strict=True))
+
+    # ------------------------------------------------------------------ the rows
+    def __iter__(self) -> Iterator[Example | BadRow]:
+        sample, self._sample = self._sample, []
+        for rows in (sample, self._rest):
+            for line, raw, parsed in rows:
+                try:
+                    yield self._example(line, raw, self._as_dict(parsed))
+                except _RowError as exc:
+                    yield BadRow(line, str(exc), raw, exc.category)
+
+    def _example(self, line: int, raw: str, d: dict[str, Any] | _RowError) -> Example:
+        if isinstance(d, _RowError):
+            raise d
+        if self.event_shaped:
+            if not isinstance(d.get("x"), dict):
+                raise _RowError("'x' (the features) is missing or not an object; the first "
+                                "lines of this file are events {\"id\", \"x\", \"y\"}",
+                                "not an event")
+            rid, feats, y = d.get("id", line), d["x"], d.get("y")
+        else:
+            rid = d.get(self.id_column, line) if self.id_column else line
+            y = d.get(self.target) if self.target is not None else None
+            feats = {k: v for k, v in d.items() if k != self.target and k != self.id_column}
+        if _missing(rid) or isinstance(rid, list | dict | bool | float):
+            raise _RowError(f"no usable id ({_describe(rid)} in "
+                            f"{self.id_column or 'id'!r})", "no id")
+        x = {}
+        for k, v in feats.items():
+            value = self.types.feature(str(k), v)
+            if value is not None:
+                x[str(k)] = value
+        label = self._label(y) if self.target is not None or self.event_shaped else None
+        if label is None and self.need_label:
+            col = self.target if not self.event_shaped else "y"
+            raise _RowError(f"no label (column {col!r} is empty or missing)", "no label")
+        return Example(line, str(rid).strip(), x, label, raw)
+
+    def _label(self, v: Any) -> Any:
+        y = convert_label(v, self.label_type)
+        if y is None or self.label_type != "auto":
+            return y
+        kind = type(y)
+        if self._label_kind is None:
+            self._label_kind = (kind, 0)
+        elif self._label_kind[0] is not kind:
+            first = _TYPE_WORDS[self._label_kind[0]]
+            raise _RowError(
+                f"label {_describe(v)} is {_TYPE_WORDS[kind].split(' ')[0]}, but the labels "
+                f"before it are {first}; a model learns one label type: pass --label-type "
+                "str to read every label as text",
+                "label of another type than the first label")
+        return y
+
+
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, str, dict[str, Any] | BadRow]]:
+    """(line, raw text, JSON object or BadRow) of a JSONL file, blank lines skipped; for lines
+    sent to a topic as they are. Opening problems raise `FileProblem` at once."""
+    f = ExampleFile.__new__(ExampleFile)
+    f.path, f.name, f.is_jsonl = Path(path), str(path), True
+    if not f.path.exists():
+        raise FileProblem(f"no such file: {path}")
+    if f.path.is_dir():
+        raise FileProblem(f"{path} is a folder, not a file")
+    try:
+        with f.path.open("rb") as fh:
+            empty = not fh.read(1 << 16).strip()
+    except OSError as exc:
+        raise FileProblem(f"cannot read {path}: {exc.strerror or exc}") from None
+    if empty:
+        raise FileProblem(f"{path} is empty")
+
+    def rows() -> Iterator[tuple[int, str, dict[str, Any] | BadRow]]:
+        for line, raw, parsed in f._rows():
+            obj = f._as_dict(parsed)
+            if isinstance(obj, _RowError):
+                yield line, raw, BadRow(line, str(obj), raw, obj.category)
+            else:
+                yield line, raw, obj
+    return rows()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_error(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg.lower()} at column {exc.colno}"
+    return str(exc)
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+class Rejections:
+    """Bad rows counted by reason, for the end summary: count, first lines, one example."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by: dict[str, list[Any]] = {}  # category -> [count, first lines, first reason]
+
+    def add(self, line: int, reason: str, category: str = "") -> None:
+        self.count += 1
+        entry = self.by.setdefault(category or reason, [0, [], reason])
+        entry[0] += 1
+        if len(entry[1]) < 3:
+            entry[1].append(line)
+
+    def lines(self, top: int = 5) -> list[str]:
+        """'  12 × too few values (lines 4, 9, 17, …): 2 values, but the header has 3 columns'"""
+        out = []
+        ranked = sorted(self.by.items(), key=lambda kv: -kv[1][0])
+        for category, (n, first, example) in ranked[:top]:
+            where = ", ".join(map(str, first)) + (", …" if n > len(first) else "")
+            detail = f": {example}" if example != category else ""
+            out.append(f"  {n:>6} × {category} (line{'s' if n > 1 else ''} {where}){detail}")
+        if len(ranked) > top:
+            rest = sum(v[0] for _, v in ranked[top:])
+            out.append(f"  {rest:>6} × other reasons ({len(ranked) - top} more)")
+        return out
+
+
+def most_rejected(rejected: int, total: int) -> bool:
+    """Exit code 3 when more than half of the rows were refused."""
+    return total > 0 and rejected * 2 > total
