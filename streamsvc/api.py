@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -98,6 +99,7 @@ _WORKER_COUNTERS = [
     ("send_retries", "Sends to Kafka retried"),
     ("replayed", "Records replayed after a restore"),
     ("snapshots_saved", "Model snapshots written"),
+    ("snapshots_refused", "Model snapshots refused unread: signature missing or wrong"),
 ]
 
 
@@ -194,8 +196,29 @@ def prometheus_text(view: StatusView) -> str:
     return generate_latest(metrics_registry(view)).decode()
 
 
-def create_api(view: StatusView, feed: KafkaStatusFeed | None = None) -> FastAPI:
-    """Build the app around a `StatusView` (fed from Kafka by `feed`, or by the demo)."""
+#: reachable without the API token: probes, and the dashboard's page (it holds no data and
+#: asks for the token itself)
+OPEN_PATHS = frozenset({"/health", "/ready", "/"})
+
+
+def token_refusal(request: Request, token: str) -> JSONResponse | None:
+    """None if the request carries `Authorization: Bearer <token>`, else the 401 to send."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and given and \
+            hmac.compare_digest(given.strip().encode(), token.encode()):
+        return None
+    wrong = scheme.lower() == "bearer" and bool(given)
+    detail = ("wrong API token" if wrong else "this endpoint needs the API token") + \
+        ": send the header 'Authorization: Bearer <api.token>' (see README, Security)"
+    challenge = 'Bearer realm="streamsvc"' + (', error="invalid_token"' if wrong else "")
+    return JSONResponse({"detail": detail}, status_code=401,
+                        headers={"WWW-Authenticate": challenge})
+
+
+def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str = ""
+               ) -> FastAPI:
+    """Build the app around a `StatusView` (fed from Kafka by `feed`, or by the demo).
+    With a `token`, every endpoint but `OPEN_PATHS` requires it as a bearer token."""
     registry = metrics_registry(view)
 
     @asynccontextmanager
@@ -211,6 +234,15 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None) -> FastAPI
         description="Health, readiness and inspection of the streamsvc online learners. "
         "Model status comes from the workers through Kafka's `model-status` topic.",
     )
+
+    if token:
+        @app.middleware("http")
+        async def require_token(request: Request, call_next: Any) -> Any:
+            if request.url.path not in OPEN_PATHS:
+                refusal = token_refusal(request, token)
+                if refusal is not None:
+                    return refusal
+            return await call_next(request)
 
     def _unknown(name: str) -> HTTPException:
         known = ", ".join(view.model_names()) or "(none)"
@@ -281,11 +313,29 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None) -> FastAPI
     return app
 
 
-def run_api(settings: Settings, host: str, port: int) -> None:
+def run_api(settings: Settings, host: str, port: int, ssl_certfile: str | None = None,
+            ssl_keyfile: str | None = None) -> None:
+    """Serve the sidecar (HTTPS with a certificate and key). Fails at once when Kafka refuses
+    the login or certificate; an unreachable Kafka only makes /ready say so."""
+    import logging
+
     import uvicorn
 
+    from streamsvc.security import KafkaRefused, KafkaUnreachable, check_kafka
+
+    log = logging.getLogger("streamsvc.api")
+    try:
+        check_kafka(settings.bootstrap, settings.security, timeout=5.0)
+    except KafkaRefused:
+        raise
+    except KafkaUnreachable as exc:
+        log.warning("%s; serving anyway, /ready reports it until Kafka answers", exc)
+    if not settings.api_token:
+        log.warning("api.token is not set: every endpoint is open to whoever reaches port %d "
+                    "(README: Security)", port)
     view = StatusView(configured_models(settings), alerts_kept=settings.api["alerts_kept"],
                       stale_after=settings.api["stale_after"])
     feed = KafkaStatusFeed(view, settings.bootstrap, settings.topic("model_status"),
-                           settings.topic("drift_alerts"))
-    uvicorn.run(create_api(view, feed), host=host, port=port, log_level="info")
+                           settings.topic("drift_alerts"), settings.security.kafka_python())
+    uvicorn.run(create_api(view, feed, token=settings.api_token), host=host, port=port,
+                log_level="info", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)

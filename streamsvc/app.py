@@ -17,6 +17,7 @@ from agents.pipeline import Pipeline
 from streamsvc.checkpoints import CheckpointStore, ensure_topics
 from streamsvc.config import Settings
 from streamsvc.engine import BatchEngine, FatalEngineError
+from streamsvc.security import check_kafka
 
 log = logging.getLogger("streamsvc.app")
 
@@ -57,8 +58,17 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
         checkpoint_every=wk["checkpoint_every"], checkpoint_interval=wk["checkpoint_interval"],
     )
     kafka_log = logging.getLogger("streamsvc.kafka")  # librdkafka's own log lines
+    secured = {**settings.security.librdkafka(), "logger": kafka_log}
+    # a snapshot that fails its signature is not unpickled: the partition replays instead,
+    # and the refusal shows in the worker's status counters and /metrics
+    pipeline.counters.setdefault("snapshots_refused", 0)
+
+    def refused(key: str, problem: str) -> None:
+        pipeline.counters["snapshots_refused"] += 1
+
     store = CheckpointStore(settings.bootstrap, settings.topic("checkpoints"),
-                            client_config={"logger": kafka_log})
+                            client_config=secured, signing_key=settings.snapshot_key,
+                            on_refused=refused)
     prefix = f"{settings.app_id}/records-"
 
     def load_snapshots() -> dict[int, bytes]:
@@ -70,7 +80,7 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
 
     return BatchEngine(
         pipeline=pipeline, topics=dict(settings.topics),
-        client_config={"bootstrap.servers": settings.bootstrap, "logger": kafka_log},
+        client_config={"bootstrap.servers": settings.bootstrap, **secured},
         group_id=settings.app_id, worker_id=wid or worker_id(),
         load_snapshots=load_snapshots, save_snapshot=save_snapshot,
         status_interval=wk["status_interval"], max_batch=wk["max_batch"],
@@ -83,10 +93,11 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
 def create_app(settings: Settings) -> faust.App:
     """The Faust application around the batch engine: Faust runs the process (signals,
     logging, lifecycle); the engine's own thread runs the Kafka hot path."""
-    ensure_topics(settings.bootstrap, topic_specs(settings))
+    ensure_topics(settings.bootstrap, topic_specs(settings), settings.security.kafka_python())
     app = faust.App(
         f"{settings.app_id}-control",  # Faust's own group; the engine's group is app_id
         broker=settings.broker,
+        broker_credentials=settings.security.faust_credentials(),  # its control group too
         web_enabled=False,  # the FastAPI sidecar is the HTTP face; several workers per host
         topic_allow_declare=True,  # only Faust's own assignor topic; ours: ensure_topics
         # Faust keeps table state on disk; this app has none: keep its folder out of the cwd
@@ -123,9 +134,17 @@ def _run_engine(engine: BatchEngine) -> None:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run one worker until SIGTERM/SIGINT (a clean stop snapshots every model first)."""
+    """Run one worker until SIGTERM/SIGINT (a clean stop snapshots every model first).
+    Raises `KafkaAccessError` at once when Kafka refuses the login or the certificate."""
+    check_kafka(settings.bootstrap, settings.security)
+    if not settings.snapshot_key:
+        log.warning("worker.snapshot_key is not set: model snapshots in %r are not "
+                    "authenticated, and anyone who can write to that topic can run code in "
+                    "this worker; set STREAMSVC_WORKER__SNAPSHOT_KEY (README: Security)",
+                    settings.topic("checkpoints"))
     app = create_app(settings)
-    log.info("streamsvc worker %s: broker=%s models=%s", app.streamsvc_engine.worker_id,
-             settings.broker, ", ".join(f"{n}({m.kind})" for n, m in settings.models.items()))
+    log.info("streamsvc worker %s: broker=%s (%s) models=%s", app.streamsvc_engine.worker_id,
+             settings.broker, settings.security.describe(),
+             ", ".join(f"{n}({m.kind})" for n, m in settings.models.items()))
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default from config: 8000)")
+    p.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate "
+                   "(passed to uvicorn; needs --ssl-keyfile)")
+    p.add_argument("--ssl-keyfile", metavar="PEM", help="private key of --ssl-certfile")
 
     p = sub.add_parser("produce", help="push records into a topic from a file or a built-in "
                        "synthetic drifting stream",
@@ -152,12 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kafka.errors import KafkaError
 
     from streamsvc.config import ConfigError
+    from streamsvc.security import KafkaAccessError
 
     try:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"streamsvc: configuration error: {exc}", file=sys.stderr)
         return 2
+    except KafkaAccessError as exc:  # wrong password, untrusted certificate, no broker
+        print(f"streamsvc: {exc}", file=sys.stderr)
+        return 1
     except KafkaError as exc:
         broker = os.environ.get("STREAMSVC_BROKER") or getattr(args, "broker", None) or "config"
         print(f"streamsvc: cannot reach Kafka ({broker}): {exc!r}. Is the broker running? "
@@ -180,7 +187,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         from streamsvc.api import run_api
 
         s = _settings(args)
-        run_api(s, host=args.host or s.api["host"], port=args.port or s.api["port"])
+        if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+            print("streamsvc: --ssl-certfile and --ssl-keyfile go together", file=sys.stderr)
+            return 2
+        for f in (args.ssl_certfile, args.ssl_keyfile):
+            if f and not os.path.isfile(f):
+                print(f"streamsvc: no such file: {f}", file=sys.stderr)
+                return 2
+        run_api(s, host=args.host or s.api["host"], port=args.port or s.api["port"],
+                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
         return 0
     if cmd == "produce":
         from streamsvc.client import produce_command

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from models.factory import ModelSpecError, build_model, kind_family
+from streamsvc.security import KafkaSecurity, read_secret_file, security_from_config
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
@@ -48,6 +49,10 @@ class Settings:
     api: dict[str, Any]
     models: dict[str, ModelSpec]
     source: str = "defaults"
+    # secrets live outside the `api`/`worker` dicts so that no repr or status can show them
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    api_token: str = field(default="", repr=False)
+    snapshot_key: bytes = field(default=b"", repr=False)
 
     @property
     def bootstrap(self) -> str:
@@ -213,6 +218,9 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
     topics = _typed("topics", raw.get("topics", {}), defaults["topics"])
     worker = _typed("worker", raw.get("worker", {}), defaults["worker"])
     api = _typed("api", raw.get("api", {}), defaults["api"])
+    security = security_from_config(kafka, ConfigError)
+    api_token = _secret(api, "api", "token", min_len=16)
+    snapshot_key = _secret(worker, "worker", "snapshot_key", min_len=16)
     if kafka["partitions"] < 1:
         raise ConfigError("config key 'kafka.partitions' must be >= 1")
     for key, value in worker.items():
@@ -288,4 +296,19 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
     return Settings(
         broker=kafka["broker"], app_id=kafka["app_id"], partitions=kafka["partitions"],
         topics=topics, worker=worker, api=api, models=models, source=source,
+        security=security, api_token=api_token, snapshot_key=snapshot_key.encode(),
     )
+
+
+def _secret(section: dict[str, Any], name: str, key: str, min_len: int) -> str:
+    """Pop `key` and `key_file` out of a section dict and return the secret ("" if unset)."""
+    value, path = section.pop(key), section.pop(f"{key}_file")
+    if value and path:
+        raise ConfigError(f"config keys '{name}.{key}' and '{name}.{key}_file' are both set; "
+                          "keep one")
+    if path:
+        value = read_secret_file(path, f"{name}.{key}_file", ConfigError)
+    if value and len(value) < min_len:
+        raise ConfigError(f"config key '{name}.{key}' is too short to be a secret: use at "
+                          f"least {min_len} characters (e.g. `openssl rand -hex 32`)")
+    return value

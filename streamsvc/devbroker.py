@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,78 @@ log.cleaner.min.compaction.lag.ms=0
 log.retention.hours=168
 """
 
+# A broker with only secured listeners: SASL_SSL (SCRAM-SHA-512) for clients with a password,
+# TLS with required client certificates (mTLS) for clients with a certificate and for the
+# broker's own connections; the controller listener is TLS too. No PLAINTEXT anywhere.
+_SECURE_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{cport}
+listeners=SASL://127.0.0.1:{port},TLS://127.0.0.1:{tls_port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=SASL://127.0.0.1:{port},TLS://127.0.0.1:{tls_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=TLS
+listener.security.protocol.map=CONTROLLER:SSL,SASL:SASL_SSL,TLS:SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl.scram-sha-512.sasl.jaas.config=\
+org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.tls.ssl.client.auth=required
+ssl.keystore.type=PKCS12
+ssl.keystore.location={keystore}
+ssl.keystore.password={store_password}
+ssl.truststore.type=PEM
+ssl.truststore.location={truststore}
+log.dirs={logdir}
+num.partitions={partitions}
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.min.compaction.lag.ms=0
+log.retention.hours=168
+"""
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BrokerError(f"openssl {args[0]} failed: {proc.stderr.strip()[-2000:]}")
+
+
+def make_pki(folder: Path | str, store_password: str = "streamsvc-test") -> dict[str, Path]:
+    """A throw-away PKI made with openssl: a CA, a broker certificate for 127.0.0.1/localhost
+    (PEM and a PKCS12 keystore for Java), a client certificate for mTLS and a second, unrelated
+    CA (a client that trusts only it must refuse the broker).
+
+    Returns paths by name: ca, rogue_ca, broker_p12, client_cert, client_key."""
+    if shutil.which("openssl") is None:
+        raise BrokerError("'openssl' is not on PATH; it makes the test certificates")
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    for ca in ("ca", "rogue-ca"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key",
+                 "-out", f"{ca}.pem", "-days", "3", "-subj", f"/CN=streamsvc {ca}",
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    leaves = {"broker": ("localhost", "serverAuth,clientAuth"),
+              "client": ("streamsvc-client", "clientAuth")}
+    for name, (cn, usage) in leaves.items():
+        (d / f"{name}.ext").write_text(
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+            f"extendedKeyUsage={usage}\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+                 "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "3",
+                 "-extfile", f"{name}.ext", cwd=d)
+    _openssl("pkcs12", "-export", "-in", "broker.pem", "-inkey", "broker.key", "-certfile",
+             "ca.pem", "-name", "broker", "-out", "broker.p12",
+             "-passout", f"pass:{store_password}", cwd=d)
+    return {"ca": d / "ca.pem", "rogue_ca": d / "rogue-ca.pem", "broker_p12": d / "broker.p12",
+            "client_cert": d / "client.pem", "client_key": d / "client.key"}
+
 
 class KafkaBroker:
     """One KRaft broker+controller process on loopback.
@@ -131,8 +204,15 @@ class KafkaBroker:
         cache_dir: Path | None = None,
         heap: str = "768m",
         startup_timeout: float = 90.0,
+        scram_users: dict[str, str] | None = None,
     ) -> None:
+        """`scram_users` ({name: password}) makes a secured broker: `port` speaks SASL_SSL
+        (SCRAM-SHA-512, these users), `tls_port` TLS with required client certificates, with
+        certificates made by `make_pki` in `data_dir/pki` (`self.pki`)."""
         self.port = port or free_port()
+        self.scram_users = dict(scram_users or {})
+        self.tls_port = free_port() if self.scram_users else None
+        self.pki: dict[str, Path] = {}
         self.controller_port = free_port()
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kafka-"))
@@ -151,6 +231,25 @@ class KafkaBroker:
         """The broker URL in Faust's form."""
         return f"kafka://{self.bootstrap}"
 
+    def client_security(self, listener: str = "sasl") -> Any:
+        """`KafkaSecurity` for a client of a secured broker: "sasl" (the first SCRAM user) or
+        "tls" (the client certificate)."""
+        from streamsvc.security import KafkaSecurity
+
+        if not self.scram_users:
+            return KafkaSecurity()
+        if listener == "tls":
+            return KafkaSecurity(protocol="SSL", ssl_cafile=str(self.pki["ca"]),
+                                 ssl_certfile=str(self.pki["client_cert"]),
+                                 ssl_keyfile=str(self.pki["client_key"]))
+        user, password = next(iter(self.scram_users.items()))
+        return KafkaSecurity(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", username=user,
+                             password=password, ssl_cafile=str(self.pki["ca"]))
+
+    @property
+    def tls_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.tls_port}"
+
     @property
     def log_path(self) -> Path:
         return self.data_dir / "broker.log"
@@ -167,18 +266,33 @@ class KafkaBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logdir = self.data_dir / "data"
         props = self.data_dir / "server.properties"
-        props.write_text(
-            _PROPERTIES.format(
-                port=self.port, cport=self.controller_port, logdir=logdir,
-                partitions=self.partitions,
+        scram: list[str] = []
+        if self.scram_users:
+            store_password = "streamsvc-test"
+            pki_dir = self.data_dir / "pki"
+            self.pki = make_pki(pki_dir, store_password) if not (pki_dir / "ca.pem").exists() \
+                else {"ca": pki_dir / "ca.pem", "rogue_ca": pki_dir / "rogue-ca.pem",
+                      "broker_p12": pki_dir / "broker.p12", "client_cert": pki_dir / "client.pem",
+                      "client_key": pki_dir / "client.key"}
+            props.write_text(_SECURE_PROPERTIES.format(
+                port=self.port, tls_port=self.tls_port, cport=self.controller_port,
+                logdir=logdir, partitions=self.partitions, keystore=self.pki["broker_p12"],
+                store_password=store_password, truststore=self.pki["ca"]))
+            for user, password in self.scram_users.items():  # users exist from the first start
+                scram += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
+        else:
+            props.write_text(
+                _PROPERTIES.format(
+                    port=self.port, cport=self.controller_port, logdir=logdir,
+                    partitions=self.partitions,
+                )
             )
-        )
         if not (logdir / "meta.properties").exists():
             # `--cluster-id=<id>`: a random id may start with '-' and read as an option
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
                 self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-                           "-c", str(props), "--ignore-formatted"),
+                           "-c", str(props), "--ignore-formatted", *scram),
                 capture_output=True, text=True,
             )
             if fmt.returncode != 0:
@@ -218,7 +332,8 @@ class KafkaBroker:
                 time.sleep(0.3)
                 continue
             try:
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000,
+                                         **self.client_security().kafka_python())
                 try:
                     admin.describe_cluster()
                 finally:

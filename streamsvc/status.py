@@ -192,11 +192,13 @@ class KafkaStatusFeed(threading.Thread):
     """Background reader of `model-status` (from the beginning: it is compacted) and
     `drift-alerts` (the most recent ones) into a `StatusView`."""
 
-    def __init__(self, view: StatusView, bootstrap: str, status_topic: str, alerts_topic: str
-                 ) -> None:
+    def __init__(self, view: StatusView, bootstrap: str, status_topic: str, alerts_topic: str,
+                 client_kwargs: dict[str, Any] | None = None) -> None:
+        """`client_kwargs`: kafka-python security settings (`KafkaSecurity.kafka_python()`)."""
         super().__init__(name="streamsvc-status-feed", daemon=True)
         self.view = view
         self.bootstrap = bootstrap
+        self.client_kwargs = dict(client_kwargs or {})
         self.topics = (status_topic, alerts_topic)
         self._stop = threading.Event()
 
@@ -217,7 +219,8 @@ class KafkaStatusFeed(threading.Thread):
         from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                 enable_auto_commit=False, request_timeout_ms=15000)
+                                 enable_auto_commit=False, request_timeout_ms=15000,
+                                 **self.client_kwargs)
         try:
             status_topic, alerts_topic = self.topics
             assigned: set[TopicPartition] = set()
