@@ -35,6 +35,22 @@ def _add_config(p: argparse.ArgumentParser) -> None:
                    choices=["debug", "info", "warning", "error"], help="logging level")
 
 
+FILE_NOTES = """\
+files (--file): CSV with a header row, or JSONL (one JSON object per line). A bad row (too
+few or too many values, text in a numeric column, a line that is not JSON, a missing label)
+is reported with its line number, skipped and counted, and the rest goes on; the summary
+lists rejected rows by reason. Empty cells and NA, NaN, null, None, ? are missing values.
+"""
+
+
+def _add_label_type(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label-type", choices=["auto", "int", "float", "str", "bool"],
+                   default="auto", help="how --file labels are read. auto (default): "
+                   "true/false are booleans, integral numbers such as 1.0 are integers, other "
+                   "text is text; a model learns one label type. float: numbers as class "
+                   "names ('1.5')")
+
+
 def _settings(args: argparse.Namespace):
     from streamsvc.config import load_settings
 
@@ -84,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="examples:\n  streamsvc produce --synthetic sea-abrupt --count 10000 "
                        "--rate 500\n  streamsvc produce --file data.csv --target label --id-column "
-                       "id\n  streamsvc produce --file labels.jsonl --topic labels")
+                       "id\n  streamsvc produce --file labels.jsonl --topic labels\n\n" + FILE_NOTES
+                       + "\nexit codes: 0 sent, 1 Kafka unreachable, 2 wrong use (missing file "
+                       "or column, empty file), 3 most rows of --file were rejected")
     _add_config(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--file", "-f", help="CSV or JSONL file (JSONL lines are sent as they are "
@@ -94,8 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--list", action="store_true", help="list the built-in streams and exit")
     p.add_argument("--topic", "-t", help="target topic (default: the events topic)")
     p.add_argument("--model", "-m", default=None, help="value of the 'model' field")
-    p.add_argument("--target", help="column holding the label (CSV/JSONL)")
-    p.add_argument("--id-column", help="column holding the event id (default: row number)")
+    p.add_argument("--target", help="column holding the label (CSV/JSONL; without it rows are "
+                   "sent without a label)")
+    p.add_argument("--id-column", help="column holding the event id (default: line number)")
+    _add_label_type(p)
     p.add_argument("--count", "-n", type=int, default=None,
                    help="number of records (synthetic default: 10000)")
     p.add_argument("--seed", type=int, default=42, help="synthetic stream seed")
@@ -115,11 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many idle seconds (0: never)")
 
     p = sub.add_parser("demo", help="run the learners in-process on a drifting stream (no "
-                       "Kafka), with progress bar, outputs and a summary")
+                       "Kafka), with progress bar, outputs and a summary",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=FILE_NOTES + "\nexit codes: 0 done, 2 wrong use (unknown stream "
+                       "or model, missing file or column, empty file, port in use), 3 most rows "
+                       "of --file were rejected")
     _add_config(p)
     p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default sea-abrupt)")
     p.add_argument("--file", "-f", help="CSV or JSONL file instead of a built-in stream")
-    p.add_argument("--target", help="label column of --file (default: last column / 'y')")
+    p.add_argument("--target", help="label column of --file (default: CSV the last column, "
+                   "JSONL 'y', 'label' or the last key; the choice is printed)")
+    _add_label_type(p)
     p.add_argument("--count", "-n", type=int, default=20000,
                    help="examples of a built-in stream (default 20000; a --file is read whole)")
     p.add_argument("--seed", type=int, default=42)
@@ -166,12 +192,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"streamsvc: {exc}", file=sys.stderr)
         return 1
     except KafkaError as exc:
-        broker = os.environ.get("STREAMSVC_BROKER") or getattr(args, "broker", None) or "config"
-        print(f"streamsvc: cannot reach Kafka ({broker}): {exc!r}. Is the broker running? "
-              "Try `streamsvc dev-broker` or set STREAMSVC_BROKER.", file=sys.stderr)
+        print(f"streamsvc: cannot reach Kafka at {_broker_address(args)} "
+              f"({_kafka_words(exc)}). Is the broker running? Start one with "
+              "`streamsvc dev-broker`, or point to yours with --broker or STREAMSVC_BROKER.",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _broker_address(args: argparse.Namespace) -> str:
+    """The bootstrap address the command used, for error messages."""
+    from streamsvc.config import ConfigError
+
+    try:
+        return _settings(args).bootstrap
+    except (ConfigError, OSError, ValueError):
+        return os.environ.get("STREAMSVC_BROKER") or getattr(args, "broker", None) or "?"
+
+
+def _kafka_words(exc: Exception) -> str:
+    """kafka-python's error class names in words: NoBrokersAvailable → no brokers available."""
+    import re
+
+    cls = type(exc).__name__
+    words = {"KafkaTimeoutError": "no answer in time", "NoBrokersAvailable": "no broker "
+             "answered"}.get(cls) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", cls.removesuffix(
+                 "Error")).lower()
+    detail = str(exc).strip().removeprefix(f"{cls}:").strip()
+    return words if not detail or detail == cls else f"{words}: {detail}"
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -30,55 +28,6 @@ def _pace(sent: int, rate: float, start: float) -> None:
         ahead = sent / rate - (time.monotonic() - start)
         if ahead > 0:
             time.sleep(ahead)
-
-
-def _number(v: str) -> Any:
-    """CSV cells: numbers become numbers, the rest stays text (a categorical feature)."""
-    try:
-        f = float(v)
-    except ValueError:
-        return v
-    return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
-
-
-def read_examples(path: str | Path, target: str | None, id_column: str | None
-                  ) -> Iterator[tuple[str, dict[str, Any], Any]]:
-    """(id, x, y) from a CSV (header row) or JSONL file; y is None without a target column."""
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"streamsvc: no such file: {path}")
-    return _read_examples(path, target, id_column)
-
-
-def _read_examples(path: Path, target: str | None, id_column: str | None
-                   ) -> Iterator[tuple[str, dict[str, Any], Any]]:
-    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
-        with path.open() as fh:
-            for i, line in enumerate(fh):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SystemExit(f"streamsvc: {path}:{i + 1}: not JSON: {exc}") from None
-                if "x" in row and target is None:
-                    yield str(row.get("id", i)), row["x"], row.get("y")
-                    continue
-                rid = str(row.pop(id_column)) if id_column else str(i)
-                y = row.pop(target, None) if target else None
-                yield rid, row, y
-        return
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
-        for c in (target, id_column):
-            if c and c not in cols:
-                raise SystemExit(f"streamsvc: column {c!r} not in {path} (columns: {cols})")
-        for i, row in enumerate(reader):
-            rid = row.pop(id_column) if id_column else str(i)
-            y = row.pop(target) if target else None
-            x = {k: _number(v) for k, v in row.items() if v != ""}
-            yield rid, x, (_number(y) if isinstance(y, str) else y)
 
 
 def _json_value(v: Any) -> Any:
@@ -146,12 +95,24 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         return produce_graph(args, settings)
     from kafka import KafkaProducer
 
+    from streamsvc.files import BadRow, Example, ExampleFile, FileProblem, is_json_lines
+
     topic = args.topic or settings.topic("events")
     if args.file and args.target is None and args.labels_to is None and \
-            Path(args.file).suffix.lower() in {".jsonl", ".ndjson"}:
+            is_json_lines(args.file):
         return _produce_lines(args, settings, topic)
+    rejected = _Rejected(args.file)
+    examples: Any
     if args.file:
-        examples = read_examples(args.file, args.target, args.id_column)
+        try:  # checked before connecting: a file that cannot be used at all sends nothing
+            examples = ExampleFile(args.file, args.target, args.id_column,
+                                   getattr(args, "label_type", None) or "auto",
+                                   guess_target=False)
+        except FileProblem as exc:
+            print(f"streamsvc produce: {exc}", file=sys.stderr)
+            return 2
+        if examples.note:
+            print(examples.note, file=sys.stderr)
     else:
         from streamsvc.streams import STREAMS
 
@@ -166,7 +127,12 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     start = time.monotonic()
     total = args.count if args.count else None
     try:
-        for rid, x, y in tqdm(examples, total=total, unit="rec", desc=f"→ {topic}"):
+        bar = tqdm(examples, total=total, unit="rec", desc=f"→ {topic}")
+        for item in bar:
+            if isinstance(item, BadRow):  # reported and counted, never sent half-parsed
+                rejected.add(bar, item)
+                continue
+            rid, x, y = (item.id, item.x, item.y) if isinstance(item, Example) else item
             msg = {"id": rid, "x": x}
             if y is not None and not args.labels_to:
                 msg["y"] = y
@@ -187,7 +153,39 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     finally:
         producer.close()
     print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
-    return 0
+    return rejected.summary(sent)
+
+
+class _Rejected:
+    """Rows of --file that were not sent: the first few printed with their line, all counted
+    by reason for the summary; exit code 3 when most rows were rejected."""
+
+    SHOWN = 5
+
+    def __init__(self, path: str | None) -> None:
+        from streamsvc.files import Rejections
+
+        self.path, self.rows = path, Rejections()
+
+    def add(self, bar: Any, row: Any) -> None:
+        if self.rows.count < self.SHOWN:
+            bar.write(f"{self.path}:{row.line}: skipped: {row.reason}", file=sys.stderr)
+        elif self.rows.count == self.SHOWN:
+            bar.write("(more skipped rows are counted in the summary)", file=sys.stderr)
+        self.rows.add(row.line, row.reason, row.category)
+
+    def summary(self, sent: int) -> int:
+        from streamsvc.files import most_rejected
+
+        if not self.rows.count:
+            return 0
+        total = sent + self.rows.count
+        print(f"rejected {self.rows.count} of {total} rows of {self.path} (not sent), by "
+              "reason:\n" + "\n".join(self.rows.lines()), file=sys.stderr)
+        if most_rejected(self.rows.count, total):
+            print(f"streamsvc produce: most rows of {self.path} were rejected", file=sys.stderr)
+            return 3
+        return 0
 
 
 def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
@@ -195,36 +193,36 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
     by its `id` when it has one; --model only fills in a missing `model`."""
     from kafka import KafkaProducer
 
-    path = Path(args.file)
-    if not path.is_file():
-        raise SystemExit(f"streamsvc: no such file: {path}")
+    from streamsvc.files import BadRow, FileProblem, read_json_lines
+
+    try:
+        lines = read_json_lines(args.file)
+    except FileProblem as exc:
+        print(f"streamsvc produce: {exc}", file=sys.stderr)
+        return 2
+    rejected = _Rejected(args.file)
     producer = KafkaProducer(**kafka_kwargs(settings), linger_ms=20)
     sent, start = 0, time.monotonic()
     try:
-        with path.open("rb") as fh:
-            for i, line in enumerate(tqdm(fh, unit="rec", desc=f"→ {topic}")):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise SystemExit(f"streamsvc: {path}:{i + 1}: not JSON: {exc}") from None
-                if not isinstance(obj, dict):
-                    raise SystemExit(f"streamsvc: {path}:{i + 1}: not a JSON object")
-                value = line.rstrip(b"\r\n")
-                if args.model and "model" not in obj:
-                    value = json.dumps({**obj, "model": args.model}).encode()
-                key = str(obj["id"]).encode() if "id" in obj else None
-                producer.send(topic, key=key, value=value)
-                sent += 1
-                if args.count and sent >= args.count:
-                    break
-                _pace(sent, args.rate, start)
+        bar = tqdm(lines, unit="rec", desc=f"→ {topic}")
+        for _, raw, obj in bar:
+            if isinstance(obj, BadRow):
+                rejected.add(bar, obj)
+                continue
+            value = raw.encode()
+            if args.model and "model" not in obj:
+                value = json.dumps({**obj, "model": args.model}).encode()
+            key = str(obj["id"]).encode() if "id" in obj else None
+            producer.send(topic, key=key, value=value)
+            sent += 1
+            if args.count and sent >= args.count:
+                break
+            _pace(sent, args.rate, start)
         producer.flush()
     finally:
         producer.close()
     print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
-    return 0
+    return rejected.summary(sent)
 
 
 def _send_label(producer: Any, args: argparse.Namespace, rid: str, y: Any) -> None:

@@ -30,7 +30,8 @@ def _limits(settings: Settings) -> HostLimits:
 
 
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:
-    from streamsvc.client import read_examples, synthetic_examples
+    from streamsvc.client import synthetic_examples
+    from streamsvc.files import BadRow, Example, ExampleFile, FileProblem, Rejections
 
     if args.model not in settings.models:
         print(f"streamsvc demo: unknown model {args.model!r}; configured: "
@@ -43,7 +44,15 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     drifts: list[int] = []
     if args.file:
-        examples = read_examples(args.file, args.target or _guess_target(args.file), None)
+        try:  # a file the demo cannot use at all is refused before anything is written
+            examples: Any = ExampleFile(args.file, args.target, None,
+                                        getattr(args, "label_type", None) or "auto",
+                                        need_label=True)
+        except FileProblem as exc:
+            print(f"streamsvc demo: {exc}", file=sys.stderr)
+            return 2
+        if examples.note:
+            print(examples.note, flush=True)
         title = Path(args.file).name
         total = None
     else:
@@ -62,12 +71,21 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         title = args.stream
         total = args.count
 
+    if args.serve and (busy := _port_problem(args.port)):
+        print(f"streamsvc demo: {busy}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     proc = Processor({args.model: spec}, _limits(settings))
     view = server = None
     if args.serve:
-        view, server = _start_sidecar(settings, args.port)
+        try:
+            view, server = _start_sidecar(settings, args.port)
+        except OSError as exc:
+            print(f"streamsvc demo: {exc}", file=sys.stderr)
+            return 2
+    rejected = Rejections()
+    shown = 0
     n = bad = 0
     start = time.perf_counter()
     files = {role: open(out / f"{role.replace('_', '-')}.jsonl", "w")
@@ -75,7 +93,20 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     alerts: list[dict[str, Any]] = []
     try:
         bar = tqdm(total=total, unit="ex", desc=f"{args.model} on {title}")
-        for offset, (rid, x, y) in enumerate(examples):
+        for offset, item in enumerate(examples):
+            line = raw_line = None
+            if isinstance(item, BadRow | Example):
+                line, raw_line = item.line, item.raw
+                if isinstance(item, BadRow):  # skipped and counted, as the service would
+                    bad += 1
+                    shown = _reject(bar, rejected, files, title, item.line, item.reason,
+                                    item.raw, item.category, shown)
+                    n += 1
+                    bar.update(1)
+                    continue
+                rid, x, y = item.id, item.x, item.y
+            else:
+                rid, x, y = item
             msg = {"id": rid, "model": args.model, "x": x}
             if y is not None:
                 msg["y"] = y
@@ -87,7 +118,13 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 outs = proc.handle(0, offset, value, now)
             except BadRecord as exc:
                 bad += 1
-                outs = [("dead_letters", None, dead_letter("file", 0, offset, str(exc), raw))]
+                if line is not None:
+                    shown = _reject(bar, rejected, files, title, line, str(exc),
+                                    raw_line or "", "", shown)
+                    outs = []
+                else:
+                    outs = [("dead_letters", None,
+                             dead_letter("file", 0, offset, str(exc), raw))]
             for role, _, value in outs:
                 files[role].write(json.dumps(value) + "\n")
                 if role == "drift_alerts":
@@ -116,6 +153,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     (out / "status.json").write_text(json.dumps(status, indent=2))
     _summary(args.model, spec.kind, title, n, bad, elapsed, status, alerts, drifts, out,
              settings.worker["rolling_window"])
+    code = _rejected_summary(rejected, n, args.file)
     if server is not None:
         print(f"\nDashboard: http://127.0.0.1:{args.port}/  (Ctrl-C to stop)", flush=True)
         try:
@@ -123,15 +161,55 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 server.join(1.0)
         except KeyboardInterrupt:
             pass
+    return code
+
+
+def _reject(bar: Any, rejected: Any, files: dict[str, Any], title: str, line: int,
+            reason: str, raw: str, category: str, shown: int) -> int:
+    """A file row the demo skips: counted by reason, written to dead-letters.jsonl with its
+    file, line and raw text, and the first few printed; returns how many were printed."""
+    rejected.add(line, reason, category)
+    letter = dead_letter(title, 0, line, reason, raw.encode("utf-8", errors="replace"))
+    files["dead_letters"].write(json.dumps({"file": title, "line": line, **letter}) + "\n")
+    if shown < MAX_SHOWN:
+        bar.write(f"{title}:{line}: skipped: {reason}", file=sys.stderr)
+    elif shown == MAX_SHOWN:
+        bar.write("(more skipped rows are listed in the summary and dead-letters.jsonl)",
+                  file=sys.stderr)
+    return shown + 1
+
+
+MAX_SHOWN = 5
+
+
+def _rejected_summary(rejected: Any, n: int, file: str | None) -> int:
+    """Rejected rows by reason; exit code 3 when most rows of the file were rejected."""
+    from streamsvc.files import most_rejected
+
+    if not rejected.count:
+        return 0
+    print(f"rejected rows   {rejected.count} of {n}, by reason:")
+    print("\n".join(rejected.lines()))
+    if most_rejected(rejected.count, n):
+        print(f"\nstreamsvc demo: most rows of {file} were rejected ({rejected.count} of {n}); "
+              "see the reasons above", file=sys.stderr)
+        return 3
     return 0
 
 
-def _guess_target(path: str) -> str | None:
-    if Path(path).suffix.lower() != ".csv":
-        return None
-    with open(path) as fh:
-        header = fh.readline().strip().split(",")
-    return header[-1] if header else None
+def _port_problem(port: int) -> str | None:
+    """Why the dashboard cannot listen on `port` (None: it can); checked before the run."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except PermissionError:
+            return f"not allowed to listen on port {port}; pass --port with a port above 1023"
+        except OSError:
+            return (f"port {port} is already in use (another dashboard or `streamsvc api`?); "
+                    "stop it or pass --port with a free port")
+    return None
 
 
 def _summary(model: str, kind: str, title: str, n: int, bad: int, elapsed: float,
@@ -174,5 +252,11 @@ def _start_sidecar(settings: Settings, port: int) -> tuple[Any, threading.Thread
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, name="sidecar", daemon=True)
     thread.start()
+    deadline = time.monotonic() + 10.0
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise OSError(f"the dashboard could not listen on port {port} (in use?); pass --port "
+                      "with a free port")
     print(f"dashboard live at http://127.0.0.1:{port}/", flush=True)
     return view, thread

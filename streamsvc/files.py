@@ -45,6 +45,7 @@ SAMPLE_ROWS = 500
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
 _TYPE_WORDS = {bool: "booleans (true/false)", int: "integers", str: "text"}
+_ONE_WORD = {bool: "a boolean (true/false)", int: "an integer", str: "text"}
 
 
 class FileProblem(Exception):
@@ -94,6 +95,11 @@ def _describe(v: Any) -> str:
     return "a list" if isinstance(v, list) else "an object"
 
 
+def _shown(v: Any) -> str:
+    """A label as the user wrote it: 'yes' for text, 1.5 / true / null for JSON values."""
+    return repr(v[:40]) if isinstance(v, str) else json.dumps(v)[:40]
+
+
 def _number(s: str) -> int | float | None:
     """A cell as a number (None when it is not one); integral values without a decimal point
     or exponent stay integers."""
@@ -125,18 +131,18 @@ def convert_label(v: Any, label_type: str) -> Any:
             return True
         if key in _FALSE or key == "0":
             return False
-        raise _RowError(f"label {_describe(v)} is not true/false (--label-type bool)",
+        raise _RowError(f"label {_shown(v)} is not true/false (--label-type bool)",
                         "label is not true/false")
     num = _number(text) if text is not None else (
         v if isinstance(v, int | float) and not isinstance(v, bool) else None)
     if label_type == "float":
         if num is None or not math.isfinite(num):
-            raise _RowError(f"label {_describe(v)} is not a number (--label-type float)",
+            raise _RowError(f"label {_shown(v)} is not a number (--label-type float)",
                             "label is not a number")
         return repr(float(num))  # labels are classes: '1.5' and '1.50' name one class
     if label_type == "int":
         if num is None or not math.isfinite(num) or not float(num).is_integer():
-            raise _RowError(f"label {_describe(v)} is not an integer (--label-type int)",
+            raise _RowError(f"label {_shown(v)} is not an integer (--label-type int)",
                             "label is not an integer")
         return int(num)
     # auto
@@ -148,7 +154,7 @@ def convert_label(v: Any, label_type: str) -> Any:
         if math.isfinite(num) and float(num).is_integer():
             return int(num)
         raise _RowError(
-            f"label {_describe(v)} is a decimal number, but labels are classes (integers, "
+            f"label {_shown(v)} is a decimal number, but labels are classes (integers, "
             "true/false or text); pass --label-type str to use such labels as class names",
             "label is a decimal number")
     return text
@@ -452,7 +458,7 @@ class ExampleFile:
         elif self._label_kind[0] is not kind:
             first = _TYPE_WORDS[self._label_kind[0]]
             raise _RowError(
-                f"label {_describe(v)} is {_TYPE_WORDS[kind].split(' ')[0]}, but the labels "
+                f"label {_shown(v)} is {_ONE_WORD[kind]}, but the labels "
                 f"before it are {first}; a model learns one label type: pass --label-type "
                 "str to read every label as text",
                 "label of another type than the first label")
@@ -522,9 +528,10 @@ class Rejections:
         """'  12 × too few values (lines 4, 9, 17, …): 2 values, but the header has 3 columns'"""
         out = []
         ranked = sorted(self.by.items(), key=lambda kv: -kv[1][0])
+        top = len(ranked) if len(ranked) <= top + 1 else top
         for category, (n, first, example) in ranked[:top]:
             where = ", ".join(map(str, first)) + (", …" if n > len(first) else "")
-            detail = f": {example}" if example != category else ""
+            detail = "" if example.startswith(category) else f": {example}"
             out.append(f"  {n:>6} × {category} (line{'s' if n > 1 else ''} {where}){detail}")
         if len(ranked) > top:
             rest = sum(v[0] for _, v in ranked[top:])
