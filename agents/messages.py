@@ -38,7 +38,7 @@ class BadRecord(ValueError):
 
 def _coerce_id(v: Any) -> str:
     if isinstance(v, bool) or not isinstance(v, str | int):
-        raise ValueError("must be a string (or an integer)")
+        raise ValueError("must be text or an integer")
     s = str(v)
     if not s or len(s) > MAX_ID_LEN:
         raise ValueError(f"must have 1 to {MAX_ID_LEN} characters")
@@ -95,12 +95,97 @@ class LabelIn(BaseModel):
         return None if v is None else _finite(v, "ts")
 
 
+_IDS = "text or an integer"
+#: field -> (how the reason names it, what it must be); the shape's name picks x's variant
+_FIELDS: dict[str, tuple[str, str]] = {
+    "id": ("'id'", _IDS), "agent": ("'agent'", _IDS), "episode": ("'episode'", _IDS),
+    "src": ("'src'", _IDS), "dst": ("'dst'", _IDS), "node": ("'node'", _IDS),
+    "model": ("'model'", "text (a model name)"),
+    "x": ("'x' (the features)", "an object of feature names to numbers or text"),
+    "EdgeIn.x": ("'x' (the edge features)", "a list of numbers or an object of names to "
+                 "numbers"),
+    "y": ("'y' (the label)", "an integer, true/false or non-empty text"),
+    "ts": ("'ts' (the time)", "a number (epoch seconds)"),
+    "w": ("'w' (the weight)", "a number"), "reward": ("'reward'", "a number"),
+    "obs": ("'obs' (the observation)", "a non-empty list of numbers"),
+    "done": ("'done'", "true or false"), "seq": ("'seq'", "an integer"),
+}
+_UNION_TAGS = ("constrained-", "function-", "list[", "dict[", "lax-", "json-or-python")
+
+
+def _said(v: Any) -> str:
+    """A JSON value as a person would name it in a reason."""
+    if isinstance(v, str):
+        return f"the text {v[:40]!r}" if v else "empty text"
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return f"the number {v}"
+    return ("a" if v else "an empty") + (" list" if isinstance(v, list) else " object")
+
+
+def _tag(p: Any) -> bool:
+    """A union branch's name in an error's location (`y.bool`, `x.list[float]`)."""
+    return isinstance(p, str) and (p in ("bool", "int", "float", "str")
+                                   or p.startswith(_UNION_TAGS))
+
+
+def _where(shape: str, loc: tuple[Any, ...]) -> tuple[str, str]:
+    """(name, what it must be) of the field an error is about; union branches dropped."""
+    if not loc:
+        return "the record", "a JSON object"
+    top = str(loc[0])
+    rest = [p for p in loc[1:] if not _tag(p)]
+    if top == "x" and shape == "EventIn" and len(loc) > 1:
+        return f"feature {str(loc[1])!r}", "a number or text"
+    if rest and top in ("x", "obs"):
+        item = f"feature {rest[0]!r}" if isinstance(rest[0], str) else f"item {rest[0]} of '{top}'"
+        return item, "a number"
+    name, must = _FIELDS.get(f"{shape}.{top}") or _FIELDS.get(top) or (f"'{top}'", "")
+    return name, must
+
+
 def _reason(exc: ValidationError) -> str:
+    """Validation errors in plain words, one clause per field: "missing 'x' (the features)",
+    "invalid 'y' (the label): must be an integer, true/false or non-empty text, not the
+    number 1.5 (labels are classes: send 1, not 1.0)". The words before the first colon
+    name the kind of fault (dead letters are counted by them)."""
+    groups: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for err in exc.errors():
+        name, must = _where(exc.title, tuple(err["loc"]))
+        groups.setdefault(name, (must, []))[1].append(err)
+    deeper = {str(e["loc"][0]) for _, es in groups.values() for e in es
+              if len([p for p in e["loc"][1:] if not _tag(p)]) > 0}
     parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "<record>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "invalid record: " + "; ".join(parts)
+    for name, (must, errs) in list(groups.items())[:5]:
+        types = {e["type"] for e in errs}
+        given = errs[0].get("input")
+        if "missing" in types:
+            parts.append(f"missing {name}" + (f": {must}" if must else ""))
+            continue
+        if all(len(e["loc"]) == 2 and _tag(e["loc"][1]) and str(e["loc"][0]) in deeper
+               for e in errs):
+            continue  # a union's other branch (x: list or object): the deeper error says why
+        custom = [e["msg"].removeprefix("Value error, ") for e in errs
+                  if e["type"] == "value_error"]
+        long = [e for e in errs if e["type"] in ("string_too_long", "too_long")]
+        if custom:
+            msg = custom[0]
+            msg = msg[msg.find("must "):] if msg.find("must ") > 0 else msg
+        elif long:
+            unit = "characters" if long[0]["type"] == "string_too_long" else "items"
+            msg = f"longer than {long[0].get('ctx', {}).get('max_length', '?')} {unit}"
+        elif must:
+            msg = f"must be {must}, not {_said(given)}"
+            if name.startswith("'y'") and isinstance(given, float):
+                msg += (f" (labels are classes: send {int(given)}, not {given})"
+                        if given.is_integer() else " (labels are classes, not measurements)")
+        else:
+            msg = errs[0]["msg"].replace("Input should be", "must be").lower()
+        parts.append(f"invalid {name}: {msg}")
+    return "; ".join(parts) or "invalid record"
 
 
 def load_json(raw: bytes | None) -> dict[str, Any]:
@@ -118,7 +203,7 @@ def load_json(raw: bytes | None) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         obj = _load_json_slow(raw)
     if not isinstance(obj, dict):
-        raise BadRecord(f"expected a JSON object, got {type(obj).__name__}")
+        raise BadRecord(f"expected a JSON object ({{...}}), got {_said(obj)}")
     return obj
 
 
@@ -126,7 +211,7 @@ def _load_json_slow(raw: bytes) -> Any:
     try:
         obj = json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BadRecord(f"not valid UTF-8 JSON: {exc}") from None
+        raise BadRecord(f"not valid UTF-8 JSON: {_json_words(exc, raw)}") from None
     except ValueError as exc:
         raise BadRecord(str(exc)) from None
     try:  # JSON escapes may smuggle in lone surrogates, which cannot become UTF-8 again
@@ -136,6 +221,15 @@ def _load_json_slow(raw: bytes) -> Any:
     except (ValueError, RecursionError) as exc:  # e.g. too deeply nested for the encoder
         raise BadRecord(f"not valid UTF-8 JSON: {exc}") from None
     return obj
+
+
+def _json_words(exc: Exception, raw: bytes) -> str:
+    """The parser's complaint without Python's wording ('codec can't decode', 'char 1')."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"byte 0x{raw[exc.start]:02x} at position {exc.start} is not UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg.lower()} at line {exc.lineno}, column {exc.colno}"
+    return "nested too deeply"
 
 
 def _reject_constant(name: str) -> float:

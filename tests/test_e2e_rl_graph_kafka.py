@@ -62,7 +62,7 @@ def test_cartpole_episodes_through_kafka_with_latency(service: ServiceProcs) -> 
         wait_for(lambda: len([d for d in dead.poll() if d["topic"] == t["transitions"]]) >= 4,
                  60, "malformed transitions in dead-letters")
         errors = " | ".join(d["error"] for d in dead.messages)
-        assert "obs_dim=4" in errors and "obs: Field required" in errors
+        assert "obs_dim=4" in errors and "missing 'obs'" in errors
         dead.close()
         ans = client.step("after", [0.0, 0.0, 0.0, 0.0], 0.0, False)
         assert ans["action"] in (0, 1)

@@ -63,7 +63,7 @@ def test_decoding_reasons_are_specific() -> None:
         b"nope": "not valid UTF-8 JSON",
         b"[]": "expected a JSON object",
         b'{"id": "a", "x": {"f": NaN}}': "NaN is not a JSON number",
-        b'{"id": "a"}': "x: Field required",
+        b'{"id": "a"}': "missing 'x' \\(the features\\)",
         b'{"id": "a", "x": {"f": 1}, "y": 2.5}': "y",
         b'{"id": "a", "x": {"f": 1e400}}': "must be finite",
     }
