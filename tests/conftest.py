@@ -72,6 +72,9 @@ class ServiceProcs:
             **{f"STREAMSVC_TOPICS__{r.upper()}": t for r, t in self.topics.items()},
         }
         self.procs: list[tuple[subprocess.Popen, Path]] = []
+        # how the test's own kafka-python clients connect (a secured broker changes both)
+        self.bootstrap: str = broker.bootstrap
+        self.client_kwargs: dict[str, Any] = {}
 
     def start(self, *args: str, env: dict[str, str] | None = None, name: str = "proc"
               ) -> subprocess.Popen:
@@ -105,7 +108,7 @@ class ServiceProcs:
                      ) -> subprocess.Popen:
         """Start `streamsvc worker` and wait for its first heartbeat in model-status."""
         proc = self.start("worker", env=env, name="worker")
-        status = TopicReader(self.broker.bootstrap, self.topics["model_status"])
+        status = TopicReader(self.bootstrap, self.topics["model_status"], **self.client_kwargs)
 
         def up() -> bool:
             if proc.poll() is not None:
@@ -125,6 +128,76 @@ class ServiceProcs:
         for proc, _ in self.procs:
             if proc.poll() is None:
                 self.stop(proc, signal.SIGKILL, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def secure_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second broker with only secured listeners: SASL_SSL (SCRAM-SHA-512, user `streamsvc`)
+    on `.bootstrap` and TLS with required client certificates on `.tls_bootstrap`; CA and
+    certificates made by openssl at start (`.pki`). One per test module."""
+    import secrets
+
+    from streamsvc.devbroker import BrokerError, KafkaBroker
+
+    if shutil.which("java") is None or shutil.which("mvn") is None \
+            or shutil.which("openssl") is None:
+        msg = "Java, Maven and openssl are needed to run the secured Kafka broker"
+        if _require_kafka():
+            pytest.fail(msg + " (STREAMSVC_REQUIRE_KAFKA is set)")
+        pytest.skip(msg)
+    broker = KafkaBroker(partitions=2, data_dir=tmp_path_factory.mktemp("secure-kafka"),
+                         scram_users={"streamsvc": secrets.token_urlsafe(18)})
+    try:
+        broker.start()
+    except BrokerError as exc:
+        if _require_kafka():
+            pytest.fail(f"secured Kafka broker unavailable: {exc}")
+        pytest.skip(f"secured Kafka broker unavailable: {exc}")
+    yield broker
+    broker.stop()
+
+
+def secure_env(broker: Any, listener: str, tmp: Path) -> tuple[str, dict[str, str]]:
+    """(bootstrap, STREAMSVC_* variables) for a streamsvc process on `secure_kafka_broker`:
+    "sasl" (password in a file, as a mounted secret would be) or "tls" (client certificate)."""
+    sec = broker.client_security(listener)
+    if listener == "tls":
+        return broker.tls_bootstrap, {
+            "STREAMSVC_BROKER": f"kafka://{broker.tls_bootstrap}",
+            "STREAMSVC_KAFKA__SECURITY_PROTOCOL": "SSL",
+            "STREAMSVC_KAFKA__SSL_CAFILE": sec.ssl_cafile,
+            "STREAMSVC_KAFKA__SSL_CERTFILE": sec.ssl_certfile,
+            "STREAMSVC_KAFKA__SSL_KEYFILE": sec.ssl_keyfile}
+    pw = tmp / "kafka-password"
+    pw.write_text(sec.password + "\n")
+    return broker.bootstrap, {
+        "STREAMSVC_BROKER": broker.url, "STREAMSVC_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+        "STREAMSVC_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+        "STREAMSVC_KAFKA__SASL_USERNAME": sec.username,
+        "STREAMSVC_KAFKA__SASL_PASSWORD_FILE": str(pw),
+        "STREAMSVC_KAFKA__SSL_CAFILE": sec.ssl_cafile}
+
+
+@pytest.fixture
+def secure_service(secure_kafka_broker: Any, tmp_path: Path
+                   ) -> Iterator[Callable[[str], ServiceProcs]]:
+    """`secure_service("sasl" | "tls")`: a `ServiceProcs` whose processes and test clients
+    reach `secure_kafka_broker` through that listener."""
+    made: list[ServiceProcs] = []
+
+    def make(listener: str) -> ServiceProcs:
+        d = tmp_path / listener
+        d.mkdir()
+        procs = ServiceProcs(secure_kafka_broker, d)
+        procs.bootstrap, env = secure_env(secure_kafka_broker, listener, d)
+        procs.env.update(env)
+        procs.client_kwargs = secure_kafka_broker.client_security(listener).kafka_python()
+        made.append(procs)
+        return procs
+
+    yield make
+    for procs in made:
+        procs.close()
 
 
 @pytest.fixture
@@ -148,11 +221,12 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float
 class TopicReader:
     """Accumulates every message of one topic from the beginning (kafka-python, no group)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, **client_kwargs: Any) -> None:
         from kafka import KafkaConsumer
 
         self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                      auto_offset_reset="earliest", enable_auto_commit=False)
+                                      auto_offset_reset="earliest", enable_auto_commit=False,
+                                      **client_kwargs)
         self.messages: list[dict[str, Any]] = []
 
     def poll(self) -> list[dict[str, Any]]:
