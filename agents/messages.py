@@ -172,8 +172,11 @@ def _reason(exc: ValidationError) -> str:
                   if e["type"] == "value_error"]
         long = [e for e in errs if e["type"] in ("string_too_long", "too_long")]
         if custom:
-            msg = custom[0]
-            msg = msg[msg.find("must "):] if msg.find("must ") > 0 else msg
+            msg, at = custom[0], custom[0].find(" must ")
+            if at > 0:  # "feature 'a' must be finite": the validator named what it checked
+                if "'" in msg[:at] or "[" in msg[:at]:
+                    name = msg[:at]
+                msg = msg[at + 1:]
         elif long:
             unit = "characters" if long[0]["type"] == "string_too_long" else "items"
             msg = f"longer than {long[0].get('ctx', {}).get('max_length', '?')} {unit}"

@@ -361,8 +361,8 @@ class ExampleFile:
     def _prepare(self, guess_target: bool) -> None:
         dicts = [d for d in (self._as_dict(p) for _, _, p in self._sample)
                  if isinstance(d, dict)]
-        self.event_shaped = self.is_jsonl and self.target is None and bool(dicts) and all(
-            isinstance(d.get("x"), dict) for d in dicts[:20])
+        shaped = sum(isinstance(d.get("x"), dict) for d in dicts)
+        self.event_shaped = self.is_jsonl and self.target is None and shaped * 2 > len(dicts)
         if self.event_shaped:
             self.types.learn([d["x"] for d in dicts if isinstance(d.get("x"), dict)])
             if self.id_column:
