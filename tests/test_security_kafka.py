@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -249,3 +250,31 @@ def test_forged_snapshot_is_refused_not_executed(secure_service: Any, tmp_path: 
     svc.stop(other)
     assert not marker.exists()
     assert os.environ.get("STREAMSVC_WORKER__SNAPSHOT_KEY") is None  # no leak into this process
+
+
+def test_sidecar_serves_https_with_the_token(secure_service: Any) -> None:
+    """`streamsvc api --ssl-certfile/--ssl-keyfile`: uvicorn serves TLS; the token still holds."""
+    svc: ServiceProcs = secure_service("sasl")
+    pki = svc.broker.pki
+    port = free_port()
+    api = svc.start("api", "--port", str(port), "--ssl-certfile", str(pki["ca"].parent /
+                    "broker.pem"), "--ssl-keyfile", str(pki["ca"].parent / "broker.key"),
+                    env={"STREAMSVC_API__TOKEN": TOKEN}, name="api-https")
+    url = f"https://127.0.0.1:{port}"
+    trust, rogue = (ssl.create_default_context(cafile=str(pki[k])) for k in ("ca", "rogue_ca"))
+
+    def up() -> bool:
+        if api.poll() is not None:
+            pytest.fail(svc.log_of(api))
+        try:
+            return httpx.get(f"{url}/health", verify=trust, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, 60, "https sidecar up")
+    assert httpx.get(f"{url}/models", verify=trust, timeout=5).status_code == 401
+    assert httpx.get(f"{url}/models", verify=trust, timeout=5,
+                     headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    with pytest.raises(httpx.HTTPError):  # a client that does not trust the CA is refused
+        httpx.get(f"{url}/health", verify=rogue, timeout=5)
+    svc.stop(api)

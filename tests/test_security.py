@@ -1,0 +1,165 @@
+"""Security settings without a broker: config checks, what each Kafka client library gets,
+secrets kept out of reprs, the API token, snapshot signatures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from streamsvc.api import create_api
+from streamsvc.checkpoints import CheckpointStore
+from streamsvc.config import ConfigError, load_settings
+from streamsvc.security import KafkaSecurity, explain
+from streamsvc.status import StatusView
+
+TOKEN = "0123456789abcdef-token"
+
+
+def _sasl_env(**more: str) -> dict[str, str]:
+    return {"STREAMSVC_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "STREAMSVC_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+            "STREAMSVC_KAFKA__SASL_USERNAME": "alice",
+            "STREAMSVC_KAFKA__SASL_PASSWORD": "pw-from-env", **more}
+
+
+def test_defaults_are_plaintext_and_open() -> None:
+    s = load_settings(None, {})
+    assert s.security == KafkaSecurity()
+    assert s.security.librdkafka() == {"security.protocol": "plaintext"}
+    assert s.security.kafka_python() == {"security_protocol": "PLAINTEXT"}
+    assert s.security.faust_credentials() is None
+    assert s.api_token == "" and s.snapshot_key == b""
+    assert "token" not in s.api and "snapshot_key" not in s.worker
+
+
+def test_sasl_ssl_translates_for_every_client(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    s = load_settings(None, _sasl_env(STREAMSVC_KAFKA__SSL_CAFILE=str(ca)))
+    assert s.security.librdkafka() == {
+        "security.protocol": "sasl_ssl", "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "alice", "sasl.password": "pw-from-env", "ssl.ca.location": str(ca),
+        "ssl.endpoint.identification.algorithm": "https"}
+    assert s.security.kafka_python() == {
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "alice", "sasl_plain_password": "pw-from-env",
+        "ssl_check_hostname": True, "ssl_cafile": str(ca)}
+
+
+def test_mtls_keys_from_a_toml_file(tmp_path: Path) -> None:
+    for f in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / f).write_text("x")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[kafka]\nsecurity_protocol = "SSL"\nssl_cafile = "{tmp_path}/ca.pem"\n'
+                   f'ssl_certfile = "{tmp_path}/client.pem"\n'
+                   f'ssl_keyfile = "{tmp_path}/client.key"\nssl_check_hostname = false\n')
+    sec = load_settings(cfg, {}).security
+    assert sec.librdkafka()["ssl.certificate.location"] == f"{tmp_path}/client.pem"
+    assert sec.librdkafka()["ssl.key.location"] == f"{tmp_path}/client.key"
+    assert sec.librdkafka()["ssl.endpoint.identification.algorithm"] == "none"
+    assert sec.kafka_python()["ssl_keyfile"] == f"{tmp_path}/client.key"
+    assert sec.kafka_python()["ssl_check_hostname"] is False
+
+
+def test_password_file_and_secrets_never_in_repr(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("pw-from-file\n")
+    key = tmp_path / "key"
+    key.write_text("k" * 40)
+    env = _sasl_env(STREAMSVC_KAFKA__SASL_PASSWORD="",
+                    STREAMSVC_KAFKA__SASL_PASSWORD_FILE=str(pw),
+                    STREAMSVC_API__TOKEN=TOKEN, STREAMSVC_WORKER__SNAPSHOT_KEY_FILE=str(key))
+    s = load_settings(None, env)
+    assert s.security.password == "pw-from-file"  # the file's trailing newline is not in it
+    assert s.snapshot_key == b"k" * 40 and s.api_token == TOKEN
+    text = repr(s) + str(s) + repr(s.security) + s.security.describe() + json.dumps(s.api) \
+        + json.dumps(s.worker)
+    for secret in ("pw-from-file", TOKEN, "k" * 40):
+        assert secret not in text
+    assert "alice" in s.security.describe()
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"STREAMSVC_KAFKA__SECURITY_PROTOCOL": "TLS"}, "kafka.security_protocol"),
+    (_sasl_env(STREAMSVC_KAFKA__SASL_MECHANISM="GSSAPI"), "kafka.sasl_mechanism"),
+    (_sasl_env(STREAMSVC_KAFKA__SASL_PASSWORD=""), "needs 'kafka.sasl_username' and a password"),
+    ({"STREAMSVC_KAFKA__SASL_USERNAME": "bob"}, "set it to SASL_SSL"),
+    (_sasl_env(STREAMSVC_KAFKA__SSL_CAFILE="/nope/ca.pem"), "kafka.ssl_cafile': no such file"),
+    ({"STREAMSVC_KAFKA__SSL_CAFILE": "/etc/hostname"}, "TLS is only used with SSL"),
+    (_sasl_env(STREAMSVC_KAFKA__SASL_PASSWORD_FILE="/nope/pw"), "both set"),
+    (_sasl_env(STREAMSVC_KAFKA__SASL_PASSWORD="", STREAMSVC_KAFKA__SASL_PASSWORD_FILE="/no/pw"),
+     "kafka.sasl_password_file': cannot read"),
+    ({"STREAMSVC_API__TOKEN": "short"}, "'api.token' is too short"),
+    ({"STREAMSVC_WORKER__SNAPSHOT_KEY": "short"}, "'worker.snapshot_key' is too short"),
+    ({"STREAMSVC_WORKER__SNAPSHOT_KEY": "k" * 20, "STREAMSVC_WORKER__SNAPSHOT_KEY_FILE": "/x"},
+     "both set"),
+])
+def test_wrong_security_config_names_the_key(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigError, match=None) as err:
+        load_settings(None, env)
+    assert words in str(err.value)
+
+
+def test_explain_names_broker_and_cause() -> None:
+    sec = KafkaSecurity(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256", username="u",
+                        password="p", ssl_cafile="/ca.pem")
+    msg = explain("h:9093", sec, "SASL authentication error: Authentication failed during "
+                  "authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256")
+    assert msg.startswith("Kafka at h:9093 refused the SCRAM-SHA-256 login of user 'u'")
+    msg = explain("h:9093", sec, "SSL handshake failed: certificate verify failed")
+    assert "not trusted" in msg and "/ca.pem" in msg
+    assert "cannot reach Kafka at h:9093" in explain("h:9093", sec, "", reachable=False)
+
+
+# -- API token ----------------------------------------------------------------------------------
+def test_api_token_required_except_probes_and_page() -> None:
+    view = StatusView({})
+    view.embedded = True  # /ready answers 200 without Kafka
+    client = TestClient(create_api(view, token=TOKEN))
+    for path in ("/health", "/ready", "/"):
+        assert client.get(path).status_code == 200, path
+    for path in ("/models", "/models/x", "/alerts", "/workers", "/metrics", "/openapi.json",
+                 "/docs", "/nope"):
+        r = client.get(path)
+        assert r.status_code == 401, path
+        assert r.headers["www-authenticate"] == 'Bearer realm="streamsvc"'
+        assert "needs the API token" in r.json()["detail"]
+        r = client.get(path, headers={"Authorization": "Bearer " + TOKEN[:-1] + "X"})
+        assert r.status_code == 401 and "invalid_token" in r.headers["www-authenticate"]
+        assert "wrong API token" in r.json()["detail"]
+        assert client.get(path, headers={"Authorization": "Basic " + TOKEN}).status_code == 401
+    ok = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.get("/models", headers=ok).json() == []
+    assert client.get("/models/x", headers=ok).status_code == 404
+    assert client.get("/metrics", headers=ok).status_code == 200
+    assert client.get("/models", headers={"authorization": f"bearer {TOKEN}"}).status_code == 200
+
+
+def test_api_without_token_stays_open() -> None:
+    client = TestClient(create_api(StatusView({})))
+    assert client.get("/models").status_code == 200
+
+
+def test_dashboard_sends_the_token() -> None:
+    page = (Path(__file__).parents[1] / "streamsvc/static/dashboard.html").read_text()
+    assert "sessionStorage" in page and '"Bearer " + t' in page and "#token=" in page
+
+
+# -- snapshot signatures ------------------------------------------------------------------------
+def test_snapshot_signature_binds_key_and_bytes() -> None:
+    signed = CheckpointStore("127.0.0.1:1", "t", signing_key=b"s" * 32)
+    blob = b"state"
+    man = {"gen": "g", "chunks": 1, "sha256": hashlib.sha256(blob).hexdigest(),
+           "hmac": signed.mac("app/records-0", blob)}
+    assert signed.unverified("app/records-0", blob, man) is None
+    assert "does not match" in signed.unverified("app/records-1", blob, man)  # other partition
+    assert "does not match" in signed.unverified("app/records-0", blob + b"!", man)
+    assert "not signed" in signed.unverified("app/records-0", blob, {**man, "hmac": None})
+    other = CheckpointStore("127.0.0.1:1", "t", signing_key=b"o" * 32)
+    assert "does not match" in other.unverified("app/records-0", blob, man)
+    unsigned = CheckpointStore("127.0.0.1:1", "t")  # no key: accepted as before (warned)
+    assert unsigned.unverified("app/records-0", blob, {}) is None
