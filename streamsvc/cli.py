@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="label column of --file (default: CSV the last column, "
                    "JSONL 'y', 'label' or the last key; the choice is printed)")
     _add_label_type(p)
+    p.add_argument("--id-column", help="column of --file holding the event id (not a feature; "
+                   "default: the line number)")
     p.add_argument("--count", "-n", type=int, default=20000,
                    help="examples of a built-in stream (default 20000; a --file is read whole)")
     p.add_argument("--seed", type=int, default=42)

@@ -45,7 +45,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     drifts: list[int] = []
     if args.file:
         try:  # a file the demo cannot use at all is refused before anything is written
-            examples: Any = ExampleFile(args.file, args.target, None,
+            examples: Any = ExampleFile(args.file, args.target,
+                                        getattr(args, "id_column", None),
                                         getattr(args, "label_type", None) or "auto",
                                         need_label=True)
         except FileProblem as exc:
