@@ -24,7 +24,7 @@ BASE_FAMILIES = ("structural", "random", "positional")
 FAMILIES = (*BASE_FAMILIES, "combined")
 N_BUCKETS = 12  # degree buckets: floor(log2(1 + degree)), capped
 N_STRUCT = N_BUCKETS + 4
-TIME_SCALES = (1 / 64, 1 / 8, 1.0, 8.0)  # multiples of the half-life
+TIME_SCALES = (1 / 64, 1 / 8, 1.0, 8.0)  # multiples of the half-life (or typical gap)
 
 
 def family_width(state: EdgeStreamState, family: str) -> int:
@@ -56,7 +56,8 @@ def _structural_rows(st: EdgeStreamState, slots: np.ndarray, ts: float) -> np.nd
     out[:, N_BUCKETS + 1] = di
     last = st.last_ts[slots]
     out[:, N_BUCKETS + 2] = st.act[slots] * np.exp(-st.lam * np.maximum(ts - last, 0.0))
-    out[:, N_BUCKETS + 3] = np.maximum(ts - st.first_ts[slots], 0.0)
+    # age in typical inter-arrival gaps: the same whatever the timestamps' unit
+    out[:, N_BUCKETS + 3] = np.maximum(ts - st.first_ts[slots], 0.0) / st.time_scale
     np.log1p(out[:, N_BUCKETS:], out=out[:, N_BUCKETS:])
     return out
 
@@ -109,7 +110,9 @@ def context(
     """
     nbs, nts, nw, idx = st.neighbours_of(s)
     k = len(nbs)
-    scale = st.half_life if st.half_life is not None else 600.0
+    # an explicit half-life sets the scale of the gap encodings; else the nodes' own
+    # typical inter-arrival gap does (invariant to the timestamps' unit)
+    scale = st.half_life if st.half_life is not None else st.time_scale
     per = label_columns(two_hop)
     n_x = st.n_x or 0
     lab_off = context_width(st, profile)
@@ -157,7 +160,7 @@ def context(
         if two_hop:
             if nk < k:  # unlabelled neighbours count with their own neighbours' labels
                 unk = np.nonzero(~known)[0]
-                soft = _soft_labels(st, nbs[unk], ts, n_classes)
+                soft = _soft_labels(st, nbs[unk], ts, n_classes, exclude=s)
                 two = wts[unk] @ soft
                 if hist is not None:
                     two += hist
@@ -169,13 +172,17 @@ def context(
     return ctx, nbs, wts
 
 
-def _soft_labels(st: EdgeStreamState, nbs: np.ndarray, ts: float, n_classes: int) -> np.ndarray:
+def _soft_labels(
+    st: EdgeStreamState, nbs: np.ndarray, ts: float, n_classes: int, exclude: int = -1
+) -> np.ndarray:
     """(len(nbs), n_classes): the recency-weighted histogram of each node's live neighbours'
-    last known labels, normalised (a row of zeros: no label known)."""
+    last known labels, normalised (a row of zeros: no label known). ``exclude``: a slot left
+    out (the node asking: its own label, when known, must not vote for itself through its
+    neighbours, or training on a node labelled before would see its answer)."""
     k = len(nbs)
     nb2 = st.nbr[nbs]
     lab2 = st.label[nb2]  # nb2 == -1 reads the last slot: masked below
-    ok = (nb2 >= 0) & (lab2 >= 0) & (st.gen[nb2] == st.nbr_gen[nbs])
+    ok = (nb2 >= 0) & (lab2 >= 0) & (st.gen[nb2] == st.nbr_gen[nbs]) & (nb2 != exclude)
     w2 = st.nbr_ts[nbs] - ts
     np.minimum(w2, 0.0, out=w2)
     w2 *= st.lam

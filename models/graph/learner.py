@@ -29,10 +29,14 @@ from river import base, drift
 from .features import BASE_FAMILIES, FAMILIES, TIME_SCALES, FeatureLayout, label_columns
 from .linear import MultiHeadSoftmax
 from .state import EdgeStreamState
+from .votes import VoteCombiner, smoothed_votes
 
 TASKS = ("classification", "anomaly")
 _HEDGE_DISCOUNT = 0.99  # ~100 labels of memory
 _HEDGE_ETA = 0.5
+_PRIOR_DISCOUNT = 1.0 - 1.0 / 1000  # the "majority" member follows the last ~1000 labels
+#: simple members of the Hedge mixture next to the feature heads
+VOTES = ("vote", "two-hop vote", "majority", "fitted vote")
 
 
 class NodePropertyClassifier(base.Classifier):
@@ -90,7 +94,7 @@ class NodePropertyClassifier(base.Classifier):
         neighbours: int = 20,
         dim: int = 32,
         hops: int = 2,
-        half_life: float | None = 600.0,
+        half_life: float | None = None,
         families: tuple[str, ...] = FAMILIES,
         ensemble: bool = True,
         selection_window: int = 500,
@@ -103,6 +107,7 @@ class NodePropertyClassifier(base.Classifier):
         seed: int = 0,
         edge_profile: bool = True,
         two_hop: bool = True,
+        votes: bool = True,
     ) -> None:
         families = tuple(families)
         if not families or any(f not in FAMILIES for f in families):
@@ -118,7 +123,8 @@ class NodePropertyClassifier(base.Classifier):
         self.half_life = half_life
         self.families = families
         self.ensemble = ensemble
-        self._candidates = families + (("ensemble",) if ensemble and len(families) > 1 else ())
+        mixed = ensemble and (len(families) > 1 or bool(votes))
+        self._candidates = families + (("ensemble",) if mixed else ())
         self.selection_window = selection_window
         self.task = task
         self.lr = lr
@@ -129,6 +135,12 @@ class NodePropertyClassifier(base.Classifier):
         self.seed = seed
         self.edge_profile = bool(edge_profile)
         self.two_hop = bool(two_hop)
+        self.votes = bool(votes)
+        self._votes: tuple[str, ...] = (
+            tuple(v for v in VOTES if self.two_hop or v != "two-hop vote") if self.votes else ()
+        )
+        self._members = families + self._votes  # the Hedge mixture's members
+        self._combiner = VoteCombiner(2 if self.two_hop else 1)
 
         self.state = EdgeStreamState(
             max_nodes=max_nodes,
@@ -148,6 +160,7 @@ class NodePropertyClassifier(base.Classifier):
         self._model = MultiHeadSoftmax(
             self._layout.head_mask(self.state, 0, self.edge_profile), lr=lr
         )
+        self._prior = np.zeros(0)  # recency-weighted class frequencies (the "majority" vote)
         if task == "anomaly":
             for c in (False, True):
                 self._add_class(c)
@@ -157,7 +170,8 @@ class NodePropertyClassifier(base.Classifier):
         self._window_score = dict.fromkeys(self._candidates, 0.0)
         self._selections: list[dict] = []
         self._adwin = drift.ADWIN(delta=drift_delta) if drift_delta is not None else None
-        self._head_loss = np.zeros(len(families))  # discounted log-loss per head (Hedge)
+        # discounted log-loss per mixture member (Hedge): the heads, then the votes
+        self._head_loss = np.zeros(len(self._members))
         self.labels_seen = 0
         self.drifts = 0
         self._roll: dict[str, float] = {"accuracy": 0.0, "logloss": 0.0, "brier": 0.0}
@@ -202,6 +216,8 @@ class NodePropertyClassifier(base.Classifier):
         self.classes_.append(c)
         self._class_index[c] = i
         self._class_counts.append(0)
+        self._prior = np.append(self._prior, 0.0)
+        self._combiner.add_class()
         m = self._model
         m.add_class()  # output column of every head
         # neighbour-label histogram column(s) of the new class
@@ -292,17 +308,25 @@ class NodePropertyClassifier(base.Classifier):
         )
         # prequential: every head is scored on its pre-update prediction
         ph = self._model.learn(x, yi)
+        if self._votes:
+            ph = np.vstack((ph, self._vote_probs(x, yi)))
         probs = {f: ph[h] for h, f in enumerate(self.families)}
         if len(self._candidates) > len(self.families):
             probs["ensemble"] = self._mix(ph)
-        loss = -np.log(np.maximum(ph[:, yi], 1e-6))
-        self._head_loss *= _HEDGE_DISCOUNT
-        self._head_loss += loss
         p_chosen = probs[self.chosen_family]
-        self._score(probs, yi)
+        if st.label[s] != yi:
+            # the members are compared only on labels the learner has not seen for this node
+            # (a new node, or one whose label changed): a head can memorise a labelled node
+            # (its own random or positional vector), which says nothing about the unlabelled
+            # nodes that the predictions are for, and would win the mixture on repeats
+            self._head_loss *= _HEDGE_DISCOUNT
+            self._head_loss -= np.log(np.maximum(ph[:, yi], 1e-6))
+            self._score(probs, yi)
         self._track(p_chosen, yi)
         st.set_label(s, yi, t)
         self._class_counts[yi] += 1
+        self._prior *= _PRIOR_DISCOUNT
+        self._prior[yi] += 1.0
         self.labels_seen += 1
         return self._as_dict(p_chosen)
 
@@ -354,6 +378,13 @@ class NodePropertyClassifier(base.Classifier):
                 self._window_n = 0
                 self._window_score = dict.fromkeys(self._candidates, 0.0)
 
+    def mixture_weights(self) -> dict[str, float]:
+        """Current Hedge weight of each mixture member (feature heads and votes)."""
+        a = -_HEDGE_ETA * (self._head_loss - self._head_loss.min())
+        w = np.exp(a)
+        w /= w.sum()
+        return {f: round(float(v), 4) for f, v in zip(self._members, w, strict=True)}
+
     @property
     def ensemble_ok(self) -> bool:
         return len(self._candidates) > len(self.families)
@@ -388,11 +419,32 @@ class NodePropertyClassifier(base.Classifier):
             st, s, t, len(self.classes_), self._layout.fill_for(f), self.edge_profile, self.two_hop
         )
         ph = self._model.proba(x)
-        p = self._mix(ph) if f == "ensemble" else ph[self.families.index(f)]
+        if f == "ensemble":
+            p = self._mix(np.vstack((ph, self._vote_probs(x))) if self._votes else ph)
+        else:
+            p = ph[self.families.index(f)]
         return self._as_dict(p)
 
+    def _vote_probs(self, x: np.ndarray, yi: int | None = None) -> np.ndarray:
+        """(n_votes, n_classes): the neighbour-label vote, its two-hop version, the recent
+        majority class and their fitted combination (see :mod:`.votes`), read from the label
+        columns of ``x``. With ``yi`` the combination also learns (pre-update answer)."""
+        c = len(self.classes_)
+        tot = float(np.add.reduce(self._prior))
+        prior = self._prior / tot if tot > 0 else np.full(c, 1.0 / max(c, 1))
+        per = label_columns(self.two_hop)
+        lab = x[len(x) - per * c :]
+        c0 = self._layout.ctx_start
+        k = x[c0] * self.neighbours  # neighbours in the ring; x[c0 + 1]: labelled share
+        votes = smoothed_votes(
+            lab[0::per], lab[1::per] if self.two_hop else None, k * x[c0 + 1], k, prior
+        )
+        fit = self._combiner
+        fitted = fit.proba(votes, prior) if yi is None else fit.learn(votes, prior, yi)
+        return np.array([*votes, prior, fitted])
+
     def _mix(self, ph: np.ndarray) -> np.ndarray:
-        """Hedge mixture of the heads' probabilities."""
+        """Hedge mixture of the members' probabilities (heads, then votes)."""
         a = -_HEDGE_ETA * (self._head_loss - self._head_loss.min())
         w = np.exp(a)
         w /= np.add.reduce(w)
@@ -459,6 +511,7 @@ class NodePropertyClassifier(base.Classifier):
                 "chosen_family": self.chosen_family,
                 "selecting": self._selecting,
                 "family_scores": self.family_scores(),
+                "mixture_weights": self.mixture_weights(),
                 "selections": self._selections[-3:],
                 "labels_seen": self.labels_seen,
                 "n_classes": len(self.classes_),

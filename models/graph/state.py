@@ -19,6 +19,13 @@ vector and, per edge (u, v, t, w), for every hop k ≥ 1 (using pre-edge values,
 ``P[u, k]`` is then the sum over time-respecting walks of length k starting at u (each edge
 older than the previous one) of the product of weights times e^{-λ(now - oldest edge)} times
 R at the walk's end. Decay is applied lazily from each node's last update time.
+
+Time decay is off by default (``half_life=None``): timestamps may be seconds or milliseconds
+and nodes may link every few seconds or every few days, so no absolute half-life is a safe
+default; recency comes from the ring buffer (the K most recent neighbours) instead. Where a
+time *scale* is needed (the time-gap encodings, a node's age), the state uses
+:attr:`EdgeStreamState.time_scale`, a running mean of the nodes' own inter-arrival gaps, so
+multiplying every timestamp by 1000 changes nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import numpy as np
 
 #: ring-buffer entry / neighbour slot that is empty
 EMPTY = -1
+_GAP_DISCOUNT = 1.0 - 1.0 / 5000  # memory of the inter-arrival gap estimate (in gaps)
 
 
 class EdgeStreamState:
@@ -48,7 +56,8 @@ class EdgeStreamState:
     hops
         Walk lengths kept for positional features (O(hops·dim) per edge).
     half_life
-        Time-decay half-life in ``ts`` units (``None``: no decay).
+        Time-decay half-life in ``ts`` units (``None``, the default: no time decay; the
+        ring buffer alone makes recent neighbours count).
     random_seeded
         The first ``random_seeded`` distinct nodes get their own Gaussian random feature;
         every later node gets the running mean of its neighbours' random features (SPLASH's
@@ -68,7 +77,7 @@ class EdgeStreamState:
         neighbours: int = 20,
         dim: int = 32,
         hops: int = 2,
-        half_life: float | None = 600.0,
+        half_life: float | None = None,
         random_seeded: int = 1000,
         random_window: int = 50,
         evict_fraction: float = 0.01,
@@ -110,6 +119,8 @@ class EdgeStreamState:
         self.nodes_created = 0
         self.evictions = 0
         self.latest_ts = -math.inf
+        self._gap_sum = 0.0  # decayed sum / count of positive per-node inter-arrival gaps
+        self._gap_n = 0.0
         self._cap = 0
         self._alloc(min(1024, self.max_nodes))
 
@@ -248,6 +259,9 @@ class EdgeStreamState:
         # lazy time decay (out-of-order edges are folded in at the node's latest time)
         last_ts = self.last_ts
         tu, tv = last_ts[u], last_ts[v]
+        self._note_gap(ts - tu)
+        if v != u:
+            self._note_gap(ts - tv)
         lam = self.lam
         du = math.exp(-lam * (ts - tu)) if ts > tu else 1.0
         dv = math.exp(-lam * (ts - tv)) if ts > tv else 1.0
@@ -317,6 +331,18 @@ class EdgeStreamState:
                 nx[u, iu] = xv
                 nx[v, iv] = xv
         return u, v
+
+    def _note_gap(self, gap: float) -> None:
+        # new nodes start at ts (gap 0) and simultaneous edges add nothing: only positive gaps
+        if gap > 0 and math.isfinite(gap):
+            self._gap_sum = self._gap_sum * _GAP_DISCOUNT + gap
+            self._gap_n = self._gap_n * _GAP_DISCOUNT + 1.0
+
+    @property
+    def time_scale(self) -> float:
+        """Typical time between two edges of the same node (running mean over the last few
+        thousand gaps, in ``ts`` units; 1.0 before any). Scales with the timestamps' unit."""
+        return self._gap_sum / self._gap_n if self._gap_n > 0 else 1.0
 
     def _check_x(self, x: Any) -> np.ndarray:
         try:
