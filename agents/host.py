@@ -260,7 +260,7 @@ class ClassifierHost:
             out.append(("dead_letters", rid, {
                 **src, "error": f"label for unknown event id {rid!r}: no such event seen "
                 f"within orphan_ttl={lim.orphan_ttl}s (or its event expired after pending_ttl)",
-                "raw": label.model_dump_json(),
+                "raw": src.get("raw") or label.model_dump_json(),  # the bytes as sent
             }))
         return out
 
@@ -290,6 +290,7 @@ class PartitionState:
     # at-least-once (a rebalance can forward a record twice); this makes learning exactly-once
     src_high: dict[tuple[str, int], int] = field(default_factory=dict)
     duplicates: int = 0
+    clock: float = 0.0  # label-join clock when snapshotted (the partition's StreamClock)
     version: int = 1
     dirty: int = 0
     saved_at: float = field(default_factory=time.time)

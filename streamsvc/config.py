@@ -224,9 +224,10 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
     if kafka["partitions"] < 1:
         raise ConfigError("config key 'kafka.partitions' must be >= 1")
     for key, value in worker.items():
-        if key == "linger_ms" and value < 0:
-            raise ConfigError(f"config key 'worker.linger_ms' must be >= 0, got {value}")
-        if key != "linger_ms" and isinstance(value, int | float) and value <= 0:
+        if key in ("linger_ms", "fetch_max_wait_ms") and value < 0:
+            raise ConfigError(f"config key 'worker.{key}' must be >= 0, got {value}")
+        if key not in ("linger_ms", "fetch_max_wait_ms") and isinstance(value, int | float) \
+                and value <= 0:
             raise ConfigError(f"config key 'worker.{key}' must be > 0, got {value}")
     if worker["compression"] not in _COMPRESSION:
         raise ConfigError(f"config key 'worker.compression' must be one of "

@@ -109,3 +109,73 @@ def test_produce_synthetic_graph(service: ServiceProcs) -> None:
             env=env)
     edges = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(edges) == 5 and all({"src", "dst", "ts"} <= set(e) for e in edges)
+
+
+def test_help_documents_files_and_exit_codes() -> None:
+    for cmd in ("demo", "produce"):
+        out = " ".join(run(cmd, "--help").stdout.split())
+        assert "--label-type {auto,int,float,str,bool}" in out
+        assert "exit codes:" in out and "3 most rows of --file were rejected" in out
+        assert "reported with its line number, skipped and counted" in out
+
+
+def test_produce_refuses_a_file_it_cannot_use_before_connecting(tmp_path: Path) -> None:
+    nowhere = {"STREAMSVC_BROKER": "kafka://127.0.0.1:9"}  # nothing listens: must not matter
+    r = run("produce", "--file", str(tmp_path / "nosuch.csv"), env=nowhere, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"streamsvc produce: no such file: {tmp_path / 'nosuch.csv'}"
+    (tmp_path / "d.csv").write_text("a,b,label\n1,2,0\n")
+    r = run("produce", "--file", str(tmp_path / "d.csv"), "--target", "y", env=nowhere,
+            timeout=30)
+    assert r.returncode == 2 and "--target column 'y' is not in" in r.stderr
+    assert "(columns: a, b, label)" in r.stderr
+    (tmp_path / "e.jsonl").write_text("\n")
+    r = run("produce", "--file", str(tmp_path / "e.jsonl"), env=nowhere, timeout=30)
+    assert r.returncode == 2 and r.stderr.strip().endswith("e.jsonl is empty")
+    assert "Traceback" not in r.stderr
+
+
+def test_no_broker_names_the_address() -> None:
+    r = run("produce", "--synthetic", "sea-abrupt", "--count", "5", "--broker",
+            "127.0.0.1:9", timeout=120)
+    assert r.returncode == 1 and "cannot reach Kafka at 127.0.0.1:9" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.kafka
+def test_produce_a_messy_file_sends_only_whole_rows(service: ServiceProcs,
+                                                    tmp_path: Path) -> None:
+    env = {k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")}
+    topic = f"{service.ns}-file"
+    rows = ["id,a,colour,label"] + [f"r{i},{i % 9},{'red' if i % 2 else 'blue'},{float(i % 2)}"
+                                    for i in range(40)]
+    rows[5] = "r4,4"                    # line 6: too few values
+    rows[9] = "r8,8,red,1.0,extra"      # line 10: too many values
+    rows[12] = "r11,lots,red,1.0"       # line 13: text in the numeric column 'a'
+    csv = tmp_path / "mine.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    r = run("produce", "--file", str(csv), "--target", "label", "--id-column", "id",
+            "--topic", topic, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"{csv}:6: skipped: 2 values, but the header has 4 columns" in r.stderr
+    assert f"{csv}:13: skipped: column 'a' holds 'lots', but it is a numeric column" in r.stderr
+    assert f"rejected 3 of 40 rows of {csv} (not sent), by reason:" in r.stderr
+    assert "sent 37 records" in r.stderr
+    r = run("tail", topic, "--from-beginning", "--max", "37", "--timeout", "20", env=env)
+    msgs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(msgs) == 37 and {"r4", "r8", "r11"}.isdisjoint(m["id"] for m in msgs)
+    assert all(type(m["y"]) is int and type(m["x"]["a"]) is int for m in msgs)
+
+    lines = tmp_path / "labels.jsonl"
+    lines.write_text('{"id": "r0", "y": 0}\n{"id": "r1", "y": \n[1]\n{"id": "r2", "y": 0}\n')
+    r = run("produce", "--file", str(lines), "--topic", f"{topic}-labels", env=env)
+    assert r.returncode == 0 and "sent 2 records" in r.stderr, r.stderr
+    assert f"{lines}:2: skipped: not valid JSON" in r.stderr
+    assert f"{lines}:3: skipped: expected a JSON object" in r.stderr
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,label\n" + "".join(f"{i},{i}.5\n" for i in range(10)) + "1,1\n")
+    r = run("produce", "--file", str(bad), "--target", "label", "--topic", topic, env=env)
+    assert r.returncode == 3, r.stderr
+    assert "10 × label is a decimal number (lines 2, 3, 4, …)" in r.stderr
+    assert "most rows of" in r.stderr and "sent 1 records" in r.stderr
