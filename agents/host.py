@@ -13,8 +13,13 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import drift
-
+from agents.alerts import (
+    RING,
+    build_data_detector,
+    build_detector,
+    concept_evidence,
+    data_evidence,
+)
 from agents.messages import BadRecord, EventIn, LabelIn
 from models.metrics import PrequentialMetrics
 
@@ -38,14 +43,9 @@ def routing_key(model: str, shards: int, record_id: str) -> str:
     return f"{model}#{zlib.crc32(record_id.encode()) % shards}"
 
 
-def make_detector(name: str, delta: float) -> Any:
-    if name == "adwin":
-        return drift.ADWIN(delta=delta)
-    if name == "page_hinkley":
-        return drift.PageHinkley()
-    if name == "kswin":
-        return drift.KSWIN(seed=42)
-    return None
+def make_detector(name: str, delta: float, params: dict[str, Any] | None = None) -> Any:
+    """The label-based drift detector `name` (see `agents.alerts.DETECTORS`), or None."""
+    return build_detector(name, delta, params)
 
 
 def json_label(y: Any) -> Any:
@@ -111,8 +111,11 @@ class ClassifierHost:
         self.model = spec.build()
         self.limits = limits
         self.detector_name = spec.drift_detector
-        self.detector = make_detector(spec.drift_detector, spec.drift_delta)
+        self.detector = make_detector(spec.drift_detector, spec.drift_delta,
+                                      getattr(spec, "drift_params", None))
         self.alert_cooldown = spec.alert_cooldown
+        self.alert_on = getattr(spec, "alert_on", "degradation")
+        self.data_detector = build_data_detector(spec)
         self.label_type: str | None = None
         self.seen = 0
         self.learned = 0
@@ -123,8 +126,25 @@ class ClassifierHost:
         self.counters = {"labels_missing": 0, "labels_duplicate": 0, "labels_unknown": 0,
                          "labels_joined": 0, "alerts": 0, "alerts_suppressed": 0}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=20)
-        self._last_alert_at = -(10**12)
-        self._errors_since_alert = [0, 0]  # errors, count since the last alert
+        self._alert_fields()
+
+    def _alert_fields(self) -> None:
+        """Drift bookkeeping (also filled in for snapshots taken before it existed)."""
+        self.__dict__.setdefault("alert_on", "degradation")
+        self.__dict__.setdefault("data_detector", None)
+        for k in ("improvements", "data_alerts", "data_alerts_suppressed"):
+            self.counters.setdefault(k, 0)
+        self.last_improvement: dict[str, Any] | None = self.__dict__.get("last_improvement")
+        self._last_alert_at = self.__dict__.get("_last_alert_at", -(10**12))
+        self._last_fired = self.__dict__.get("_last_fired", 0)  # any detection, published or not
+        self._last_data_alert_at = self.__dict__.get("_last_data_alert_at", -(10**12))
+        self._last_resets = self.__dict__.get("_last_resets", 0)
+        self._ring = self.__dict__.get("_ring") or bytearray(RING)  # last errors, evidence only
+        self._n_err = self.__dict__.get("_n_err", 0)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._alert_fields()
 
     # -- the record paths -------------------------------------------------------------------
     def handle(self, kind: str, msg: Any, now: float, src: dict[str, Any]) -> list[Out]:
@@ -155,6 +175,8 @@ class ClassifierHost:
             "examples_learned": self.learned, **info,
         }
         out.append(("predictions", ev.id, pred))
+        if self.data_detector is not None and self.data_detector.update(ev.x, y_pred):
+            out += self._data_alert(now)
         if ev.y is not None and ev.id in self.done_ids:
             self.counters["labels_duplicate"] += 1  # the same labelled event sent twice
         elif ev.y is not None:
@@ -170,7 +192,7 @@ class ClassifierHost:
         else:
             self.pending[ev.id] = _Pending(ev.x, y_pred, now)
             self.pending.move_to_end(ev.id)
-        self._expire(now)
+        out += self._expire(now)  # labels that waited in vain: dead letters
         return out
 
     def on_label(self, lb: LabelIn, now: float, src: dict[str, Any]) -> list[Out]:
@@ -208,32 +230,59 @@ class ClassifierHost:
         return self._check_drift(int(y_pred != y), now)
 
     def _check_drift(self, error: int, now: float) -> list[Out]:
-        self._errors_since_alert[0] += error
-        self._errors_since_alert[1] += 1
-        if self.detector is None:
+        """One 0/1 error into the detector and the evidence ring; the rest only on a drift."""
+        det = self.detector
+        if det is None:
             return []
-        before = getattr(self.detector, "estimation", None)
-        width_before = getattr(self.detector, "width", None)
-        self.detector.update(error)
-        if not self.detector.drift_detected:
+        n = self._n_err
+        self._ring[n & (RING - 1)] = error
+        self._n_err = n + 1
+        det.update(error)
+        if not det.drift_detected:
             return []
+        return self._concept_alert(now)
+
+    def _concept_alert(self, now: float) -> list[Out]:
         position = self.learned
+        ev = concept_evidence(self._ring, self._n_err, position - self._last_fired)
+        self._last_fired = position
+        alert = {
+            "model": self.name, "shard": self.shard, "kind": "concept",
+            "detector": self.detector_name, "position": position,
+            "examples_seen": self.seen, "examples_learned": self.learned, "ts": now, **ev,
+            "rolling_accuracy": round(self.metrics.rolling.get(), 4),
+            "examples_since_last_alert": position - max(self._last_alert_at, 0),
+        }
+        if ev["direction"] == "improvement":
+            self.counters["improvements"] += 1
+            self.last_improvement = alert
+            if self.alert_on != "both":
+                return []
         if position - self._last_alert_at < self.alert_cooldown:
             self.counters["alerts_suppressed"] += 1
             return []
-        after = getattr(self.detector, "estimation", None)
-        alert = {
-            "model": self.name, "shard": self.shard, "detector": self.detector_name,
-            "position": position, "ts": now,
-            "error_rate_before": None if before is None else round(float(before), 4),
-            "error_rate_after": None if after is None else round(float(after), 4),
-            "window_before": width_before, "window_after": getattr(self.detector, "width", None),
-            "rolling_accuracy": round(self.metrics.rolling.get(), 4),
-            "examples_since_last_alert": self._errors_since_alert[1],
-        }
+        resets = getattr(self.model, "n_resets", None)  # DriftMoE replaces drifting experts
+        if resets is not None:
+            alert["learner"] = {"expert_resets_since_last_alert": resets - self._last_resets,
+                                "expert_resets_total": resets}
+            self._last_resets = resets
         self._last_alert_at = position
-        self._errors_since_alert = [0, 0]
         self.counters["alerts"] += 1
+        self.alerts.append(alert)
+        return [("drift_alerts", self.name, alert)]
+
+    def _data_alert(self, now: float) -> list[Out]:
+        """Inputs or predictions moved (no label needed): publish, within the cooldown."""
+        if self.seen - self._last_data_alert_at < self.alert_cooldown:
+            self.counters["data_alerts_suppressed"] += 1
+            return []
+        alert = {
+            "model": self.name, "shard": self.shard, "kind": "data", "detector": "data_drift",
+            "position": self.seen, "examples_seen": self.seen,
+            "examples_learned": self.learned, "ts": now, **data_evidence(self.data_detector),
+        }
+        self._last_data_alert_at = self.seen
+        self.counters["data_alerts"] += 1
         self.alerts.append(alert)
         return [("drift_alerts", self.name, alert)]
 
@@ -276,6 +325,11 @@ class ClassifierHost:
             **metrics_status(self.metrics),
             "pending_labels": len(self.pending), "waiting_orphan_labels": len(self.orphans),
             **self.counters, "recent_alerts": list(self.alerts), "inspect": inspect,
+            "drift": {"detector": self.detector_name, "alert_on": self.alert_on,
+                      "alert_cooldown": self.alert_cooldown,
+                      "last_improvement": self.last_improvement,
+                      "data_drift": None if self.data_detector is None
+                      else self.data_detector.summary()},
         }
 
 

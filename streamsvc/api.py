@@ -287,12 +287,16 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
             raise _unknown(name)
         return view.model_history(name)
 
-    @app.get("/alerts", summary="Most recent drift alerts, newest last")
+    @app.get("/alerts", summary="Most recent drift alerts, newest first (as on the dashboard)")
     def alerts(model: str | None = None, limit: int = Query(100, ge=1, le=10_000)
                ) -> list[dict[str, Any]]:
         if model is not None and view.model(model) is None:
             raise _unknown(model)
-        return view.recent_alerts(model, limit)
+        recent = view.recent_alerts(model, limit)  # arrival order, oldest first
+        # newest first; shards publish independently, so by time, arrival order breaking ties
+        order = sorted(range(len(recent)), key=lambda i: (_num_ts(recent[i].get("ts")), i),
+                       reverse=True)
+        return [recent[i] for i in order]
 
     @app.get("/workers", summary="Live workers: lag, rates, latency, counters, dead letters",
              response_model=list[WorkerInfo])
@@ -339,3 +343,7 @@ def run_api(settings: Settings, host: str, port: int, ssl_certfile: str | None =
                            settings.topic("drift_alerts"), settings.security.kafka_python())
     uvicorn.run(create_api(view, feed, token=settings.api_token), host=host, port=port,
                 log_level="info", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+
+
+def _num_ts(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.alerts import DETECTORS, NO_DELTA, build_detector
+from models.data_drift import DataDriftDetector
 from models.factory import ModelSpecError, build_model, kind_family
 from streamsvc.security import KafkaSecurity, read_secret_file, security_from_config
 
@@ -34,6 +36,10 @@ class ModelSpec:
     drift_detector: str = "adwin"
     drift_delta: float = 0.002
     alert_cooldown: int = 500
+    alert_on: str = "degradation"  # or "both": also publish improvements
+    drift_params: dict[str, Any] = field(default_factory=dict)  # the river detector's own
+    data_drift: bool = True  # label-free detector on the inputs and predictions
+    data_drift_params: dict[str, Any] = field(default_factory=dict)
 
     def build(self) -> Any:
         return build_model(self.kind, copy.deepcopy(self.params))
@@ -156,9 +162,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 _SECTIONS = {"kafka", "topics", "worker", "api", "models"}
-_MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown"}
+_MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown",
+               "alert_on", "drift_params", "data_drift", "data_drift_params"}
 _COMPRESSION = {"none", "gzip", "snappy", "lz4", "zstd"}
-_DETECTORS = {"adwin", "page_hinkley", "kswin", "none"}
+_DETECTORS = set(DETECTORS)
 _MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
@@ -282,6 +289,7 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
         spec = ModelSpec(
             name=name, kind=m["kind"], family=family, params=params, shards=shards,
             drift_detector=detector, drift_delta=float(delta), alert_cooldown=cooldown,
+            **_drift_keys(sec, m, detector, float(delta)),
         )
         try:
             model = spec.build()
@@ -313,3 +321,29 @@ def _secret(section: dict[str, Any], name: str, key: str, min_len: int) -> str:
         raise ConfigError(f"config key '{name}.{key}' is too short to be a secret: use at "
                           f"least {min_len} characters (e.g. `openssl rand -hex 32`)")
     return value
+
+
+def _drift_keys(sec: str, m: dict[str, Any], detector: str, delta: float) -> dict[str, Any]:
+    """Check a model's drift-alert keys; the detectors are built once so bad values fail now."""
+    if detector in NO_DELTA and "drift_delta" in m:
+        raise ConfigError(f"config key '{sec}.drift_delta' does not apply to {detector} "
+                          f"({DETECTORS[detector]})")
+    alert_on = m.get("alert_on", "degradation")
+    if alert_on not in ("degradation", "both"):
+        raise ConfigError(f"config key '{sec}.alert_on' must be \"degradation\" (publish only "
+                          "drifts that make the model worse) or \"both\"")
+    data_drift = m.get("data_drift", True)
+    if not isinstance(data_drift, bool):
+        raise ConfigError(f"config key '{sec}.data_drift' must be true or false")
+    out: dict[str, Any] = {"alert_on": alert_on, "data_drift": data_drift}
+    for key, build in (("drift_params", lambda p: build_detector(detector, delta, p)),
+                       ("data_drift_params", lambda p: DataDriftDetector(**p))):
+        params = m.get(key, {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"config key '{sec}.{key}' must be a table")
+        try:
+            build(params)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"config key '{sec}.{key}' {params}: {exc}") from None
+        out[key] = dict(params)
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from agents.alerts import describe, match_drifts
 from agents.host import HostLimits
 from agents.messages import BadRecord, dead_letter
 from agents.processor import Processor, route
@@ -42,7 +43,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"streamsvc demo: model {args.model!r} is a {spec.kind} model; the demo runs "
               "classifiers on event streams", file=sys.stderr)
         return 2
-    drifts: list[int] = []
+    drifts: list[tuple[int, int]] = []  # true drift windows (start, end) of a built-in stream
     if args.file:
         try:  # a file the demo cannot use at all is refused before anything is written
             examples: Any = ExampleFile(args.file, args.target,
@@ -57,7 +58,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         title = Path(args.file).name
         total = None
     else:
-        from streamsvc.streams import STREAMS, drift_points
+        from streamsvc.streams import STREAMS, drift_points, drift_width
 
         if args.stream not in STREAMS:
             print(f"streamsvc demo: unknown stream {args.stream!r}; choose from "
@@ -68,7 +69,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                   "was run and no output was written", file=sys.stderr)
             return 2
         examples = synthetic_examples(args.stream, args.count, args.seed)
-        drifts = list(drift_points(args.stream, args.count))
+        drifts = _drift_windows(drift_points(args.stream, args.count),
+                                drift_width(args.stream, args.count))
         title = args.stream
         total = args.count
 
@@ -82,6 +84,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.serve:
         try:
             view, server = _start_sidecar(settings, args.port)
+            view.true_drifts = [list(w) for w in drifts]  # the dashboard marks them
         except OSError as exc:
             print(f"streamsvc demo: {exc}", file=sys.stderr)
             return 2
@@ -130,8 +133,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 files[role].write(json.dumps(value) + "\n")
                 if role == "drift_alerts":
                     alerts.append(value)
-                    bar.write(f"drift alert at example {value['position']}: error "
-                              f"{value['error_rate_before']} → {value['error_rate_after']}")
+                    bar.write(describe(value))
             n += 1
             bar.update(1)
             if n % 500 == 0 and proc.statuses():
@@ -214,8 +216,8 @@ def _port_problem(port: int) -> str | None:
 
 
 def _summary(model: str, kind: str, title: str, n: int, bad: int, elapsed: float,
-             status: dict[str, Any], alerts: list[dict[str, Any]], drifts: list[int],
-             out: Path, window: int) -> None:
+             status: dict[str, Any], alerts: list[dict[str, Any]],
+             drifts: list[tuple[int, int]], out: Path, window: int) -> None:
     acc = status.get("accuracy")
     print(f"\n== streamsvc demo: {model} ({kind}) on {title} ==")
     print(f"examples        {n} in {elapsed:.1f}s ({n / max(elapsed, 1e-9):,.0f}/s)")
@@ -223,19 +225,57 @@ def _summary(model: str, kind: str, title: str, n: int, bad: int, elapsed: float
     print(f"accuracy        {acc:.4f} (prequential)" if acc is not None else "accuracy        –")
     if status.get("rolling_accuracy") is not None:
         print(f"rolling acc.    {status['rolling_accuracy']:.4f} (last {window} examples)")
-    if drifts:
-        print(f"true drifts at  {', '.join(str(d) for d in drifts)}")
-    print(f"drift alerts    {len(alerts)}" + (
-        f" at {', '.join(str(a['position']) for a in alerts)}" if alerts else ""))
+    _drift_summary(alerts, drifts, status)
     if bad:
         print(f"dead letters    {bad} (see {out / 'dead-letters.jsonl'})")
     print(f"outputs         {out}/predictions.jsonl, drift-alerts.jsonl, status.json")
 
 
+def _drift_windows(points: list[int], width: int) -> list[tuple[int, int]]:
+    """(start, end) of each true drift: the point itself when abrupt, else its logistic's
+    central part (probability of the new concept from 12% to 88%)."""
+    half = 0 if width <= 1 else width // 2
+    return [(max(0, p - half), p + half) for p in points]
+
+
+def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
+                   status: dict[str, Any], within: int = 2000) -> None:
+    """Which true drifts the published alerts found, with what delay, and the false alarms."""
+    concept = [a["position"] for a in alerts if a.get("kind", "concept") == "concept"]
+    data = [a for a in alerts if a.get("kind") == "data"]
+    if drifts:
+        delays, false = match_drifts(concept, drifts, within)
+        found = sum(d is not None for d in delays)
+        print(f"true drifts at  {', '.join(str((a + b) // 2) for a, b in drifts)}")
+        print(f"detected        {found} of {len(drifts)} within {within:,} examples of the "
+              "change (concept alerts)")
+        for (start, end), d in zip(drifts, delays, strict=True):
+            where = str(start) if start == end else f"{start}–{end}"
+            print(f"  drift at {where:<12} " + (f"detected, delay {d}" if d is not None
+                                                else "missed"))
+        print(f"false alarms    {len(false)}" + (f" (at {', '.join(map(str, false))})"
+                                                  if false else ""))
+    else:
+        print(f"concept alerts  {len(concept)}" + (f" at {', '.join(map(str, concept))}"
+                                                   if concept else ""))
+    if data:
+        print(f"data alerts     {len(data)} (inputs or predictions moved, no label needed): "
+              + "; ".join(f"{a['position']}: {', '.join(a.get('features') or []) or ''}"
+                          f"{' predictions' if a.get('predictions_moved') else ''}".strip()
+                          for a in data[:5]) + (" ..." if len(data) > 5 else ""))
+    both = (status.get("drift") or {}).get("alert_on") == "both"
+    if status.get("improvements"):
+        print(f"improvements    {status['improvements']} (error rate fell) " + (
+            "published too (alert_on = \"both\")" if both else
+            "counted in the status, not published (alert_on = \"degradation\")"))
+
+
 def _feed(view: Any, proc: Processor, alerts: list[dict[str, Any]]) -> None:
     now = time.time()
+    truth = getattr(view, "true_drifts", None)
     for s in proc.statuses():
-        view.on_status(s["shard"], {**s, "updated": now, "worker": "embedded"})
+        view.on_status(s["shard"], {**s, "updated": now, "worker": "embedded",
+                                    **({"true_drifts": truth} if truth else {})})
     known = len([a for a in view.recent_alerts(limit=10_000)])
     for a in alerts[known:]:
         view.on_alert(a)

@@ -19,7 +19,8 @@ log = logging.getLogger("streamsvc.status")
 
 _SUMMED = ("examples_seen", "examples_learned", "examples_evaluated", "correct",
            "pending_labels", "waiting_orphan_labels", "labels_missing", "labels_duplicate",
-           "labels_unknown", "labels_joined", "alerts", "alerts_suppressed")
+           "labels_unknown", "labels_joined", "alerts", "alerts_suppressed",
+           "improvements", "data_alerts", "data_alerts_suppressed")
 
 
 class StatusView:
@@ -134,6 +135,9 @@ class StatusView:
                 for s in shards
             ]
             out["inspect"] = {s.get("shard", "?"): s.get("inspect", {}) for s in shards}
+            truth = [s["true_drifts"] for s in shards if s.get("true_drifts")]
+            if truth:  # the embedded demo's built-in stream: (start, end) of each true drift
+                out["true_drifts"] = truth[0]
             extra = [s.get("extra") for s in shards if s.get("extra")]
             if extra:
                 out["extra"] = extra

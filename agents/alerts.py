@@ -1,0 +1,164 @@
+"""Drift detectors for a model host, and the evidence an alert carries.
+
+Kept out of the per-record path: the host feeds a detector one 0/1 error per learned example
+and writes it into a small ring; everything here runs only when a detector fires.
+
+An alert says what happened:
+
+* ``kind``: ``"concept"`` (the error rate moved; needs labels) or ``"data"`` (the inputs or
+  the predictions moved; needs no label);
+* ``direction``: ``"degradation"`` or ``"improvement"`` (concept), ``"shift"`` (data);
+* the error rate in the windows before and after the estimated change point, with their
+  sizes — the split that best separates the two (a CUSUM estimate over the errors since the
+  previous detection), so every detector's alert reads the same way;
+* ``severity``: ``"low"`` / ``"medium"`` / ``"high"`` from the size of the move.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+from river import drift
+
+from models.data_drift import PREDICTION, DataDriftDetector
+
+#: label-based detectors offered in `[models.X] drift_detector`, and what `drift_delta` sets
+DETECTORS: dict[str, str] = {
+    "adwin": "ADWIN: drift_delta is its confidence delta",
+    "page_hinkley": "Page-Hinkley: drift_delta is not used; set drift_params.threshold",
+    "kswin": "KSWIN: drift_delta is the KS test's alpha",
+    "ddm": "DDM: drift_delta sets drift_threshold to the normal quantile z(1 - drift_delta)",
+    "eddm": "EDDM: drift_delta is not used; set drift_params.alpha / beta",
+    "hddm_a": "HDDM_A: drift_delta is its drift_confidence",
+    "hddm_w": "HDDM_W: drift_delta is its drift_confidence",
+    "none": "no label-based detection",
+}
+#: detectors with no confidence parameter that `drift_delta` could map to
+NO_DELTA = {"page_hinkley", "eddm"}
+RING = 4096  # recent errors kept for the evidence of an alert (a power of two)
+
+
+def build_detector(name: str, delta: float, params: dict[str, Any] | None = None) -> Any:
+    """A fresh river detector; ``params`` (the model's `drift_params`) override the mapping."""
+    p = dict(params or {})
+    if name == "adwin":
+        p.setdefault("delta", delta)
+        return drift.ADWIN(**p)
+    if name == "page_hinkley":
+        return drift.PageHinkley(**p)
+    if name == "kswin":
+        p.setdefault("alpha", delta)
+        p.setdefault("seed", 42)
+        return drift.KSWIN(**p)
+    if name == "ddm":
+        p.setdefault("drift_threshold", NormalDist().inv_cdf(1.0 - delta))
+        return drift.binary.DDM(**p)
+    if name == "eddm":
+        return drift.binary.EDDM(**p)
+    if name == "hddm_a":
+        p.setdefault("drift_confidence", delta)
+        return drift.binary.HDDMA(**p)
+    if name == "hddm_w":
+        p.setdefault("drift_confidence", delta)
+        return drift.binary.HDDMW(**p)
+    return None
+
+
+def build_data_detector(spec: Any) -> DataDriftDetector | None:
+    """The label-free detector of a model (``[models.X] data_drift = false`` turns it off)."""
+    if not getattr(spec, "data_drift", True):
+        return None
+    return DataDriftDetector(**dict(getattr(spec, "data_drift_params", None) or {}))
+
+
+def recent_errors(ring: bytearray, n_err: int, n: int) -> np.ndarray:
+    """The last ``n`` errors written to ``ring`` (``n_err`` written so far), oldest first."""
+    n = min(n, n_err, len(ring))
+    idx = np.arange(n_err - n, n_err) & (len(ring) - 1)
+    return np.frombuffer(ring, dtype=np.uint8)[idx].astype(float)
+
+
+def split_point(e: np.ndarray, min_side: int = 30) -> int:
+    """Index that best splits ``e`` into two parts with different means (max |CUSUM|)."""
+    n = len(e)
+    if n < 2 * min_side:
+        return n // 2
+    s = np.cumsum(e - e.mean())[min_side - 1:n - min_side]
+    return int(np.argmax(np.abs(s))) + min_side
+
+
+def concept_severity(before: float, after: float) -> str:
+    """How big a move in error rate is: absolute change, and relative to where it was."""
+    d = abs(after - before)
+    rel = d / max(min(before, after), 0.01)
+    if d >= 0.15 or (d >= 0.05 and rel >= 1.0):
+        return "high"
+    if d >= 0.05:
+        return "medium"
+    return "low"
+
+
+def concept_evidence(ring: bytearray, n_err: int, since_last: int) -> dict[str, Any]:
+    """Direction, error rates and window sizes around the estimated change point."""
+    e = recent_errors(ring, n_err, max(since_last, 200))
+    k = split_point(e)
+    before, after = e[:k], e[k:]
+    rb = float(before.mean()) if len(before) else float("nan")
+    ra = float(after.mean()) if len(after) else float("nan")
+    return {
+        "direction": "degradation" if ra > rb else "improvement",
+        "severity": concept_severity(rb, ra),
+        "error_rate_before": round(rb, 4), "error_rate_after": round(ra, 4),
+        "accuracy_before": round(1 - rb, 4), "accuracy_after": round(1 - ra, 4),
+        "window_before": len(before), "window_after": len(after),
+    }
+
+
+def data_evidence(det: DataDriftDetector, top: int = 5) -> dict[str, Any]:
+    """The features (and whether the predictions) that moved, strongest first."""
+    ev = det.evidence
+    psi = max((v["psi"] for v in ev.values()), default=0.0)
+    names = det.drifted_features
+    return {
+        "direction": "shift",
+        "severity": "high" if psi >= 0.25 else "medium" if psi >= 0.1 else "low",
+        "features": [f for f in names if f != PREDICTION],
+        "predictions_moved": PREDICTION in ev,
+        "max_psi": psi,
+        "evidence": {f: ev[f] for f in names[:top]},
+        "window_before": det.reference, "window_after": det.window,
+    }
+
+
+def match_drifts(positions: list[int], windows: list[tuple[int, int]], within: int = 2000
+                 ) -> tuple[list[int | None], list[int]]:
+    """Match alert positions to true drifts.
+
+    A drift whose window is ``(start, end)`` (abrupt: start = end) is found by the first alert
+    in ``[start, end + within]``; returns each drift's delay from ``start`` (None: missed)
+    and the positions that match no drift (false alarms).
+    """
+    pos = sorted(positions)
+    delays: list[int | None] = []
+    used: set[int] = set()
+    for start, end in windows:
+        hit = [p for p in pos if start <= p <= end + within]
+        delays.append(hit[0] - start if hit else None)
+        used.update(hit)
+    return delays, [p for p in pos if p not in used]
+
+
+def describe(alert: dict[str, Any]) -> str:
+    """One line a person can read."""
+    at = alert.get("position")
+    if alert.get("kind") == "data":
+        what = ", ".join(alert.get("features") or []) or "no input feature"
+        pred = "; the predictions' mix moved" if alert.get("predictions_moved") else ""
+        return (f"data drift at event {at} ({alert.get('severity')}): {what} moved "
+                f"(PSI up to {alert.get('max_psi')}){pred}")
+    return (f"concept drift at example {at}: {alert.get('direction')} "
+            f"({alert.get('severity')}), error {alert.get('error_rate_before')} over "
+            f"{alert.get('window_before')} → {alert.get('error_rate_after')} over "
+            f"{alert.get('window_after')} examples")

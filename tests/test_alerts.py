@@ -1,0 +1,214 @@
+"""Drift alerts: direction and severity, what gets published, label-free detection, the API
+order and the demo's summary. Real learners and real detectors, fixed seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agents.alerts import concept_evidence, concept_severity, match_drifts
+from agents.host import ClassifierHost, HostLimits
+from agents.messages import Record
+from models.data_drift import PREDICTION, DataDriftDetector
+from streamsvc.api import create_api
+from streamsvc.config import ConfigError, ModelSpec, load_settings
+from streamsvc.status import StatusView
+
+
+def spec(**over) -> ModelSpec:
+    base = ModelSpec(name="m", kind="hoeffding_tree", family="classifier", params={})
+    return dataclasses.replace(base, **over)
+
+
+def flip_stream(n: int, at: int, seed: int):
+    """y = [x0 + x1 > 1], inverted from `at` on: the error jumps, then the tree relearns."""
+    rng = random.Random(seed)
+    for t in range(n):
+        x = {"a": rng.random(), "b": rng.random()}
+        y = (x["a"] + x["b"] > 1.0) != (t >= at)
+        yield x, y
+
+
+def feed(host: ClassifierHost, data, labels: bool = True) -> list[dict]:
+    alerts = []
+    for i, (x, y) in enumerate(data):
+        outs = host.on_event(Record(id=str(i), model="m", x=x, y=y if labels else None,
+                                    ts=None), 1.0)
+        alerts += [v for role, _, v in outs if role == "drift_alerts"]
+    return alerts
+
+
+# -- direction and severity -----------------------------------------------------------------
+def test_evidence_reads_a_rise_as_degradation_with_both_windows() -> None:
+    rng = random.Random(3)
+    ring = bytearray(4096)
+    errs = [int(rng.random() < 0.1) for _ in range(1500)] + \
+           [int(rng.random() < 0.4) for _ in range(500)]
+    for i, e in enumerate(errs):
+        ring[i & 4095] = e
+    ev = concept_evidence(ring, len(errs), since_last=len(errs))
+    assert ev["direction"] == "degradation"
+    assert abs(ev["window_before"] - 1500) < 150 and ev["window_before"] + ev["window_after"] \
+        == len(errs)
+    assert 0.07 < ev["error_rate_before"] < 0.13 and 0.33 < ev["error_rate_after"] < 0.47
+    assert ev["severity"] == "high"
+    down = concept_evidence(bytearray(reversed(ring[:2000])) + bytearray(2096), 2000, 2000)
+    assert down["direction"] == "improvement"
+
+
+@pytest.mark.parametrize(("before", "after", "level"), [
+    (0.10, 0.12, "low"), (0.10, 0.17, "medium"), (0.10, 0.30, "high"), (0.02, 0.08, "high"),
+    (0.30, 0.10, "high")])
+def test_severity_levels(before: float, after: float, level: str) -> None:
+    assert concept_severity(before, after) == level
+
+
+def test_degradations_published_improvements_only_counted_by_default() -> None:
+    data = list(flip_stream(12_000, 5000, seed=1))
+    host = ClassifierHost(spec(data_drift=False), "m", HostLimits())
+    alerts = feed(host, data)
+    assert alerts, "the inverted concept must raise an alert"
+    assert all(a["kind"] == "concept" and a["direction"] == "degradation" for a in alerts)
+    near = [a for a in alerts if 5000 <= a["position"] <= 7000]
+    assert near, [a["position"] for a in alerts]
+    first = near[0]
+    assert first["error_rate_after"] > first["error_rate_before"] + 0.2
+    assert first["window_before"] > 0 and first["window_after"] > 0
+    assert host.counters["improvements"] >= 1, "the relearned tree's recovery is detected"
+    st = host.status()
+    assert st["improvements"] == host.counters["improvements"]
+    assert st["drift"]["last_improvement"]["direction"] == "improvement"
+
+    both = ClassifierHost(spec(data_drift=False, alert_on="both"), "m", HostLimits())
+    published = feed(both, data)
+    assert {a["direction"] for a in published} == {"degradation", "improvement"}
+
+
+def test_old_snapshots_gain_the_new_fields() -> None:
+    host = ClassifierHost(spec(), "m", HostLimits())
+    feed(host, list(flip_stream(300, 10_000, seed=2)))
+    state = host.__dict__.copy()
+    for k in ("alert_on", "data_detector", "_ring", "_n_err", "last_improvement"):
+        state.pop(k)
+    old = ClassifierHost.__new__(ClassifierHost)
+    old.__setstate__(state)
+    feed(old, list(flip_stream(300, 10_000, seed=3)))
+    assert old.alert_on == "degradation" and old.data_detector is None
+    clone = pickle.loads(pickle.dumps(host))
+    assert clone.data_detector.n_seen == host.data_detector.n_seen == 300
+
+
+# -- label-free detection ------------------------------------------------------------------
+def shifted(n: int, at: int, seed: int, shift: float):
+    rng = random.Random(seed)
+    for t in range(n):
+        yield {"a": rng.gauss(shift if t >= at else 0.0, 1.0), "b": rng.gauss(5.0, 2.0),
+               "c": rng.choice(("x", "y", "z")), "k": rng.randint(0, 3)}
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
+def test_data_detector_finds_a_one_std_shift_within_2000(seed: int) -> None:
+    det = DataDriftDetector()
+    hits = [t for t, x in enumerate(shifted(9000, 5000, seed, 1.0)) if det.update(x)]
+    assert hits and 5000 <= hits[0] <= 7000, hits
+    assert hits[0] == min(hits)
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_data_detector_is_quiet_on_stationary_data(seed: int) -> None:
+    det = DataDriftDetector()
+    rng = random.Random(seed)
+    hits = [t for t, x in enumerate(shifted(60_000, 10**9, seed, 0.0))
+            if det.update(x, rng.choice((0, 1, 1)))]
+    assert hits == []
+
+
+@pytest.mark.parametrize("moving", ["ch", PREDICTION])
+def test_data_detector_sees_a_categorical_mix_and_the_predictions(moving: str) -> None:
+    rng = random.Random(5)
+    det = DataDriftDetector()
+    found = []
+    for t in range(8000):
+        late = t >= 4000
+        mix = (0.2, 0.3, 0.5) if late and moving == "ch" else (0.6, 0.3, 0.1)
+        x = {"v": rng.random(), "ch": rng.choices("abc", mix)[0]}
+        p_yes = 0.8 if late and moving == PREDICTION else 0.3
+        if det.update(x, "yes" if rng.random() < p_yes else "no"):
+            found.append((t, list(det.drifted_features)))
+    assert found and 4000 <= found[0][0] <= 6000
+    assert found[0][1] == [moving]
+
+
+def test_host_raises_data_alerts_with_no_label_at_all() -> None:
+    host = ClassifierHost(spec(), "m", HostLimits())
+    data = [(x, None) for x in shifted(9000, 5000, 31, 1.5)]
+    alerts = feed(host, data, labels=False)
+    assert host.learned == 0
+    assert alerts and all(a["kind"] == "data" for a in alerts)
+    a = alerts[0]
+    assert 5000 <= a["position"] <= 7000 and a["features"] == ["a"]
+    assert a["severity"] == "high" and a["evidence"]["a"]["type"] == "numeric"
+
+
+# -- configuration ---------------------------------------------------------------------------
+def test_config_keys_for_alerts(tmp_path) -> None:
+    def load(body: str):
+        p = tmp_path / "c.toml"
+        p.write_text("[models.default]\nkind = \"hoeffding_tree\"\n" + body)
+        return load_settings(p).models["default"]
+
+    assert load('alert_on = "both"').alert_on == "both"
+    assert load("data_drift = false").data_drift is False
+    s = load('drift_detector = "page_hinkley"\ndrift_params = { threshold = 20.0 }')
+    host = ClassifierHost(s, "default", HostLimits())
+    assert host.detector.threshold == 20.0
+    k = ClassifierHost(load('drift_detector = "kswin"\ndrift_delta = 0.0001'), "d", HostLimits())
+    assert k.detector.alpha == 0.0001
+    for bad, key in (('alert_on = "all"', "alert_on"),
+                     ('drift_detector = "page_hinkley"\ndrift_delta = 0.01', "drift_delta"),
+                     ("drift_params = { nope = 1 }", "drift_params"),
+                     ("data_drift_params = { window = 333 }", "data_drift_params"),
+                     ('drift_detector = "magic"', "drift_detector")):
+        with pytest.raises(ConfigError, match=key):
+            load(bad)
+
+
+# -- what the user sees ----------------------------------------------------------------------
+def test_alerts_endpoint_lists_newest_first() -> None:
+    view = StatusView({"m": {"kind": "hoeffding_tree", "family": "classifier"}})
+    now = time.time()
+    for i in range(5):
+        view.on_alert({"model": "m", "position": 1000 * (i + 1), "ts": now + i, "kind": "concept"})
+    got = TestClient(create_api(view)).get("/alerts").json()
+    assert [a["position"] for a in got] == [5000, 4000, 3000, 2000, 1000]
+
+
+def test_match_drifts() -> None:
+    delays, false = match_drifts([900, 1100, 2500, 7600], [(1000, 1000), (5000, 5000),
+                                                            (6000, 6500)])
+    assert delays == [100, None, 1600] and false == [900]
+
+
+def test_demo_prints_which_true_drifts_were_found(tmp_path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[models.fast]\nkind = "hoeffding_tree"\n')
+    r = subprocess.run([sys.executable, "-m", "streamsvc.cli", "demo", "--config", str(cfg),
+                        "--model", "fast", "--count", "8000", "--stream", "sea-abrupt",
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "true drifts at  2000, 4000, 6000" in out
+    lines = [ln for ln in out.splitlines() if ln.strip().startswith("drift at ")]
+    assert [ln.split()[2] for ln in lines] == ["2000", "4000", "6000"]
+    assert all("detected, delay" in ln or ln.rstrip().endswith("missed") for ln in lines)
+    n_found = sum("detected" in ln for ln in lines)
+    assert f"detected        {n_found} of 3 within 2,000" in out
+    assert "false alarms    " in out
