@@ -91,6 +91,14 @@ def test_worker_sidecar_and_cli_through_a_secured_listener(secure_service: Any,
     metrics = _get(f"{api_url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert metrics is not None and "streamsvc_snapshots_refused" in metrics.text
 
+    # Faust's own control group came in through the secured listener too
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": svc.bootstrap,
+                         **svc.broker.client_security(listener).librdkafka()})
+    groups = {g.group_id for g in admin.list_consumer_groups().result(timeout=20).valid}
+    assert f"streamsvc-{svc.ns}-control" in groups and f"streamsvc-{svc.ns}" in groups, groups
+
     password = svc.broker.client_security().password
     for proc in (worker, api):
         assert svc.stop(proc) in (0, -15), svc.log_of(proc)
