@@ -22,6 +22,7 @@ Exactly-once learning across crashes and rebalances (see README, "Nothing learne
 
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 from typing import Any, NamedTuple
@@ -30,14 +31,17 @@ from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
 from agents.processor import INPUTS, Processor, route
 
+log = logging.getLogger("streamsvc.pipeline")
+
 
 class StreamClock:
-    """The time label-join expiry runs on: the processed records' own clock, advancing with
-    the wall clock only while the worker is idle.
+    """The time label-join expiry runs on in one records partition: the clock of the latest
+    record processed there, advancing with the wall clock only while no record arrives.
 
     Why: a worker working through a backlog must not expire a waiting label by wall time
-    while the event it waits for is still queued behind it; an idle worker must still expire
-    labels whose event never comes.
+    while the event it waits for is still queued behind it; an idle partition must still
+    expire labels whose event never comes. One clock per partition: a partition that lags
+    behind another must not have its labels expired on the other one's clock.
     """
 
     def __init__(self) -> None:
@@ -77,7 +81,7 @@ def _reason(exc: Exception) -> str:
 def source_of(value: bytes | None, partition: int, offset: int, records_topic: str
               ) -> tuple[str, int, int, bytes | None]:
     """Where a records-topic message came from (the user's topic, partition and offset) and
-    the body it carried (the message itself when its body cannot be encoded back)."""
+    the bytes the user sent (else the validated body; else the message itself)."""
     import json
 
     try:
@@ -86,6 +90,8 @@ def source_of(value: bytes | None, partition: int, offset: int, records_topic: s
         where = str(src["topic"]), int(src["partition"]), int(src["offset"])
     except (ValueError, KeyError, TypeError):
         return records_topic, partition, offset, value
+    if isinstance(rec.get("raw"), str):
+        return (*where, rec["raw"].encode("utf-8", "surrogatepass"))
     try:
         body = json.dumps(rec["body"], ensure_ascii=False).encode()
     except (ValueError, KeyError, TypeError):
@@ -98,8 +104,8 @@ class Pipeline:
 
     COUNTERS = ("events_in", "labels_in", "transitions_in", "edges_in", "node_labels_in",
                 "dead_letters", "records", "outputs", "predictions", "drift_alerts",
-                "snapshots_saved", "replayed", "skipped", "send_errors", "send_retries",
-                "batches")
+                "snapshots_saved", "replayed", "replay_errors", "skipped", "send_errors",
+                "send_retries", "batches")
 
     def __init__(self, specs: Any, limits: HostLimits, records_topic: str = "records",
                  checkpoint_every: int = 5000, checkpoint_interval: float = 30.0) -> None:
@@ -108,7 +114,7 @@ class Pipeline:
         self.records_topic = records_topic
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
-        self.clock = StreamClock()
+        self.clocks: dict[int, StreamClock] = {}  # records partition -> its clock
         self.counters: dict[str, int] = dict.fromkeys(self.COUNTERS, 0)
         self.dead_by_reason: dict[str, int] = {}
         self.replay_until: dict[int, int] = {}  # records partition -> first offset to publish
@@ -142,6 +148,9 @@ class Pipeline:
             state: PartitionState = pickle.loads(snapshot)
             self.proc.adopt(state)
         st = self.proc.state(partition)
+        if st.clock:  # go on from the snapshot's clock (wall time of the restart excluded)
+            clock = self.clocks[partition] = StreamClock()
+            clock.record, clock.wall = st.clock, time.time()
         start = st.offset + 1
         if committed is not None and committed > start:
             self.replay_until[partition] = committed
@@ -151,6 +160,7 @@ class Pipeline:
         """Forget a records partition (revoked or lost: another worker owns it now)."""
         self.proc.partitions.pop(partition, None)
         self.replay_until.pop(partition, None)
+        self.clocks.pop(partition, None)
 
     def learn(self, partition: int, offset: int, value: bytes | None,
               ts_ms: int | None) -> list[Out]:
@@ -160,7 +170,10 @@ class Pipeline:
             self.counters["skipped"] += 1
             return []
         now = record_clock(ts_ms)
-        self.clock.saw(now)
+        clock = self.clocks.get(partition)
+        if clock is None:
+            clock = self.clocks[partition] = StreamClock()
+        clock.saw(now)
         replay = offset < self.replay_until.get(partition, -1)
         if replay:
             self.counters["replayed"] += 1
@@ -171,15 +184,24 @@ class Pipeline:
             outs = self.proc.handle(partition, offset, value or b"", now)
         except Exception as exc:  # noqa: BLE001 - the worker must go on
             st.offset = max(st.offset, offset)
-            if replay:
-                return []  # its dead letter was published the first time
+            if replay:  # its dead letter was published the first time: count, say once
+                self.counters["replay_errors"] += 1
+                if self.counters["replay_errors"] <= 3:
+                    log.info("records[%d]@%d failed again while replaying (its dead letter was "
+                             "published the first time): %s", partition, offset, _reason(exc))
+                return []
             topic, p, o, body = source_of(value, partition, offset, self.records_topic)
             return [self.dead_letter(topic, p, o, _reason(exc), body)]
         return [] if replay else outs
 
     def tick(self) -> list[Out]:
-        """Time passes with no record: expire waiting labels that are due."""
-        return self.proc.tick(self.clock.now())
+        """Time passes with no record: expire waiting labels that are due, each partition on
+        its own clock."""
+        out: list[Out] = []
+        for p in list(self.proc.partitions):
+            clock = self.clocks.get(p)
+            out += self.proc.tick(clock.now() if clock else time.time(), p)
+        return out
 
     # -- checkpoints --------------------------------------------------------------------------
     def due(self, now: float | None = None) -> list[int]:
@@ -197,6 +219,9 @@ class Pipeline:
             return None
         dirty = st.dirty
         st.dirty, st.saved_at = 0, time.time()
+        clock = self.clocks.get(partition)
+        if clock is not None:
+            st.clock = clock.now()
         blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
         return blob, {"offset": st.offset, "records": dirty}
 

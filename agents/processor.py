@@ -88,11 +88,25 @@ def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str,
     body["model"] = spec.name
     rk = routing_key(spec.name, spec.shards if shard_by else 1,
                      str(body[shard_by]) if shard_by else "")
-    value = orjson.dumps({"kind": kind, "rk": rk, "body": body, "src": src})
-    if len(value) > MAX_FORWARD_BYTES:
-        raise BadRecord(f"record too large once validated ({len(value)} bytes > "
-                        f"{MAX_FORWARD_BYTES})")
+    fwd = {"kind": kind, "rk": rk, "body": body, "src": src, "raw": _text(raw)}
+    value = orjson.dumps(fwd)
+    if len(value) > MAX_FORWARD_BYTES:  # the bytes as sent are a courtesy for dead letters
+        del fwd["raw"]
+        value = orjson.dumps(fwd)
+        if len(value) > MAX_FORWARD_BYTES:
+            raise BadRecord(f"record too large once validated ({len(value)} bytes > "
+                            f"{MAX_FORWARD_BYTES})")
     return rk, value
+
+
+def _text(raw: bytes | None) -> str | None:
+    """The record as sent, carried along so that a refusal on the learn stage can dead-letter
+    the bytes the user sent (not a re-encoded body). Valid JSON is UTF-8 in practice; the
+    rare UTF-16/32 JSON is carried without it."""
+    try:
+        return raw.decode() if raw is not None else None
+    except UnicodeDecodeError:
+        return None
 
 
 def host_class(family: str) -> type:
@@ -183,17 +197,21 @@ class Processor:
             kind = rec["kind"]
             msg = (Record(**rec["body"]) if kind in _PLAIN
                    else shape.model_construct(**rec["body"]))
+            if kind == "label" and "raw" in rec:  # a label may wait, then be dead-lettered
+                src = {**src, "raw": rec["raw"]}
             return host.handle(kind, msg, now, src)
         except BadRecord:
             raise
         except (ValueError, TypeError, ArithmeticError) as exc:  # the learner refused it
             raise BadRecord(f"refused by the learner: {exc}") from None
 
-    def tick(self, now: float) -> list[Out]:
+    def tick(self, now: float, partition: int | None = None) -> list[Out]:
+        """Expire what is due at `now` (in every partition, or only in `partition`)."""
         out: list[Out] = []
-        for st in self.partitions.values():
-            for h in st.hosts.values():
-                out += h.tick(now)
+        for p, st in self.partitions.items():
+            if partition is None or p == partition:
+                for h in st.hosts.values():
+                    out += h.tick(now)
         return out
 
     def statuses(self) -> list[dict[str, Any]]:

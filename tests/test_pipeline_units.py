@@ -1,0 +1,81 @@
+"""The record pipeline alone (no Kafka): dead letters carry the bytes as sent, each records
+partition expires waiting labels on its own clock, replay failures are counted."""
+
+from __future__ import annotations
+
+import time
+
+from agents.host import HostLimits
+from agents.pipeline import Forward, Pipeline
+from streamsvc.config import load_settings
+
+SPECS = load_settings(None, {"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree"}).models
+
+
+def _pipe(**limits) -> Pipeline:
+    pipe = Pipeline(SPECS, HostLimits(**limits))
+    for p in (0, 1):
+        pipe.assign(p, None, None)
+    return pipe
+
+
+def _through(pipe: Pipeline, role: str, raw: bytes, partition: int, offset: int,
+             ts_ms: int) -> list:
+    fwd = pipe.ingest(role, role, 0, offset, raw)
+    assert isinstance(fwd, Forward), fwd
+    return pipe.learn(partition, offset, fwd.value, ts_ms)
+
+
+def test_a_learner_refusal_dead_letters_the_bytes_as_sent() -> None:
+    pipe = _pipe()
+    _through(pipe, "events", b'{"id": "a", "x": {"f": 1.0}, "y": 1}', 0, 0, 1000)
+    sent = b'{ "id":"b",   "x": {"f": 2.5}, "y": "cat" }'  # spacing no encoder would write
+    outs = _through(pipe, "events", sent, 0, 1, 1000)
+    dead = [v for role, _, v in outs if role == "dead_letters"]
+    assert len(dead) == 1
+    assert dead[0]["raw"] == sent.decode()
+    assert "learns int labels" in dead[0]["error"]
+    assert (dead[0]["topic"], dead[0]["offset"]) == ("events", 1)
+
+
+def test_an_expired_orphan_label_dead_letters_the_bytes_as_sent() -> None:
+    pipe = _pipe(orphan_ttl=60.0)
+    sent = b'{"y": 1,  "id": "never-seen"}'
+    assert _through(pipe, "labels", sent, 0, 0, 1_000_000) == []
+    outs = _through(pipe, "events", b'{"id": "later", "x": {"f": 1.0}}', 0, 1, 1_100_000)
+    dead = [v for role, _, v in outs if role == "dead_letters"]
+    assert [d["raw"] for d in dead] == [sent.decode()]
+
+
+def test_each_partition_expires_labels_on_its_own_clock() -> None:
+    pipe = _pipe(orphan_ttl=60.0)
+    # partition 1 lags: its label was sent at t=100 s; partition 0 is already at t=1000 s
+    assert _through(pipe, "labels", b'{"id": "late-event", "y": 1}', 1, 0, 100_000) == []
+    _through(pipe, "events", b'{"id": "x0", "x": {"f": 1.0}, "y": 0}', 0, 1, 1_000_000)
+    assert pipe.tick() == []  # partition 1's clock is still near 100 s
+    # its event arrives (backlog): the label joins instead of being dead-lettered
+    outs = _through(pipe, "events", b'{"id": "late-event", "x": {"f": 1.0}}', 1, 2, 101_000)
+    assert [r for r, _, _ in outs] == ["predictions"]
+    status = {s["shard"]: s for s in pipe.statuses() if s["partition"] == 1}
+    assert status["default"]["labels_joined"] == 1
+
+
+def test_the_label_clock_goes_on_from_the_snapshot() -> None:
+    pipe = _pipe()
+    _through(pipe, "events", b'{"id": "a", "x": {"f": 1.0}}', 0, 0, 5_000_000)
+    blob, _ = pipe.snapshot(0)
+    again = Pipeline(SPECS, HostLimits())
+    again.assign(0, blob, None)
+    assert abs(again.clocks[0].now() - 5000.0) < 5.0  # not the wall clock (years later)
+    assert time.time() - again.clocks[0].now() > 1e6
+
+
+def test_failures_while_replaying_are_counted_not_published() -> None:
+    pipe = Pipeline(SPECS, HostLimits())
+    pipe.assign(0, None, committed=10)  # offsets below 10 were processed before a crash
+    _through(pipe, "events", b'{"id": "a", "x": {"f": 1.0}, "y": 1}', 0, 0, 1000)
+    assert _through(pipe, "events", b'{"id": "b", "x": {"f": 1.0}, "y": "s"}', 0, 1,
+                    1000) == []
+    assert pipe.counters["replay_errors"] == 1
+    assert pipe.counters["replayed"] == 2
+    assert pipe.counters["dead_letters"] == 0
