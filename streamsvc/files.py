@@ -361,6 +361,14 @@ class ExampleFile:
     def _prepare(self, guess_target: bool) -> None:
         dicts = [d for d in (self._as_dict(p) for _, _, p in self._sample)
                  if isinstance(d, dict)]
+        if self.is_jsonl and not dicts:
+            first = self._sample[0][1].lstrip()
+            raise FileProblem(
+                f"{self.name} is one JSON document (an array), not JSON Lines: write one object "
+                "per line (pandas: df.to_json(path, orient='records', lines=True))"
+                if first.startswith("[") else
+                f"{self.name}: none of its first {len(self._sample)} lines is a JSON object; "
+                "JSONL files hold one object per line")
         shaped = sum(isinstance(d.get("x"), dict) for d in dicts)
         self.event_shaped = self.is_jsonl and self.target is None and shaped * 2 > len(dicts)
         if self.event_shaped:

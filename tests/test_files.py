@@ -210,3 +210,12 @@ def test_rejections_summary_by_reason() -> None:
         "columns",
         "       1 × not valid JSON (line 7)"]
     assert most_rejected(6, 10) and not most_rejected(5, 10) and not most_rejected(0, 0)
+
+
+def test_a_json_array_or_a_csv_named_jsonl_is_said_plainly(tmp_path: Path) -> None:
+    p = write(tmp_path, "d.json", '[{"a": 1, "y": 0},\n {"a": 2, "y": 1}]\n')
+    with pytest.raises(FileProblem, match=r"is one JSON document \(an array\), not JSON Lines"):
+        ExampleFile(p)
+    p = write(tmp_path, "c.jsonl", "a,b\n1,2\n")
+    with pytest.raises(FileProblem, match="none of its first 2 lines is a JSON object"):
+        ExampleFile(p)
