@@ -163,3 +163,40 @@ def test_snapshot_signature_binds_key_and_bytes() -> None:
     assert "does not match" in other.unverified("app/records-0", blob, man)
     unsigned = CheckpointStore("127.0.0.1:1", "t")  # no key: accepted as before (warned)
     assert unsigned.unverified("app/records-0", blob, {}) is None
+
+
+# -- deployment files ---------------------------------------------------------------------------
+def test_compose_kafka_keeps_its_data_in_the_volume() -> None:
+    import yaml
+
+    root = Path(__file__).parents[1]
+    kafka = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["kafka"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in kafka["volumes"]}
+    # apache/kafka maps KAFKA_LOG_DIRS to log.dirs; without it Kafka writes to /tmp/kafka-logs
+    assert kafka["environment"]["KAFKA_LOG_DIRS"] in mounts
+    assert kafka["environment"]["CLUSTER_ID"]  # the formatted volume needs the same id again
+
+
+@pytest.mark.parametrize("service", ["worker", "api"])
+def test_compose_secure_override_gives_a_secured_service(service: str, tmp_path: Path) -> None:
+    """deploy/compose.secure.yml, with its ${...} filled and its secret files in place, gives a
+    worker/sidecar on SASL_SSL with signed snapshots (and the sidecar a token)."""
+    import re
+
+    import yaml
+
+    root = Path(__file__).parents[1]
+    doc = yaml.safe_load((root / "deploy/compose.secure.yml").read_text())
+    env = {k: str(v) for k, v in doc["services"][service]["environment"].items()}
+    values = {"STREAMSVC_BROKER": "kafka://kafka.example:9093", "STREAMSVC_KAFKA_USER": "svc"}
+    env = {k: re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: values[m.group(1)], v)
+           for k, v in env.items()}
+    for name in doc["services"][service]["secrets"]:
+        assert name in doc["secrets"] and doc["secrets"][name]["file"].startswith("./secrets/")
+        (tmp_path / name).write_text("x" * 40 + "\n")
+    env = {k: v.replace("/run/secrets/", f"{tmp_path}/") for k, v in env.items()}
+    s = load_settings(None, env)
+    assert s.bootstrap == "kafka.example:9093"
+    assert s.security.protocol == "SASL_SSL" and s.security.password == "x" * 40
+    assert s.snapshot_key == b"x" * 40
+    assert bool(s.api_token) == (service == "api")
