@@ -101,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n  streamsvc produce --synthetic sea-abrupt --count 10000 "
                        "--rate 500\n  streamsvc produce --file data.csv --target label --id-column "
                        "id\n  streamsvc produce --file labels.jsonl --topic labels\n\n" + FILE_NOTES
-                       + "\nexit codes: 0 sent, 1 Kafka unreachable, 2 wrong use (missing file "
-                       "or column, empty file), 3 most rows of --file were rejected")
+                       + "\nexit codes: 0 sent, 1 Kafka unreachable, 2 wrong use (missing, empty "
+                       "or unreadable\nfile, unknown column), 3 most rows of --file were "
+                       "rejected")
     _add_config(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--file", "-f", help="CSV or JSONL file (JSONL lines are sent as they are "
@@ -137,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the learners in-process on a drifting stream (no "
                        "Kafka), with progress bar, outputs and a summary",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog=FILE_NOTES + "\nexit codes: 0 done, 2 wrong use (unknown stream "
-                       "or model, missing file or column, empty file, port in use), 3 most rows "
-                       "of --file were rejected")
+                       epilog=FILE_NOTES + "Skipped rows go to dead-letters.jsonl with the "
+                       "reason and the raw line.\n\nexit codes: 0 done, 2 wrong use (unknown "
+                       "stream or model, missing, empty or\nunreadable file, unknown column, "
+                       "port in use), 3 most rows of --file were rejected")
     _add_config(p)
     p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default sea-abrupt)")
     p.add_argument("--file", "-f", help="CSV or JSONL file instead of a built-in stream")
