@@ -316,7 +316,7 @@ class ExampleFile:
                 continue
             raw = "".join(buf).rstrip("\r\n")
             buf.clear()
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
+            if not any(c.strip() for c in cells):  # a blank line, or ",,,," from a spreadsheet
                 continue
             if _has_surrogates(raw):
                 yield start, _printable(raw), _RowError(

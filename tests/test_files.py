@@ -219,3 +219,8 @@ def test_a_json_array_or_a_csv_named_jsonl_is_said_plainly(tmp_path: Path) -> No
     p = write(tmp_path, "c.jsonl", "a,b\n1,2\n")
     with pytest.raises(FileProblem, match="none of its first 2 lines is a JSON object"):
         ExampleFile(p)
+
+
+def test_blank_spreadsheet_rows_carry_nothing_and_are_passed_over(tmp_path: Path) -> None:
+    p = write(tmp_path, "d.csv", "a,b,label\n1,2,0\n,,\n\n3,4,1\n , ,\n")
+    assert [(r.line, r.y) for r in ExampleFile(p, need_label=True)] == [(2, 0), (5, 1)]
