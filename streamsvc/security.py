@@ -205,9 +205,18 @@ def _check(bootstrap: str, security: KafkaSecurity, timeout: float, quiet: loggi
     from confluent_kafka.admin import AdminClient
 
     errors: list[Any] = []
-    admin = AdminClient({"bootstrap.servers": bootstrap, **security.librdkafka(),
-                         "error_cb": errors.append, "logger": quiet,
-                         "socket.connection.setup.timeout.ms": int(timeout * 1000)})
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap, **security.librdkafka(),
+                             "error_cb": errors.append, "logger": quiet,
+                             "socket.connection.setup.timeout.ms": int(timeout * 1000)})
+    except KafkaException as exc:  # a file librdkafka cannot use (not PEM, key mismatch...)
+        detail = exc.args[0].str() if exc.args else str(exc)
+        keys = {"ssl.ca.location": "kafka.ssl_cafile",
+                "ssl.certificate.location": "kafka.ssl_certfile",
+                "ssl.key.location": "kafka.ssl_keyfile"}
+        key = next((k for prop, k in keys.items() if prop in detail), "the [kafka] settings")
+        raise KafkaRefused(f"cannot use {key} to connect to Kafka at {bootstrap} "
+                           f"(is it a PEM file of the right kind?) [{detail}]") from None
     fatal = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
     deadline = time.monotonic() + timeout
     last = ""

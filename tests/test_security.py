@@ -200,3 +200,16 @@ def test_compose_secure_override_gives_a_secured_service(service: str, tmp_path:
     assert s.security.protocol == "SASL_SSL" and s.security.password == "x" * 40
     assert s.snapshot_key == b"x" * 40
     assert bool(s.api_token) == (service == "api")
+
+
+def test_unusable_tls_file_names_the_key(tmp_path: Path) -> None:
+    """A CA or certificate file that is not PEM fails before any connection, naming the key."""
+    from streamsvc.security import KafkaRefused, check_kafka
+
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    for sec, key in ((KafkaSecurity(protocol="SSL", ssl_cafile=str(bad)), "kafka.ssl_cafile"),
+                     (KafkaSecurity(protocol="SSL", ssl_certfile=str(bad)),
+                      "kafka.ssl_certfile")):
+        with pytest.raises(KafkaRefused, match=f"cannot use {key} to connect to Kafka at h:1"):
+            check_kafka("h:1", sec, timeout=2)
