@@ -162,19 +162,18 @@ class ClassifierHost:
                             f"{self.label_type} labels")
 
     def on_event(self, ev: EventIn, now: float) -> list[Out]:
-        out: list[Out] = []
-        if ev.y is not None:
+        if ev.y is not None and type(ev.y).__name__ != self.label_type:
             self._check_label(ev.y)
         self.seen += 1
-        proba, info = self._predict(ev.x)
-        y_pred = max(proba, key=proba.get) if proba else None
+        y_pred, proba, expert = self._predict(ev.x)
         pred = {
-            "id": ev.id, "model": self.name, "y_pred": json_label(y_pred),
-            "proba": {str(k): round(float(v), 6) for k, v in proba.items()},
+            "id": ev.id, "model": self.name, "y_pred": json_label(y_pred), "proba": proba,
             "ts": ev.ts if ev.ts is not None else now, "shard": self.shard,
-            "examples_learned": self.learned, **info,
+            "examples_learned": self.learned,
         }
-        out.append(("predictions", ev.id, pred))
+        if expert is not None:
+            pred["expert"] = expert
+        out: list[Out] = [("predictions", ev.id, pred)]
         if self.data_detector is not None and self.data_detector.update(ev.x, y_pred):
             out += self._data_alert(now)
         if ev.y is not None and ev.id in self.done_ids:
@@ -211,15 +210,22 @@ class ClassifierHost:
         return out
 
     # -- internals --------------------------------------------------------------------------
-    def _predict(self, x: dict[str, Any]) -> tuple[dict[Any, float], dict[str, Any]]:
+    def _predict(self, x: dict[str, Any]) -> tuple[Any, dict[str, float], int | None]:
+        """(most probable class, {class as text: probability}, DriftMoE's answering expert);
+        non-finite probabilities are left out. One pass: this runs for every event."""
         m = self.model
-        proba = m.predict_proba_one(x)
-        info = {}
-        expert = getattr(m, "last_expert", None)  # DriftMoE: which expert answered
-        if expert is not None:
-            info["expert"] = int(expert)
-        proba = {k: v for k, v in proba.items() if v is not None and math.isfinite(v)}
-        return proba, info
+        y_pred, best, proba = None, -1.0, {}
+        for k, v in m.predict_proba_one(x).items():
+            if v is None:
+                continue
+            v = float(v)
+            if v - v != 0.0:  # inf or nan
+                continue
+            proba[str(k)] = round(v, 6)
+            if v > best:  # the first of equals, as max() would pick
+                y_pred, best = k, v
+        expert = getattr(m, "last_expert", None)
+        return y_pred, proba, None if expert is None else int(expert)
 
     def _learn(self, x: dict[str, Any], y: Any, y_pred: Any, now: float) -> list[Out]:
         self.model.learn_one(x, y)
