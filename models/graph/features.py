@@ -124,8 +124,8 @@ def context(
     ctx[0] = k / st.neighbours
     gaps = ts - nts
     np.maximum(gaps, 0.0, out=gaps)
-    if st.lam > 0:
-        wts = np.exp(gaps * -st.lam)
+    if st.lam > 0:  # relative to the newest neighbour: a long pause cannot underflow all
+        wts = np.exp((gaps.min() - gaps) * st.lam)
         wts /= _sum(wts)
     else:
         wts = np.full(k, 1.0 / k)
@@ -156,7 +156,11 @@ def context(
         if nk:
             hist = np.bincount(lab[known], weights=wts[known], minlength=n_classes)[:n_classes]
             ctx[1] = nk / k
-            ctx[lab_off : lab_off + per * n_classes : per] = hist / _sum(hist)
+            hs = _sum(hist)
+            if hs > 0:
+                ctx[lab_off : lab_off + per * n_classes : per] = hist / hs
+            else:  # every labelled neighbour decayed to nothing
+                hist = None
         if two_hop:
             if nk < k:  # unlabelled neighbours count with their own neighbours' labels
                 unk = np.nonzero(~known)[0]

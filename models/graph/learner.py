@@ -10,6 +10,17 @@ predicting meanwhile; every head keeps learning, so the comparison after a shift
 Labels cost one (D x heads x classes) Adam step; edges cost the state update, predictions
 one feature vector.
 
+The mixture also holds simple members that need no training: the neighbour-label vote, its
+two-hop version, the recent majority class and a fitted combination of them
+(:mod:`.votes`), so the learner falls back to them when its heads do worse (few labels, a
+shift, graphs where homophily is all there is). Members are compared only on labels not seen
+before for that node: a head can memorise a labelled node, which says nothing about the
+unlabelled nodes that the predictions are for.
+
+No default depends on the timestamps' unit: time decay is off (``half_life=None``; the ring
+buffer keeps the recent neighbours) and the time-gap encodings are scaled by the nodes' own
+typical inter-arrival gap, so seconds and milliseconds give the same predictions.
+
 Besides its family block, every head sees a shared context (see :func:`.features.context`):
 ring fill, time-gap encodings, edge weights and features, the node's outgoing-edge profile
 (``edge_profile``), the neighbour-label histogram and its two-hop version (``two_hop``). On
@@ -54,7 +65,9 @@ class NodePropertyClassifier(base.Classifier):
         Walk lengths of the positional features.
     half_life
         Time-decay half-life in ``ts`` units for positional features, activity and neighbour
-        weights (``None``: no decay).
+        weights. ``None`` (default): no time decay, and time gaps are measured in the nodes'
+        typical inter-arrival gap; a number is in the timestamps' own unit, so only set it
+        when that unit and the stream's pace are known.
     families
         Candidate feature families, among "structural", "random", "positional", "combined".
     ensemble
@@ -86,6 +99,29 @@ class NodePropertyClassifier(base.Classifier):
         Add a second neighbour-label histogram where an unlabelled neighbour counts with its
         own neighbours' label histogram (read from its ring buffer at prediction time:
         O(K²) per prediction), so nodes whose neighbours are unlabelled still get evidence.
+    votes
+        Put the neighbour vote, the two-hop vote, the recent majority class and their
+        fitted combination in the Hedge mixture next to the heads (see :meth:`mixture_weights`).
+
+    Examples
+    --------
+    Two triangles of friends; one labelled node in each, then a newcomer joins each side.
+
+    >>> from models.graph import NodePropertyClassifier
+    >>> model = NodePropertyClassifier(seed=1)
+    >>> edges = [("a", "b"), ("b", "c"), ("c", "a"), ("x", "y"), ("y", "z"), ("z", "x")]
+    >>> for t, (u, v) in enumerate(edges):
+    ...     model.learn_edge(u, v, ts=t)
+    >>> model.learn_node("a", "red")
+    >>> model.learn_node("x", "blue")
+    >>> model.learn_edge("new1", "b", ts=10)
+    >>> model.learn_edge("new1", "c", ts=11)
+    >>> model.learn_edge("new2", "y", ts=12)
+    >>> model.predict_node("new1"), model.predict_node("new2")
+    ('red', 'blue')
+    >>> p = model.predict_proba_node("new1")
+    >>> sorted(p), round(sum(p.values()), 6)
+    (['blue', 'red'], 1.0)
     """
 
     def __init__(
@@ -430,8 +466,9 @@ class NodePropertyClassifier(base.Classifier):
         majority class and their fitted combination (see :mod:`.votes`), read from the label
         columns of ``x``. With ``yi`` the combination also learns (pre-update answer)."""
         c = len(self.classes_)
-        tot = float(np.add.reduce(self._prior))
-        prior = self._prior / tot if tot > 0 else np.full(c, 1.0 / max(c, 1))
+        # Laplace-smoothed: a class seen once (or just now, for the first time) is not
+        # impossible, else each new class would cost the votes an unbounded log-loss
+        prior = (self._prior + 1.0) / (float(np.add.reduce(self._prior)) + c)
         per = label_columns(self.two_hop)
         lab = x[len(x) - per * c :]
         c0 = self._layout.ctx_start

@@ -1,0 +1,118 @@
+"""Node-property learner defaults that must hold off its development stream: unit-free time,
+the votes in its mixture, no self-evidence through two hops, docstring example."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+
+import models.graph.learner
+from bench.graph_baselines import SimpleBaselines
+from bench.graph_sbm import SBMStream
+from models.graph import EdgeStreamState, NodePropertyClassifier
+from models.graph.features import context
+
+
+def _msgs(n_edges: int, seed: int, shifts=(), unit: str = "s") -> list[dict]:
+    return list(SBMStream(n_edges, seed, shifts=shifts, unit=unit).messages())
+
+
+def _run(model: NodePropertyClassifier, msgs: list[dict], start: int = 0) -> np.ndarray:
+    """Hits of ``model`` on the never-labelled src nodes, edges after ``start``."""
+    hits, n = [], 0
+    for m in msgs:
+        if m["kind"] == "node":
+            model.learn_node(m["node"], m["y"], m["ts"])
+            continue
+        model.learn_edge(m["src"], m["dst"], m["ts"])
+        n += 1
+        if m["eval_src"] and n > start:
+            hits.append(model.predict_node(m["src"], m["ts"]) == m["truth_src"])
+    return np.array(hits)
+
+
+def test_docstring_example_runs() -> None:
+    res = doctest.testmod(models.graph.learner)
+    assert res.attempted >= 5 and res.failed == 0
+
+
+def test_time_scale_follows_the_nodes_own_gaps() -> None:
+    st = EdgeStreamState(max_nodes=10)
+    for i in range(200):
+        st.learn_edge("a", "b", 7.0 * i)  # both ends link every 7 time units
+    assert st.time_scale == pytest.approx(7.0, rel=1e-6)
+
+
+def test_defaults_give_the_same_predictions_in_seconds_and_milliseconds() -> None:
+    sec = _msgs(3000, 5, shifts=[("switch", 0.5)])
+    ms = [dict(m, ts=m["ts"] * 1000.0) for m in sec]
+
+    def probas(msgs: list[dict], **kw: object) -> list[dict]:
+        m = NodePropertyClassifier(seed=2, **kw)  # type: ignore[arg-type]
+        out = []
+        for msg in msgs:
+            if msg["kind"] == "node":
+                m.learn_node(msg["node"], msg["y"], msg["ts"])
+            else:
+                m.learn_edge(msg["src"], msg["dst"], msg["ts"])
+                out.append(m.predict_proba_node(msg["src"], msg["ts"]))
+        return out
+
+    a, b = probas(sec), probas(ms)
+    worst = max(abs(p[c] - q[c]) for p, q in zip(a, b, strict=True) for c in p)
+    assert worst < 1e-6
+    # an absolute half-life is not unit-free: the same check fails with one
+    a, b = probas(sec[:1500], half_life=600.0), probas(ms[:1500], half_life=600.0)
+    assert max(abs(p[c] - q[c]) for p, q in zip(a, b, strict=True) for c in p) > 1e-3
+
+
+def test_mixture_moves_to_the_votes_when_the_heads_cannot_learn() -> None:
+    msgs = _msgs(5000, 11)
+    frozen = NodePropertyClassifier(seed=3, lr=1e-9)  # heads stay at the class prior
+    hits = _run(frozen, msgs, start=2500)
+    w = frozen.mixture_weights()
+    votes = w["vote"] + w["two-hop vote"] + w["fitted vote"]
+    assert votes > 0.9, w
+    assert hits.mean() > 0.75  # far above the majority class (~0.35 on this stream)
+    # without the votes the mixture's probabilities stay near uniform: log-loss ~ log(6)
+    no_votes = NodePropertyClassifier(seed=3, lr=1e-9, votes=False)
+    _run(no_votes, msgs, start=2500)
+    assert "vote" not in no_votes.mixture_weights()
+    with_votes = frozen.inspect()["rolling"]["logloss"]
+    assert with_votes < no_votes.inspect()["rolling"]["logloss"] - 0.8
+
+
+def test_learner_at_least_the_vote_after_shifts_on_an_unseen_stream() -> None:
+    n = 12_000
+    gen = SBMStream(n, 21, shifts=[("switch", 0.4), ("mixing", 0.7)], unit="ms")
+    msgs = list(gen.messages())
+    cut = gen.events[0]["edge_index"]
+    learner = _run(NodePropertyClassifier(seed=4), msgs, start=cut).mean()
+    old = _run(NodePropertyClassifier(seed=4, half_life=600.0), msgs, start=cut).mean()
+    base = SimpleBaselines()
+    vote, two, k = [], [], 0
+    for m in msgs:
+        if m["kind"] == "node":
+            base.label(m["node"], m["y"])
+            continue
+        base.edge(m["src"], m["dst"])
+        k += 1
+        if m["eval_src"] and k > cut:
+            vote.append(base.vote(m["src"]) == m["truth_src"])
+            two.append(base.two_hop(m["src"]) == m["truth_src"])
+    assert learner >= np.mean(vote) + 0.05
+    assert learner >= np.mean(two) - 0.015  # the two-hop vote is near-optimal on an SBM
+    assert learner > old  # the old absolute half-life, in ms, forgets almost at once
+
+
+def test_two_hop_evidence_leaves_the_asking_node_out() -> None:
+    st = EdgeStreamState(neighbours=8, max_nodes=10)
+    st.learn_edge("a", "b", 1.0)  # b unlabelled; b's neighbours: a (red) and c (blue)
+    st.learn_edge("b", "c", 2.0)
+    st.set_label(st.slot("a"), 0, 1.0)
+    st.set_label(st.slot("c"), 1, 2.0)
+    ctx, _, _ = context(st, st.slot("a"), 3.0, 2, two_hop=True)
+    two = ctx[-4:][1::2]  # per class: [one-hop, two-hop]
+    assert two.tolist() == [0.0, 1.0]  # only c speaks through b, not a itself
