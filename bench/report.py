@@ -22,6 +22,10 @@ ORDER = [
         "Node-property prediction on other seeds and another shift schedule "
         "(`bench/graph.py --seeds ... --shifts ...`)",
     ),
+    ("bench-graph-robust.md", "Node-property learner on SBM streams it was not developed on "
+                              "(`bench/graph_robust.py`)"),
+    ("bench-graph-pubmed.md", "Node-property learner on a real temporal graph: PubMed "
+                              "citations (`bench/graph_pubmed.py`)"),
     ("bench-kafka-clients.md", "Kafka clients for the hot path (`bench/kafka_clients.py`)"),
     ("bench-e2e.md", "The end-to-end service path (`bench/e2e.py`)"),
 ]
