@@ -250,9 +250,8 @@ def explain(bootstrap: str, sec: KafkaSecurity, detail: str, reachable: bool = T
     elif "certificate verify failed" in d or "unable to get local issuer" in d \
             or "self-signed" in d or "self signed" in d:
         why = (f"the TLS certificate of Kafka at {bootstrap} is not trusted: it is not signed "
-               f"by the CA in kafka.ssl_cafile ({sec.ssl_cafile or 'system CAs'})")
-        if "hostname" in d or "name mismatch" in d:
-            why += " or does not name this host"
+               f"by the CA in kafka.ssl_cafile ({sec.ssl_cafile or 'system CAs'})"
+               + (", or it names another host" if sec.ssl_check_hostname else ""))
     elif "ssl" in d and ("handshake" in d or "alert" in d):
         why = (f"the TLS handshake with Kafka at {bootstrap} failed: the broker may require a "
                "client certificate (kafka.ssl_certfile/ssl_keyfile) signed by a CA it trusts, "
