@@ -7,10 +7,11 @@ import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -20,9 +21,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from streamsvc import __version__
+from streamsvc import __version__, schemas
 from streamsvc.config import Settings
 from streamsvc.status import KafkaStatusFeed, StatusView, finite_or_none
 
@@ -32,6 +33,137 @@ DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
 def configured_models(settings: Settings) -> dict[str, dict[str, Any]]:
     return {n: {"kind": m.kind, "family": m.family, "shards_configured": m.shards,
                 "drift_detector": m.drift_detector} for n, m in settings.models.items()}
+
+
+# -- response bodies (the OpenAPI document at /docs describes them) ------------------------------
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    uptime_s: float = Field(description="Seconds since the sidecar started")
+
+
+class Readiness(BaseModel):
+    """The body of /ready, with status 200 when ready and 503 when not."""
+    ready: bool
+    reasons: list[str] = Field(description="Why not ready, in plain words (empty when ready)")
+    workers: list[str] = Field(description="Workers that reported recently")
+    mode: Literal["embedded", "kafka"] = Field(description="embedded: `streamsvc demo "
+                                               "--serve` (no Kafka, no workers)")
+
+
+class Problem(BaseModel):
+    """An error: 404 (unknown model or topic), 401 (API token missing or wrong)."""
+    detail: str = Field(description="What went wrong and what to do, in plain words")
+
+
+class ModelSummary(BaseModel):
+    """One model's headline numbers, summed over its shards."""
+    model_config = ConfigDict(extra="allow")
+    name: str
+    kind: str | None = Field(None, description="drift_moe, hoeffding_tree, arf, stream_q, ...")
+    family: str | None = Field(None, description="classifier, rl or graph")
+    examples_seen: int | None = Field(None, description="Events predicted (classifiers), "
+                                      "edges (graph), transitions (rl)")
+    examples_learned: int | None = Field(None, description="Labelled examples learned from")
+    accuracy: float | None = Field(None, description="Prequential accuracy (test, then train)")
+    rolling_accuracy: float | None = Field(None, description="Accuracy over the last "
+                                           "`worker.rolling_window` examples")
+    drift_alerts: int | None = Field(None, description="Drift alerts published: the shards' "
+                                     "own counter (at least the alerts this sidecar received). "
+                                     "The one name for this number; /models/{name} no longer "
+                                     "repeats it as `alerts`")
+    updated: float | None = Field(None, description="Newest shard status, epoch seconds")
+
+
+class ShardInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    shard: str | None = None
+    partition: int | None = Field(None, description="Records partition holding the shard")
+    worker: str | None = None
+    examples_learned: int | None = None
+    accuracy: float | None = None
+    rolling_accuracy: float | None = None
+    updated: float | None = None
+
+
+def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """`model` with every field optional: what the sidecar relays from Kafka is shown even
+    when an older or foreign producer left a field out."""
+    fields: dict[str, Any] = {
+        n: (f.annotation | None, Field(None, description=f.description))
+        for n, f in model.model_fields.items()}
+    return create_model(name, __config__=ConfigDict(extra="allow"), __doc__=model.__doc__,
+                        **fields)
+
+
+AlertInfo = _all_optional(schemas.DriftAlert, "AlertInfo")
+
+
+class ModelDetail(ModelSummary):
+    """Everything the sidecar knows about one model."""
+    shards_configured: int | None = Field(None, description="`shards` in the config")
+    drift_detector: str | None = None
+    examples_evaluated: int | None = Field(None, description="Predictions scored against "
+                                           "their label")
+    correct: int | None = None
+    kappa_m: float | None = Field(None, description="κ-M (one shard only)")
+    kappa_t: float | None = Field(None, description="κ-temporal (one shard only)")
+    pending_labels: int | None = Field(None, description="Events waiting for a delayed label")
+    waiting_orphan_labels: int | None = Field(None, description="Labels waiting for their "
+                                              "event")
+    labels_missing: int | None = Field(None, description="Events whose label never came")
+    labels_duplicate: int | None = None
+    labels_unknown: int | None = Field(None, description="Labels for unknown ids "
+                                       "(dead-lettered)")
+    labels_joined: int | None = None
+    alerts_suppressed: int | None = Field(None, description="Alerts held back by the cooldown")
+    improvements: int | None = Field(None, description="Error-rate falls (published only "
+                                     "with alert_on = \"both\")")
+    data_alerts: int | None = None
+    data_alerts_suppressed: int | None = None
+    shards: list[ShardInfo] = Field(default_factory=list)
+    inspect: dict[str, Any] = Field(default_factory=dict, description="shard -> kind-specific "
+                                    "inspection (DriftMoE experts and router, tree sizes, "
+                                    "returns, node counts)")
+    true_drifts: list[list[int]] | None = Field(None, description="The demo's built-in "
+                                                "stream: (start, end) of each true drift")
+    extra: list[Any] | None = None
+    recent_alerts: list[AlertInfo] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="The model's last 20 alerts, oldest first")
+
+
+class HistoryPoint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    t: float | None = Field(None, description="Status time, epoch seconds")
+    shard: str | None = None
+    examples_learned: int | None = None
+    rolling_accuracy: float | None = None
+    accuracy: float | None = None
+
+
+class TopicSchema(BaseModel):
+    topic: str = Field(description="Default topic name")
+    config_key: str = Field(description="Where the name is set: `topics.<key>`")
+    direction: Literal["in", "out"] = Field(description="in: the service reads it; out: it "
+                                            "publishes it")
+    title: str = Field(description="The model the messages are validated with / described by")
+    description: str
+    url: str = Field(description="The topic's JSON Schema")
+
+
+def _loose(model: type[BaseModel], data: Any) -> BaseModel:
+    """`data` as `model`, fields that do not fit dropped (they came from Kafka: a malformed
+    status or alert must not turn the endpoint into a 500)."""
+    data = dict(data) if isinstance(data, dict) else {}
+    for _ in range(5):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if not bad & set(data):
+                break
+            data = {k: v for k, v in data.items() if k not in bad}
+    return model.model_validate({k: data[k] for k in ("name",) if k in data})
 
 
 # -- /workers response --------------------------------------------------------------------------
@@ -229,11 +361,18 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
         if feed is not None:
             feed.stop()
 
-    app = FastAPI(
+    # the docs pages load Swagger UI / ReDoc from the package, not from a CDN: /docs works
+    # offline and behind firewalls
+    app = FastAPIOffline(
         title="streamsvc", version=__version__, lifespan=lifespan,
         description="Health, readiness and inspection of the streamsvc online learners. "
-        "Model status comes from the workers through Kafka's `model-status` topic.",
+        "Model status comes from the workers through Kafka's `model-status` topic. "
+        "The topics' message shapes: `/schemas` (JSON Schema) and `/asyncapi.json`.",
     )
+    auth: dict[int | str, dict[str, Any]] = {401: {
+        "model": Problem, "description": "API token missing or wrong (only when `api.token` "
+        "is set)"}}
+    err404 = {**auth, 404: {"model": Problem, "description": "Unknown model"}}
 
     if token:
         @app.middleware("http")
@@ -248,13 +387,15 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
         known = ", ".join(view.model_names()) or "(none)"
         return HTTPException(404, detail=f"unknown model {name!r}; known models: {known}")
 
-    @app.get("/health", summary="Process alive")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__,
-                "uptime_s": round(time.time() - view.started, 1)}
+    @app.get("/health", summary="Process alive", response_model=Health)
+    def health() -> Health:
+        return Health(status="ok", version=__version__,
+                      uptime_s=round(time.time() - view.started, 1))
 
     @app.get("/ready", summary="Kafka reachable and at least one worker reporting",
-             responses={503: {"description": "Not ready; `reasons` says why"}})
+             response_model=Readiness,
+             responses={503: {"model": Readiness,
+                              "description": "Not ready; `reasons` says why"}})
     def ready() -> JSONResponse:
         ok, reasons = view.readiness()
         body = {"ready": ok, "reasons": reasons,
@@ -262,51 +403,83 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
                 "mode": "embedded" if view.embedded else "kafka"}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/models", summary="All models with their headline numbers")
-    def models() -> list[dict[str, Any]]:
+    # relayed from Kafka: fields a status or alert did not carry stay out of the answer
+    # (exclude_unset), so the JSON is what the workers published, with its types checked
+    @app.get("/models", summary="All models with their headline numbers",
+             response_model=list[ModelSummary], response_model_exclude_unset=True,
+             responses=auth)
+    def models() -> list[BaseModel]:
         out = []
         for name in view.model_names():
             m = view.model(name) or {}
-            out.append({k: m.get(k) for k in (
-                "name", "kind", "family", "examples_seen", "examples_learned", "accuracy",
-                "rolling_accuracy", "drift_alerts", "updated")})
+            out.append(_loose(ModelSummary, {k: m.get(k) for k in ModelSummary.model_fields}))
         return out
 
     @app.get("/models/{name}", summary="One model: counts, metrics, drift alerts, inspection",
-             responses={404: {"description": "Unknown model"}})
-    def model(name: str) -> dict[str, Any]:
+             response_model=ModelDetail, response_model_exclude_unset=True, responses=err404)
+    def model(name: str) -> BaseModel:
         m = view.model(name)
         if m is None:
             raise _unknown(name)
-        return m
+        m["recent_alerts"] = [_loose(AlertInfo, a) for a in m.get("recent_alerts", [])]
+        return _loose(ModelDetail, m)
 
     @app.get("/models/{name}/history", summary="Accuracy over examples learned (for plots)",
-             responses={404: {"description": "Unknown model"}})
-    def history(name: str) -> list[dict[str, Any]]:
+             response_model=list[HistoryPoint], response_model_exclude_unset=True,
+             responses=err404)
+    def history(name: str) -> list[BaseModel]:
         if view.model(name) is None:
             raise _unknown(name)
-        return view.model_history(name)
+        return [_loose(HistoryPoint, p) for p in view.model_history(name)]
 
-    @app.get("/alerts", summary="Most recent drift alerts, newest first (as on the dashboard)")
+    @app.get("/alerts", summary="Most recent drift alerts, newest first (as on the dashboard)",
+             response_model=list[AlertInfo],  # type: ignore[valid-type]
+             response_model_exclude_unset=True, responses=err404)
     def alerts(model: str | None = None, limit: int = Query(100, ge=1, le=10_000)
-               ) -> list[dict[str, Any]]:
+               ) -> list[BaseModel]:
         if model is not None and view.model(model) is None:
             raise _unknown(model)
         recent = view.recent_alerts(model, limit)  # arrival order, oldest first
         # newest first; shards publish independently, so by time, arrival order breaking ties
         order = sorted(range(len(recent)), key=lambda i: (_num_ts(recent[i].get("ts")), i),
                        reverse=True)
-        return [recent[i] for i in order]
+        return [_loose(AlertInfo, recent[i]) for i in order]
+
+    @app.get("/schemas", summary="The topics and their message shapes (JSON Schema)",
+             response_model=list[TopicSchema], responses=auth)
+    def schema_index() -> list[TopicSchema]:
+        out = []
+        for topic, (role, shape, direction) in schemas.TOPICS.items():
+            out.append(TopicSchema(
+                topic=topic, config_key=role, direction=direction,  # type: ignore[arg-type]
+                title=shape.__name__, description=(shape.__doc__ or "").strip(),
+                url=f"/schemas/{topic}"))
+        return out
+
+    @app.get("/schemas/{topic}", summary="JSON Schema of one topic's messages",
+             response_model=dict[str, Any],
+             responses={**auth, 404: {"model": Problem, "description": "Unknown topic"}})
+    def schema(topic: str) -> dict[str, Any]:
+        found = schemas.topic_name(topic)
+        if found is None:
+            raise HTTPException(404, detail=f"unknown topic {topic!r}; topics: "
+                                f"{', '.join(schemas.TOPICS)}")
+        return schemas.json_schema(found)
+
+    @app.get("/asyncapi.json", summary="AsyncAPI 3.0 document of the topics",
+             response_model=dict[str, Any], responses=auth)
+    def asyncapi() -> dict[str, Any]:
+        return schemas.asyncapi()
 
     @app.get("/workers", summary="Live workers: lag, rates, latency, counters, dead letters",
-             response_model=list[WorkerInfo])
+             response_model=list[WorkerInfo], responses=auth)
     def workers(history: int = Query(300, ge=0, le=10_000, description="History points per "
                                      "worker (records/s and lag over time), newest kept")
                 ) -> list[dict[str, Any]]:
         return view.worker_summaries(history=history)
 
-    @app.get("/metrics", summary="Prometheus text format",
-             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    @app.get("/metrics", summary="Prometheus text format", response_class=Response,
+             responses={**auth, 200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -142,8 +142,9 @@ class StatusView:
             if extra:
                 out["extra"] = extra
             alerts = [a for a in self.alerts if a.get("model") == name]
-            # the shards' own counters: not capped by this buffer, never decreasing
-            out["drift_alerts"] = max(out["alerts"], len(alerts))
+            # the shards' own counters: not capped by this buffer, never decreasing; one name
+            # for this number in the answer (the shards call it `alerts`)
+            out["drift_alerts"] = max(out.pop("alerts"), len(alerts))
             out["recent_alerts"] = alerts[-20:]
             return out
 
