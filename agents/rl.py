@@ -6,6 +6,24 @@ import math
 from typing import Any
 
 from agents.host import HostLimits, Out, model_inspect
+from models.streamx.base import MAX_MAGNITUDE
+
+
+def _check_numbers(obs: Any, reward: Any) -> None:
+    """Plain-words refusal of an observation or reward the learner must not learn from."""
+    r = float(reward)
+    if not math.isfinite(r):
+        raise ValueError(f"the reward is not a finite number ({reward!r}); nothing was learned")
+    if abs(r) > MAX_MAGNITUDE:
+        raise ValueError(f"the reward {r:g} is beyond ±{MAX_MAGNITUDE:g}, too large to learn "
+                         "from; nothing was learned")
+    for i, v in enumerate(obs):
+        v = float(v)
+        if not math.isfinite(v):
+            raise ValueError(f"obs[{i}] is not a finite number ({v!r}); nothing was learned")
+        if abs(v) > MAX_MAGNITUDE:
+            raise ValueError(f"obs[{i}] = {v:g} is beyond ±{MAX_MAGNITUDE:g}, too large to "
+                             "learn from; nothing was learned")
 
 
 class RLHost:
@@ -21,9 +39,13 @@ class RLHost:
         self.episodes_done = 0
 
     def handle(self, kind: str, msg: Any, now: float, src: dict[str, Any]) -> list[Out]:
+        # Refuse BEFORE learning: a transition the learner cannot take in (non-finite, or so
+        # large that its square overflows the shared running statistics) would otherwise
+        # poison the model for every later transition. The ValueError becomes a dead letter.
+        _check_numbers(msg.obs, msg.reward)
         out = self.model.step(msg.agent, msg.episode, msg.obs, msg.reward, msg.done)
         numbers = [out.get("value", 0.0), *out.get("q", [])]
-        if not all(math.isfinite(float(v)) for v in numbers):
+        if not all(math.isfinite(float(v)) for v in numbers):  # last resort; should not happen
             raise ValueError("the model's output is not finite (reward far outside the range "
                              "it can learn from?)")
         self.transitions += 1

@@ -1,20 +1,26 @@
-"""Stream TD(λ) prediction checks: the 19-state random walk and a drifting sensor stream.
+"""Stream TD(λ) prediction with shipped defaults: random walks of several sizes and γ, and a
+drifting sensor stream.
 
-1. Random walk (Sutton & Barto): 19 states, start in the middle, ±1 at the ends, γ = 1, one-hot
-   observations; true values -0.9 … 0.9. Bar: RMS value error falls below 0.1. Reference in
-   the same run: tabular TD(λ) (λ = 0.5, α = 0.05).
+1. Random walks (Sutton & Barto): n states, start in the middle, +1 at the right end and 0
+   (or -1: a separate task) at the left end, episodic, one-hot observations, γ = 1 or 0.99.
+   True values by solving the Bellman equations. Bar (issue 11): RMS error < 0.1 after
+   ``--steps`` transitions on the 5- and 19-state walks. References in the same run, on the
+   same episodes: tabular TD(λ = 0.5, α = 0.05) and predicting 0 everywhere.
 2. Drifting sensor: a continuing stream (never ``done``), reading c_t = level + seasonal +
    noise whose level jumps at 40% and drifts linearly after 70% of the stream; observations
    (phase sin/cos, current and previous reading), cumulant c_{t+1}, γ = 0.9. The true
    discounted future sum is computed offline. Reference in the same run: an exponential
    moving average of the reading times 1/(1-γ) (tracks drift, ignores the season).
 
-    python -m bench.td --seeds 0 1 2
+The defaults were chosen on seeds 0–2; report on seeds never used for that:
+
+    python -m bench.td --seeds 100 101 102
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 
 import numpy as np
@@ -23,44 +29,53 @@ from tqdm import tqdm
 from bench.streamx_common import command, machine, write_section
 from models.streamx import StreamTD
 
-N_STATES = 19
-TRUE_V = np.arange(1, N_STATES + 1) / (N_STATES + 1) * 2 - 1
+SIZES = (5, 7, 11, 19, 31)
+GAMMAS = (1.0, 0.99)
+LEFT_REWARDS = (0.0, -1.0)
 
 
-def walk_episode(rng: np.random.Generator):
-    s = N_STATES // 2
-    while True:
-        s2 = s + (1 if rng.random() < 0.5 else -1)
-        if s2 < 0 or s2 >= N_STATES:
-            yield s, (1.0 if s2 >= N_STATES else -1.0), s, True
-            return
-        yield s, 0.0, s2, False
-        s = s2
+def true_values(n: int, gamma: float, left: float) -> np.ndarray:
+    """v = P(r + γ v) for the symmetric walk with absorbing ends."""
+    P, b = np.zeros((n, n)), np.zeros(n)
+    for i in range(n):
+        for j in (i - 1, i + 1):
+            if j < 0:
+                b[i] += 0.5 * left
+            elif j >= n:
+                b[i] += 0.5
+            else:
+                P[i, j] += 0.5
+    return np.linalg.solve(np.eye(n) - gamma * P, b)
 
 
-def random_walk(seed: int, episodes: int, kw: dict, bar: tqdm) -> dict:
-    eye = np.eye(N_STATES)
-    td = StreamTD(gamma=1.0, seed=seed, **kw)
-    tab, z = np.zeros(N_STATES), np.zeros(N_STATES)
+def random_walk(n: int, gamma: float, left: float, seed: int, steps: int, bar: tqdm) -> dict:
+    """Shipped-default StreamTD vs tabular TD(λ) on the same transitions; RMS at the end."""
+    eye, tv = np.eye(n), true_values(n, gamma, left)
+    td = StreamTD(gamma=gamma, seed=seed)
+    tab, z = np.zeros(n), np.zeros(n)
     rng = np.random.default_rng(seed + 1000)
-    errs, tab_errs = [], []
-    for ep in range(episodes):
-        z[:] = 0
-        for s, r, s2, done in walk_episode(rng):
-            td.learn_one(eye[s], r, eye[s2], done)
-            delta = r + (0.0 if done else tab[s2]) - tab[s]  # tabular TD(0.5) reference
-            z *= 0.5
-            z[s] += 1
+    t = 0
+    while t < steps:
+        s = n // 2
+        z[:] = 0.0
+        while t < steps:
+            s2 = s + (1 if rng.random() < 0.5 else -1)
+            done = s2 < 0 or s2 >= n
+            r = (1.0 if s2 >= n else left) if done else 0.0
+            nxt = min(max(s2, 0), n - 1)
+            td.learn_one(eye[s], r, eye[nxt], done)
+            delta = r + (0.0 if done else gamma * tab[nxt]) - tab[s]
+            z *= gamma * 0.5
+            z[s] += 1.0
             tab += 0.05 * delta * z
-        if ep % 10 == 9:
-            v = np.array([td.predict_one(eye[i]) for i in range(N_STATES)])
-            errs.append(math.sqrt(np.mean((v - TRUE_V) ** 2)))
-            tab_errs.append(math.sqrt(np.mean((tab - TRUE_V) ** 2)))
-        bar.update(1)
-    tail = max(1, len(errs) // 5)
-    first = next((10 * (i + 1) for i, e in enumerate(errs) if e < 0.1), None)
-    return {"final": float(np.mean(errs[-tail:])), "min": float(min(errs)), "first": first,
-            "ref_final": float(np.mean(tab_errs[-tail:])), "steps": td.n_learned}
+            t += 1
+            if done:
+                break
+            s = s2
+    bar.update(steps)
+    v = np.array([td.predict_one(eye[i]) for i in range(n)])
+    rms = lambda p: float(np.sqrt(np.mean((p - tv) ** 2)))  # noqa: E731
+    return {"rms": rms(v), "tab": rms(tab), "zero": rms(np.zeros(n))}
 
 
 def sensor(seed: int, steps: int, bar: tqdm) -> dict:
@@ -79,7 +94,7 @@ def sensor(seed: int, steps: int, bar: tqdm) -> dict:
         pred[i] = td.step("sensor", "stream", obs, c[i] if i else 0.0, False)["value"]
         ema += 0.02 * (c[i] - ema)
         ref[i] = ema / (1 - gamma)
-        if i % 100 == 0:
+        if i % 100 == 99:
             bar.update(100)
     skip = steps // 10  # warm-up excluded (the first 10% of the stream)
     seg = slice(skip, steps - 30)  # the true return is exact only away from the end
@@ -91,56 +106,60 @@ def sensor(seed: int, steps: int, bar: tqdm) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--episodes", type=int, default=500, help="random-walk episodes per run")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102])
+    ap.add_argument("--steps", type=int, default=20_000, help="transitions per random-walk run")
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--sensor-steps", type=int, default=30_000)
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
-    configs = {
-        "StreamTD(κ=16, λ=0.5, scale_reward=False)": dict(kappa=16.0, lam=0.5, scale_reward=False),
-        "StreamTD defaults (κ=2, λ=0.8, reward scaling)": {},
-    }
-    total = len(args.seeds) * (len(configs) * args.episodes + args.sensor_steps)
-    rw: dict[str, list[dict]] = {k: [] for k in configs}
+    tasks = list(itertools.product(args.sizes, GAMMAS, LEFT_REWARDS))
+    total = len(args.seeds) * (len(tasks) * args.steps + args.sensor_steps)
+    walks: dict[tuple, list[dict]] = {task: [] for task in tasks}
     sens = []
-    with tqdm(total=total, desc="stream TD(λ)", mininterval=1.0) as bar:
+    with tqdm(total=total, desc="stream TD(λ)", unit="step", mininterval=1.0) as bar:
         for seed in args.seeds:
-            for name, kw in configs.items():
-                rw[name].append(random_walk(seed, args.episodes, kw, bar))
+            for task in tasks:
+                walks[task].append(random_walk(*task, seed, args.steps, bar))
             sens.append(sensor(seed, args.sensor_steps, bar))
-    lines = []
-    for name, runs in rw.items():
-        for s, r in zip(args.seeds, runs, strict=True):
-            line = (f"| {name} | {s} | {r['final']:.3f} | {r['min']:.3f} | {r['first']} | "
-                    f"{r['ref_final']:.3f} | {r['final'] / r['ref_final']:.2f} |")
-            lines.append(line)
-            print(line)
+    lines, n_pass, n_bar = [], 0, 0
+    for (n, gamma, left), runs in walks.items():
+        rms = [r["rms"] for r in runs]
+        tab = float(np.mean([r["tab"] for r in runs]))
+        zero = runs[0]["zero"]
+        if n in (5, 19):
+            n_bar += len(rms)
+            n_pass += sum(e < 0.1 for e in rms)
+        line = (f"| {n} | {gamma:g} | {left:+g} / +1 | {np.mean(rms):.3f} | {max(rms):.3f} | "
+                f"{tab:.3f} | {np.mean(rms) / tab:.2f} | {zero:.3f} | {np.mean(rms) / zero:.2f} |")
+        lines.append(line)
+        print(line)
     srows = []
     for s, r in zip(args.seeds, sens, strict=True):
         row = (f"| {s} | {r['rmse']:.3f} | {r['ref_rmse']:.3f} | {r['rmse'] / r['ref_rmse']:.2f} | "
                f"{r['jump_rmse']:.3f} | {r['ref_jump_rmse']:.3f} | {r['std_G']:.2f} |")
         srows.append(row)
         print(row)
+    print(f"{n_pass}/{n_bar} runs on the 5- and 19-state walks below 0.1")
     if args.no_doc:
         return
-    rows = "\n".join(lines)
-    body = f"""## Stream TD(λ): 19-state random walk and a drifting sensor stream
+    body = f"""## Stream TD(λ): random walks and a drifting sensor stream (shipped defaults)
 
 Command: `{command()}`
 Machine: {machine()}
 
-**Random walk** (19 states, γ = 1, one-hot observations, {args.episodes} episodes per run,
-`learn_one` path). RMS error over the 19 states, evaluated every 10 episodes; "final" = mean
-of the last 20% of evaluations; "first < 0.1" = first episode count with error below 0.1.
-Reference in the same run: tabular TD(λ=0.5, α=0.05) on the same episodes.
+**Random walks** (one-hot states, start in the middle, +1 at the right end and 0 or -1 at
+the left end, episodic; {args.steps} transitions per run through `learn_one`; seeds
+{", ".join(map(str, args.seeds))}, not used to choose the defaults, which were set on seeds
+0–2). Learner: `StreamTD(gamma=γ, seed=s)`, everything else default (κ = 16, λ = 0.5, reward
+scale floored at 1, predictions from the running average of the weights). RMS error over
+the states after the last transition, mean and worst over seeds. References in the same
+run on the same transitions: tabular TD(λ = 0.5, α = 0.05) and predicting 0.
 
-| learner | seed | final RMS | min RMS | first < 0.1 | tabular final RMS | ratio to tabular |
-|---|---|---|---|---|---|---|
-{rows}
+| states | γ | rewards left / right | StreamTD RMS (mean) | worst seed | tabular TD(λ) RMS | ratio to tabular | predict-0 RMS | ratio to predict-0 |
+|---|---|---|---|---|---|---|---|---|
+{chr(10).join(lines)}
 
-With lr = 1 the ObGD step is set by the bound, i.e. by κ alone; the default κ = 2 (tuned for
-control) leaves a noise floor on this tabular-like task, and reward scaling with γ = 1 (a
-return trace that is mostly 0) adds noise. A larger κ is the knob for quiet prediction.
+**{n_pass}/{n_bar} runs on the 5- and 19-state walks below 0.1** (target: all).
 
 **Drifting sensor** ({args.sensor_steps} steps, never `done`, `step()` path, default
 `StreamTD(gamma=0.9)`). RMSE of the predicted discounted future sum vs. the true one, after a

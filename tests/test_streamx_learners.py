@@ -26,30 +26,54 @@ def _walk_episode(rng: np.random.Generator, n: int):
         s = s2
 
 
-def test_td_random_walk_reaches_low_error():
-    # 11 states: with sparse init each first-layer unit sees exactly one state (ceil(0.9·11)=10
-    # inputs zeroed); a larger κ (smaller effective steps) lowers the noise floor of lr=1.
-    n = 11
-    true = np.arange(1, n + 1) / (n + 1) * 2 - 1  # -5/6 .. 5/6
+def _walk_rms(n: int, gamma: float, left: float, steps: int, seed: int) -> tuple[float, float]:
+    """(RMS of shipped-default StreamTD, RMS of predicting 0) after ``steps`` transitions."""
+    P, b = np.zeros((n, n)), np.zeros(n)  # true values: v = P(r + γv)
+    for i in range(n):
+        for j in (i - 1, i + 1):
+            if 0 <= j < n:
+                P[i, j] += 0.5
+            else:
+                b[i] += 0.5 * (1.0 if j >= n else left)
+    true = np.linalg.solve(np.eye(n) - gamma * P, b)
     eye = np.eye(n)
-    td = StreamTD(gamma=1.0, lam=0.5, kappa=16.0, scale_reward=False, seed=0)
-    rng = np.random.default_rng(0)
-
-    def rms() -> float:
-        return float(np.sqrt(np.mean([(td.predict_one(eye[i]) - true[i]) ** 2 for i in range(n)])))
-
-    start = rms()
-    errors = []
-    for ep in range(300):
+    td = StreamTD(gamma=gamma, seed=seed)
+    rng = np.random.default_rng(seed + 1000)
+    t = 0
+    while t < steps:
         for s, r, s2, done in _walk_episode(rng, n):
-            td.learn_one(eye[s], r, eye[s2], done)
-        if ep >= 240 and ep % 10 == 9:
-            errors.append(rms())
-    assert start > 0.3
-    assert np.mean(errors) < 0.15, errors
-    info = td.inspect()
-    assert info["episodes_finished"] == 300
-    json.dumps(info)
+            td.learn_one(eye[s], r if r > 0 else (left if done else 0.0), eye[s2], done)
+            t += 1
+    v = np.array([td.predict_one(eye[i]) for i in range(n)])
+    return float(np.sqrt(np.mean((v - true) ** 2))), float(np.sqrt(np.mean(true**2)))
+
+
+@pytest.mark.parametrize("left", [0.0, -1.0])
+@pytest.mark.parametrize("gamma", [1.0, 0.99])
+def test_td_defaults_learn_a_5_state_random_walk(gamma, left):
+    rms, zero = _walk_rms(5, gamma, left, 6_000, seed=7)
+    assert zero > 0.45
+    assert rms < 0.15, rms
+
+
+def test_td_defaults_learn_a_19_state_random_walk():
+    # the case of issue 11: ±1 at the ends, γ = 0.99, 20k transitions; before the fix the
+    # shipped defaults did worse than predicting 0 (0.48)
+    rms, zero = _walk_rms(19, 0.99, -1.0, 20_000, seed=8)
+    assert zero > 0.45
+    assert rms < 0.15, rms
+
+
+def test_td_value_stays_in_cumulant_units_when_scaled():
+    # continuing stream, cumulant 100 ± 50 (noise) per step, γ = 0.5: v = 100/(1-γ) = 200,
+    # learned through a reward scale of ~50, answered in the cumulant's units
+    td = StreamTD(gamma=0.5, seed=0)
+    rng = np.random.default_rng(0)
+    for i in range(4000):
+        td.step("a", "e", [float(i % 2)], 100.0 + 50.0 * rng.normal(), False)
+    assert td.reward_std() > 30
+    assert td.predict_one([0.0]) == pytest.approx(200.0, rel=0.1)
+    assert td.predict_one([1.0]) == pytest.approx(200.0, rel=0.1)
 
 
 def test_q_learns_a_short_corridor():

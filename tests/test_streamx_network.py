@@ -115,19 +115,35 @@ def test_obgd_trace_decays_and_accumulates():
     np.testing.assert_allclose(z, [0.25, 1.0])
 
 
-def test_adaptive_obgd_bound_on_rescaled_trace():
+def test_obgd_step_matches_hand_computed_examples():
+    # z starts at 0, so after one update z = ∇ = (0.5, -1, 2): ‖z‖₁ = 3.5
+    grad = np.array([0.5, -1.0, 2.0])
+    # |δ| = 3 > 1: M = α·κ·|δ|·‖z‖₁ = 1·2·3·3.5 = 21, step = 1/21, θ = 3/21·z
+    theta = np.zeros(3)
+    assert ObGD(kappa=2.0).update(theta, np.zeros(3), grad, 3.0) == pytest.approx(1 / 21)
+    np.testing.assert_allclose(theta, [1 / 14, -1 / 7, 2 / 7])
+    # |δ| = 0.25 < 1: δ̄ = 1, M = 2·1·3.5 = 7, step = 1/7, θ = 0.25/7·z
+    theta = np.zeros(3)
+    assert ObGD(kappa=2.0).update(theta, np.zeros(3), grad, 0.25) == pytest.approx(1 / 7)
+    np.testing.assert_allclose(theta, [0.5 / 28, -1 / 28, 2 / 28])
+    # small trace: M = 2·1·0.2 = 0.4 < 1, the full step α = 1 is taken
+    theta = np.zeros(2)
+    assert ObGD(kappa=2.0).update(theta, np.zeros(2), np.array([0.1, 0.1]), 0.2) == 1.0
+    np.testing.assert_allclose(theta, [0.02, 0.02])
+    # α = 0.5, κ = 4, δ = -2, z = (1, 1): M = 0.5·4·2·2 = 8, step = 0.5/8
+    theta = np.zeros(2)
+    assert ObGD(lr=0.5, kappa=4.0).update(theta, np.zeros(2), np.ones(2), -2.0) == pytest.approx(1 / 16)
+    np.testing.assert_allclose(theta, [-1 / 8, -1 / 8])
+
+
+def test_adaptive_obgd_first_step_by_hand():
+    # first step: v̂ = (δz)², so the rescaled trace is z/|δz| = sign(z)/|δ| = (0.5, -0.5, 0.5);
+    # ‖·‖₁ = 1.5, M = 1·2·2·1.5 = 6, step = 1/6, Δθ = step·δ·(0.5, -0.5, 0.5) = ±1/6
     opt = AdaptiveObGD(lr=1.0, kappa=2.0)
-    rng = np.random.default_rng(0)
-    theta = np.zeros(10)
-    z = np.zeros(10)
-    for _ in range(5):
-        before = theta.copy()
-        step = opt.update(theta, z, rng.normal(size=10), 2.0)
-        assert 0 < step <= 1.0
-        v_hat = opt.v / (1 - opt.beta2**opt.count)
-        zr = z / np.sqrt(v_hat + opt.eps)
-        np.testing.assert_allclose(theta - before, step * 2.0 * zr)
-        assert step == pytest.approx(1.0 / max(1.0, 2.0 * 2.0 * np.abs(zr).sum()))
+    theta = np.zeros(3)
+    step = opt.update(theta, np.zeros(3), np.array([0.5, -1.0, 2.0]), 2.0)
+    assert step == pytest.approx(1 / 6)
+    np.testing.assert_allclose(theta, [1 / 6, -1 / 6, 1 / 6], rtol=1e-6)
 
 
 def test_running_mean_std_matches_numpy():
@@ -156,6 +172,23 @@ def test_reward_scaler_uses_discounted_return_std():
         gs.append(g)
         out = rs.scale(r, g)
     assert out == pytest.approx(r / np.sqrt(np.var(gs, ddof=1) + 1e-8))
+
+
+def test_reward_scale_floor_leaves_small_returns_unscaled():
+    # a ±1 reward at the end of 20-step episodes: the return trace is 0 on 19 steps of 20,
+    # std ≈ 0.22. Without the floor the terminal reward is inflated ~4.5×; with it, unchanged.
+    plain, floored = RewardScaler(), RewardScaler(floor=1.0)
+    for ep in range(50):
+        for t in range(20):
+            r = (1.0 if ep % 2 else -1.0) if t == 19 else 0.0
+            a, b = plain.scale(r, r), floored.scale(r, r)
+    assert abs(a) > 4.0
+    assert b == r
+    # large returns are still divided by their std
+    big = RewardScaler(floor=1.0)
+    for r in np.random.default_rng(0).normal(scale=50.0, size=500):
+        out = big.scale(r, r)
+    assert abs(out) < abs(r) / 30
 
 
 def test_time_feature_range():

@@ -25,6 +25,10 @@ from .network import MLP
 from .normalize import ObservationNormalizer, RewardScaler, time_feature
 from .obgd import ObGD, make_optimizer
 
+# Inputs are refused above this magnitude BEFORE anything is learned: Welford statistics
+# square them, and a square beyond ~1e308 would turn the shared statistics into inf for good.
+MAX_MAGNITUDE = 1e100
+
 
 class AgentState:
     """Per-agent trajectory bookkeeping (own trace, last features, return so far)."""
@@ -111,7 +115,7 @@ class StreamLearner(base.Base):
         self.obs_dim_: int | None = None
         self.net: MLP | None = None
         self._obs_norm: ObservationNormalizer | None = None
-        self._rewards = RewardScaler()
+        self._rewards = RewardScaler(floor=1.0)
         self._agents: OrderedDict[str, AgentState] = OrderedDict()
         self._local: AgentState | None = None
         self._version = 0  # bumped at every parameter update (invalidates cached forwards)
@@ -154,6 +158,10 @@ class StreamLearner(base.Base):
             )
         if not math.isfinite(np.add.reduce(x)):  # any NaN/inf makes the sum non-finite
             raise ValueError(f"{what} contains NaN or infinite values: {x.tolist()}")
+        if float(np.maximum.reduce(np.abs(x))) > MAX_MAGNITUDE:
+            raise ValueError(f"{what} has a value beyond ±{MAX_MAGNITUDE:g}, too large to learn "
+                             f"from (its square would overflow the running statistics): "
+                             f"{x.tolist()}")
         return x
 
     @staticmethod
@@ -164,6 +172,9 @@ class StreamLearner(base.Base):
             raise ValueError(f"reward must be a number, got {reward!r}") from None
         if not math.isfinite(r):
             raise ValueError(f"reward must be finite, got {reward!r}")
+        if abs(r) > MAX_MAGNITUDE:
+            raise ValueError(f"reward {r:g} is beyond ±{MAX_MAGNITUDE:g}, too large to learn from "
+                             "(its square would overflow the running statistics)")
         return r
 
     # ---- agents and episodes ----------------------------------------------------------

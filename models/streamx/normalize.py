@@ -59,10 +59,22 @@ class ObservationNormalizer:
 
 
 class RewardScaler:
-    """Divide rewards by the running std of the discounted return (scalar Welford, plain floats)."""
+    """Divide rewards by max(``floor``, running std of the discounted return) (scalar Welford).
 
-    def __init__(self, eps: float = 1e-8):
+    Why a floor: ObGD's step does not depend on |δ| while |δ| <= 1 (δ̄ = max(|δ|, 1)), so
+    cumulants that are already small learn at the same relative speed unscaled; only large
+    ones need shrinking. Scaling small ones *up* hurts: with terminal-only rewards (a random
+    walk paying ±1 at its ends) the backward return trace is 0 on almost every step, its std
+    is ~1/√(episode length), and dividing by it inflates the terminal reward ~10×, so the
+    bound clips every informative update and the learned scale keeps moving. The learners
+    use ``floor=1``; ``floor=0`` is the plain stream-x scaler.
+    """
+
+    floor = 0.0  # class default: models pickled before the floor existed keep their behaviour
+
+    def __init__(self, eps: float = 1e-8, floor: float = 0.0):
         self.eps = eps
+        self.floor = floor
         self.count = 0
         self.mean = 0.0
         self.m2 = 0.0
@@ -73,7 +85,7 @@ class RewardScaler:
 
     @property
     def std(self) -> float:
-        return math.sqrt(self.var + self.eps)
+        return max(self.floor, math.sqrt(self.var + self.eps))
 
     def scale(self, reward: float, discounted_return: float, update: bool = True) -> float:
         """``discounted_return`` is the caller's trace G ← γG + r, already including ``reward``."""
