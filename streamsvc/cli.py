@@ -166,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "free port)")
     p.add_argument("--data-dir", help="keep broker data here across runs (default: temporary)")
     p.add_argument("--partitions", type=int, default=4, help="default partitions of new topics")
+
+    p = sub.add_parser("schemas", help="write the topics' message shapes as JSON Schema files "
+                       "and an AsyncAPI document (what docs/schemas/ holds)")
+    p.add_argument("--out", default="docs/schemas", help="folder to write into "
+                   "(default docs/schemas)")
     return parser
 
 
@@ -249,6 +254,20 @@ def _dispatch(args: argparse.Namespace) -> int:
                 return 2
         run_api(s, host=args.host or s.api["host"], port=args.port or s.api["port"],
                 ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+        return 0
+    if cmd == "schemas":
+        from pathlib import Path
+
+        from streamsvc.schemas import write
+
+        try:
+            paths = write(Path(args.out))
+        except OSError as exc:
+            print(f"streamsvc schemas: cannot write to {args.out}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
+        print(f"wrote {len(paths)} files to {args.out}: "
+              + ", ".join(p.name for p in paths))
         return 0
     if cmd == "produce":
         from streamsvc.client import produce_command
