@@ -91,6 +91,10 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     rejected = Rejections()
     shown = 0
     n = bad = 0
+    # what a worker would report (dead letters by reason, outputs): the dashboard and /metrics
+    # show the same panels in demo and Kafka mode
+    dead_by_reason: dict[str, int] = {}
+    n_out = 0
     start = time.perf_counter()
     files = {role: open(out / f"{role.replace('_', '-')}.jsonl", "w")
              for role in ("predictions", "drift_alerts", "dead_letters")}
@@ -103,6 +107,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 line, raw_line = item.line, item.raw
                 if isinstance(item, BadRow):  # skipped and counted, as the service would
                     bad += 1
+                    _count_reason(dead_by_reason, item.category or item.reason)
                     shown = _reject(bar, rejected, files, title, item.line, item.reason,
                                     item.raw, item.category, shown)
                     n += 1
@@ -122,6 +127,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 outs = proc.handle(0, offset, value, now)
             except BadRecord as exc:
                 bad += 1
+                _count_reason(dead_by_reason, str(exc))
                 if line is not None:
                     shown = _reject(bar, rejected, files, title, line, str(exc),
                                     raw_line or "", "", shown)
@@ -130,6 +136,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                     outs = [("dead_letters", None,
                              dead_letter("file", 0, offset, str(exc), raw))]
             for role, _, value in outs:
+                n_out += 1
                 files[role].write(json.dumps(value) + "\n")
                 if role == "drift_alerts":
                     alerts.append(value)
@@ -141,7 +148,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
                 bar.set_postfix(acc=f"{status['accuracy'] or 0:.3f}",
                                 rolling=f"{status['rolling_accuracy'] or 0:.3f}")
                 if view is not None:
-                    _feed(view, proc, alerts)
+                    _feed(view, proc, alerts, _worker_status(n, bad, n_out, dead_by_reason))
             if total and n >= total:
                 break
         bar.close()
@@ -151,7 +158,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     elapsed = time.perf_counter() - start
     statuses = proc.statuses()
     if view is not None:
-        _feed(view, proc, alerts)
+        _feed(view, proc, alerts, _worker_status(n, bad, n_out, dead_by_reason))
     status = statuses[0] if statuses else {}
     (out / "status.json").write_text(json.dumps(status, indent=2))
     _summary(args.model, spec.kind, title, n, bad, elapsed, status, alerts, drifts, out,
@@ -161,7 +168,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\nDashboard: http://127.0.0.1:{args.port}/  (Ctrl-C to stop)", flush=True)
         try:
             while server.is_alive():
-                server.join(1.0)
+                server.join(5.0)  # the demo's heartbeat: its worker record must not go stale
+                _feed(view, proc, alerts, _worker_status(n, bad, n_out, dead_by_reason))
         except KeyboardInterrupt:
             pass
     return code
@@ -272,8 +280,25 @@ def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
             "counted in the status, not published (alert_on = \"degradation\")"))
 
 
-def _feed(view: Any, proc: Processor, alerts: list[dict[str, Any]]) -> None:
+def _count_reason(by: dict[str, int], reason: str) -> None:
+    """Dead letters counted under the words before the first ':', as the workers count them."""
+    key = reason.split(":", 1)[0][:60]
+    by[key] = by.get(key, 0) + 1
+
+
+def _worker_status(n: int, bad: int, n_out: int, dead_by_reason: dict[str, int]
+                   ) -> dict[str, Any]:
+    """The demo as one worker's status record (`model-status` key `worker:embedded`)."""
+    return {"worker": "embedded", "partitions": [0],
+            "counters": {"events_in": n, "dead_letters": bad, "outputs": n_out},
+            "dead_letters_by_reason": dict(dead_by_reason)}
+
+
+def _feed(view: Any, proc: Processor, alerts: list[dict[str, Any]],
+          worker: dict[str, Any] | None = None) -> None:
     now = time.time()
+    if worker is not None:
+        view.on_status("worker:embedded", {**worker, "updated": now})
     truth = getattr(view, "true_drifts", None)
     for s in proc.statuses():
         view.on_status(s["shard"], {**s, "updated": now, "worker": "embedded",
