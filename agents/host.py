@@ -48,6 +48,11 @@ def make_detector(name: str, delta: float, params: dict[str, Any] | None = None)
     return build_detector(name, delta, params)
 
 
+#: label type -> (one of it, several of it), for messages
+_LABEL_WORDS = {"int": ("an integer", "integers"), "bool": ("a boolean", "booleans (true/false)"),
+                "str": ("text", "text labels")}
+
+
 def json_label(y: Any) -> Any:
     if isinstance(y, bool | int | str) or y is None:
         return y
@@ -158,8 +163,11 @@ class ClassifierHost:
         if self.label_type is None:
             self.label_type = kind
         elif kind != self.label_type:
-            raise BadRecord(f"label {y!r} is a {kind}, but model {self.name!r} learns "
-                            f"{self.label_type} labels")
+            said = _LABEL_WORDS.get(kind, kind)
+            raise BadRecord(
+                f"label {y!r} is {said[0]}, but model {self.name!r} learns "
+                f"{_LABEL_WORDS.get(self.label_type, (None, self.label_type))[1]} (the type "
+                "of its first label); send labels of that type, or use another model")
 
     def on_event(self, ev: EventIn, now: float) -> list[Out]:
         if ev.y is not None and type(ev.y).__name__ != self.label_type:

@@ -109,6 +109,22 @@ def _text(raw: bytes | None) -> str | None:
         return None
 
 
+def refusal_words(exc: Exception, body: Any, host: Any) -> str:
+    """Why a learner refused a record, in words a user can act on. Learners fail with Python's
+    own messages ("unsupported operand type(s) for -: 'str' and 'float'"); the usual cause is
+    text in a feature the model has learned as a number, so name those features."""
+    x = body.get("x") if isinstance(body, dict) else None
+    texts = {k: v for k, v in x.items() if isinstance(v, str)} if isinstance(x, dict) else {}
+    model = f"model {getattr(host, 'name', '?')!r} ({getattr(host, 'kind', '?')})"
+    if isinstance(exc, TypeError) and texts:
+        named = ", ".join(f"{k!r} = {v[:40]!r}" for k, v in list(texts.items())[:3])
+        return (f"refused by the learner: text in feature {named}, but {model} uses numbers "
+                "there; send numbers, or give text features to a model that takes them "
+                "(hoeffding_tree, arf)")
+    words = str(exc) or type(exc).__name__
+    return f"refused by the learner: {model} could not use this record ({words})"
+
+
 def host_class(family: str) -> type:
     module, name = HOSTS[family].split(":")
     return getattr(importlib.import_module(module), name)
@@ -203,7 +219,7 @@ class Processor:
         except BadRecord:
             raise
         except (ValueError, TypeError, ArithmeticError) as exc:  # the learner refused it
-            raise BadRecord(f"refused by the learner: {exc}") from None
+            raise BadRecord(refusal_words(exc, rec.get("body"), host)) from None
 
     def tick(self, now: float, partition: int | None = None) -> list[Out]:
         """Expire what is due at `now` (in every partition, or only in `partition`)."""

@@ -34,7 +34,9 @@ def test_a_learner_refusal_dead_letters_the_bytes_as_sent() -> None:
     dead = [v for role, _, v in outs if role == "dead_letters"]
     assert len(dead) == 1
     assert dead[0]["raw"] == sent.decode()
-    assert "learns int labels" in dead[0]["error"]
+    assert dead[0]["error"] == (
+        "label 'cat' is text, but model 'default' learns integers (the type of its first "
+        "label); send labels of that type, or use another model")
     assert (dead[0]["topic"], dead[0]["offset"]) == ("events", 1)
 
 
@@ -79,3 +81,18 @@ def test_failures_while_replaying_are_counted_not_published() -> None:
     assert pipe.counters["replay_errors"] == 1
     assert pipe.counters["replayed"] == 2
     assert pipe.counters["dead_letters"] == 0
+
+
+def test_text_in_a_numeric_feature_is_refused_in_words() -> None:
+    specs = load_settings(None, {}).models  # the shipped DriftMoE: numeric features only
+    pipe = Pipeline(specs, HostLimits())
+    pipe.assign(0, None, None)
+    _through(pipe, "events", b'{"id": "a", "x": {"f": 1.0, "g": 2.0}, "y": 1}', 0, 0, 1000)
+    outs = _through(pipe, "events", b'{"id": "b", "x": {"f": "red", "g": 2.0}, "y": 1}', 0, 1,
+                    1000)
+    dead = [v for role, _, v in outs if role == "dead_letters"]
+    assert len(dead) == 1, outs
+    assert dead[0]["error"].startswith(
+        "refused by the learner: text in feature 'f' = 'red', but model 'default' (drift_moe) "
+        "uses numbers there")
+    assert "operand" not in dead[0]["error"]
