@@ -13,6 +13,9 @@ import json
 import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +27,6 @@ from kafka import KafkaProducer
 
 from streamsvc.devbroker import free_port
 from tests.conftest import ServiceProcs, wait_for
-
-pytestmark = pytest.mark.kafka
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -81,6 +82,7 @@ def _badge(page: Any) -> tuple[str | None, str]:
     return page.get_attribute("#ready", "data-state"), page.inner_text("#ready")
 
 
+@pytest.mark.kafka
 def test_dashboard_draws_live_data_from_a_kafka_worker(service: ServiceProcs,
                                                        browser_page: Any) -> None:
     page = browser_page
@@ -182,3 +184,48 @@ def test_dashboard_draws_live_data_from_a_kafka_worker(service: ServiceProcs,
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(service.tmp / "dashboard.png", out)
+
+
+def test_demo_dashboard_shows_rejected_rows_and_no_green_badge(tmp_path: Path,
+                                                                browser_page: Any) -> None:
+    """Every row of the user's file rejected: the page says so (amber badge, dead letters by
+    reason), instead of 'waiting for data' under a green badge."""
+    rows = ["a,b,label"] + [f"0.{i},x{i}" for i in range(1, 31)] + \
+        [f"0.{i},0.3,1,9" for i in range(1, 11)]
+    (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
+    port = free_port()
+    log = open(tmp_path / "demo.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamsvc.cli", "demo", "--file", "bad.csv", "--target",
+         "label", "--serve", "--port", str(port)], cwd=tmp_path, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    page = browser_page
+    try:
+        wait_for(lambda: "Dashboard:" in (tmp_path / "demo.log").read_text()
+                 if proc.poll() is None else pytest.fail((tmp_path / "demo.log").read_text()),
+                 60, "demo done, dashboard up")
+        url = f"http://127.0.0.1:{port}"
+        reasons = _get(f"{url}/workers")[0]["dead_letters_by_reason"]
+        assert reasons == {"too few values": 30, "too many values": 10}
+        page.goto(url + "/")
+        wait_for(lambda: page.get_attribute("#ready", "data-state") == "warn", 20,
+                 "amber badge")
+        assert page.inner_text("#ready") == \
+            "waiting: no examples learned yet (40 dead letters, see below)"
+        assert page.inner_text("#tp-kv [data-field=dead]") == "40"
+        rows_shown = page.eval_on_selector_all("#tp-reasons tr", "rs => rs.slice(1).map(r => "
+                                               "[...r.cells].map(c => c.textContent))")
+        assert {r: int(n) for r, n in rows_shown} == reasons
+        card = '.model[data-model="default"]'
+        assert page.inner_text(f"{card} [data-field=examples_learned]") == "0"
+        assert "no examples learned yet" in page.text_content(f"{card} svg")
+        assert not page.errors, page.errors
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
