@@ -33,6 +33,32 @@ class StreamQ(StreamLearner):
     ``time_limit`` (episode length the time feature is scaled by; None = no time feature),
     ``max_agents``, ``return_window``, ``seed``): ``n_actions``, ``epsilon_start``,
     ``epsilon_end``, ``exploration_steps``.
+
+    Example: a corridor of 6 cells (one-hot), start in cell 0, +1 for reaching cell 5, a small
+    cost per step; after 200 episodes the greedy action in every cell is "right" (1).
+
+    >>> import numpy as np
+    >>> from models.streamx import StreamQ
+    >>> q = StreamQ(n_actions=2, exploration_steps=1500, time_limit=30, seed=3)
+    >>> eye = np.eye(6)
+    >>> for episode in range(200):
+    ...     s = 0
+    ...     for t in range(30):
+    ...         a = q.act(eye[s])
+    ...         s2 = min(s + 1, 5) if a == 1 else max(s - 1, 0)
+    ...         done = s2 == 5 or t == 29
+    ...         q.learn_one(eye[s], a, 1.0 if s2 == 5 else -0.01, eye[s2], done)
+    ...         if done:
+    ...             break
+    ...         s = s2
+    >>> [q.predict_one(eye[s]) for s in range(5)]
+    [1, 1, 1, 1, 1]
+
+    The service path: many agents' transitions interleaved, one answer per transition.
+
+    >>> out = q.step("robot-7", "episode-1", eye[0], 0.0, False)
+    >>> sorted(out)
+    ['action', 'done', 'epsilon', 'greedy', 'q', 'step']
     """
 
     _kind = "stream_q"

@@ -11,6 +11,9 @@ import numpy as np
 from .base import AgentState, StreamLearner
 from .network import MLP
 
+# the weight average restarts when (live - averaged prediction)² > RESTART · mean δ²
+RESTART = 4.0
+
 
 class StreamTD(StreamLearner):
     """Stream TD(λ) value prediction with ObGD (stream-x, Elsayed et al. 2024).
@@ -22,19 +25,23 @@ class StreamTD(StreamLearner):
     discounted return) and its output is multiplied back by σ.
 
     Defaults differ from StreamQ's on purpose (measured by ``python -m bench.td``):
-    prediction is judged on the accuracy of v itself, not on the policy it induces, and with
-    lr = 1 the ObGD bound alone sets the step, so κ sets the noise floor. κ = 2 (control)
+    prediction is judged on the accuracy of v itself, not on the policy it induces. With
+    lr = 1 the ObGD bound alone sets the step, so κ sets the noise floor: κ = 2 (control)
     moves a one-hot state's value by about half its TD error per visit and leaves an RMS
-    error of ~0.2 on a 19-state ±1 random walk; κ = 16 with λ = 0.5 gets ~0.1 within 20k
-    steps and still tracks a level jump of a drifting sensor within a few hundred steps.
-    The floor of σ at 1 keeps rare terminal rewards from being inflated (see RewardScaler).
+    error of ~0.2 on a 19-state ±1 random walk. κ = 16 with λ = 0.5 halves that, and
+    predictions come from a running average of the weights (horizon ``average`` steps), which
+    halves it again on small walks. The average restarts from the live weights whenever the
+    two predictions for the state just learned from differ by more than twice the RMS TD
+    error, so a level shift is tracked as fast as without averaging. The floor of σ at 1
+    keeps rare terminal rewards from being inflated (see RewardScaler).
 
     Service path: ``step(agent, episode, obs, reward, done)`` (interleaved agents, first
     transition's reward ignored) → {"value", "step", "done"}. Single-agent path:
     ``learn_one(obs, reward, next_obs, done)`` and ``predict_one(obs)``.
     For continuing streams, never send ``done`` and keep ``time_limit=None`` (default).
     Parameters: see ``StreamLearner`` (obs_dim, hidden, lr, gamma, lam, kappa, sparsity,
-    optimizer, normalize_obs, scale_reward, time_limit, max_agents, return_window, seed).
+    optimizer, normalize_obs, scale_reward, time_limit, max_agents, return_window, seed), and
+    ``average`` (horizon of the weight average used for predictions; None = latest weights).
 
     Example: a 5-state random walk (one-hot states, +1 at the right end, -1 at the left,
     γ = 1); the true values are -2/3, -1/3, 0, 1/3, 2/3.
@@ -43,7 +50,7 @@ class StreamTD(StreamLearner):
     >>> from models.streamx import StreamTD
     >>> td = StreamTD(gamma=1.0, seed=0)
     >>> rng, eye = np.random.default_rng(0), np.eye(5)
-    >>> for episode in range(1000):
+    >>> for episode in range(500):
     ...     s = 2
     ...     while True:
     ...         s2 = s + rng.choice([-1, 1])
@@ -86,6 +93,7 @@ class StreamTD(StreamLearner):
         self.average = average
         self._avg_net: MLP | None = None
         self._n_avg = 0
+        self._d2 = 0.0
         super().__init__(
             obs_dim=obs_dim, hidden=hidden, lr=lr, gamma=gamma, lam=lam, kappa=kappa,
             sparsity=sparsity, optimizer=optimizer, normalize_obs=normalize_obs,
@@ -101,6 +109,7 @@ class StreamTD(StreamLearner):
         super()._build(dim)
         self._avg_net = copy.deepcopy(self.net) if self.average else None
         self._n_avg = 0
+        self._d2 = 0.0
 
     def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool) -> None:
         out, cache = self._forward_state(st)
@@ -108,13 +117,24 @@ class StreamTD(StreamLearner):
         target = r if done else r + self.gamma * float(self.net.forward(x_next)[0][0])
         delta = target - float(out[0])
         self._apply(st, self.net.backward(cache, self._ones), delta, cut=done)
+        if self._avg_net is not None:
+            self._update_average(st.x, float(out[0]), delta)
+
+    def _update_average(self, x: np.ndarray, v_live: float, delta: float) -> None:
+        """Running mean of the weights over the first ``average`` steps, then an EMA with that
+        horizon: it averages out the step noise of a constant step size. When the averaged
+        prediction for the state just learned from drifts further from the live one than the
+        typical TD error (the values are moving, not jittering: a level shift, a new regime),
+        the average restarts from the live weights, so averaging never costs tracking."""
         avg = self._avg_net
-        if avg is not None:
-            # running mean of the weights over the first `average` steps, then an EMA with
-            # that horizon: averages out the step noise of a constant step size
-            self._n_avg += 1
-            beta = max(1.0 / self._n_avg, 1.0 / self.average)
-            avg.theta += beta * (self.net.theta - avg.theta)
+        self._d2 += (delta * delta - self._d2) / min(self._n_avg + 1, self.average)
+        gap = v_live - float(avg.forward(x)[0][0])
+        if self._n_avg > 10 and gap * gap > RESTART * self._d2:
+            avg.theta[...] = self.net.theta
+            self._n_avg = 0
+        self._n_avg += 1
+        beta = max(1.0 / self._n_avg, 1.0 / self.average)
+        avg.theta += beta * (self.net.theta - avg.theta)
 
     def _predict_x(self, x: np.ndarray) -> float:
         net = self._avg_net if self._avg_net is not None else self.net
