@@ -220,6 +220,18 @@ def test_demo_dashboard_shows_rejected_rows_and_no_green_badge(tmp_path: Path,
         assert page.inner_text(f"{card} [data-field=examples_learned]") == "0"
         assert "no examples learned yet" in page.text_content(f"{card} svg")
         assert not page.errors, page.errors
+
+        # the API docs render from the sidecar alone: no request leaves it (offline works)
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(url + "/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        paths = page.eval_on_selector_all(".opblock-summary-path",
+                                          "ps => ps.map(p => p.textContent.trim())")
+        assert {"/health", "/ready", "/models/{name}", "/schemas/{topic}"} <= set(paths)
+        assert requested and all(u.startswith(url + "/") or u.startswith("data:")
+                                 for u in requested), requested
+        assert not page.errors, page.errors
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
