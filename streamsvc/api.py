@@ -48,7 +48,8 @@ class Readiness(BaseModel):
     reasons: list[str] = Field(description="Why not ready, in plain words (empty when ready)")
     workers: list[str] = Field(description="Workers that reported recently")
     mode: Literal["embedded", "kafka"] = Field(description="embedded: `streamsvc demo "
-                                               "--serve` (no Kafka, no workers)")
+                                               "--serve` (no Kafka; the demo reports as one "
+                                               "worker, `embedded`)")
 
 
 class Problem(BaseModel):
