@@ -27,27 +27,58 @@ from models.data_drift import PREDICTION, DataDriftDetector
 #: label-based detectors offered in `[models.X] drift_detector`, and what `drift_delta` sets
 DETECTORS: dict[str, str] = {
     "adwin": "ADWIN: drift_delta is its confidence delta",
-    "page_hinkley": "Page-Hinkley: drift_delta is not used; set drift_params.threshold",
+    "page_hinkley": "Page-Hinkley (the default, threshold 25): drift_delta is not used; set "
+                    "drift_params.threshold",
     "kswin": "KSWIN: drift_delta is the KS test's alpha",
     "ddm": "DDM: drift_delta sets drift_threshold to the normal quantile z(1 - drift_delta)",
     "eddm": "EDDM: drift_delta is not used; set drift_params.alpha / beta",
     "hddm_a": "HDDM_A: drift_delta is its drift_confidence",
     "hddm_w": "HDDM_W: drift_delta is its drift_confidence",
+    "adwin+page_hinkley": "both on the same errors, a drift when either fires: drift_delta is "
+                          "ADWIN's delta, drift_params go to Page-Hinkley",
     "none": "no label-based detection",
 }
 #: detectors with no confidence parameter that `drift_delta` could map to
 NO_DELTA = {"page_hinkley", "eddm"}
+#: this service's defaults where they differ from river's: Page-Hinkley's threshold 25
+#: (river: 50) was chosen by `bench/alerts.py` on its tune streams (docs/bench-alerts.md)
+SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {"page_hinkley": {"threshold": 25.0},
+                                               "adwin+page_hinkley": {"threshold": 25.0}}
+#: the detector of a model that names none
+DEFAULT_DETECTOR = "page_hinkley"
 RING = 4096  # recent errors kept for the evidence of an alert (a power of two)
+
+
+class Either:
+    """Two detectors on one error stream; a drift when either fires.
+
+    Why: they miss different things. ADWIN compares windows, so it sees a short, strong burst
+    of errors (a model that recovers within a few dozen examples) against a long quiet past;
+    Page-Hinkley accumulates small excesses, so it sees a modest rise that lasts.
+    """
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.first = first
+        self.second = second
+        self.drift_detected = False
+
+    def update(self, x: float) -> None:
+        a, b = self.first, self.second
+        a.update(x)
+        b.update(x)
+        self.drift_detected = a.drift_detected or b.drift_detected
 
 
 def build_detector(name: str, delta: float, params: dict[str, Any] | None = None) -> Any:
     """A fresh river detector; ``params`` (the model's `drift_params`) override the mapping."""
-    p = dict(params or {})
+    p = {**SERVICE_DEFAULTS.get(name, {}), **(params or {})}
     if name == "adwin":
         p.setdefault("delta", delta)
         return drift.ADWIN(**p)
     if name == "page_hinkley":
         return drift.PageHinkley(**p)
+    if name == "adwin+page_hinkley":
+        return Either(drift.ADWIN(delta=delta), drift.PageHinkley(**p))
     if name == "kswin":
         p.setdefault("alpha", delta)
         p.setdefault("seed", 42)

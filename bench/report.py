@@ -26,6 +26,8 @@ ORDER = [
                               "(`bench/graph_robust.py`)"),
     ("bench-graph-pubmed.md", "Node-property learner on a real temporal graph: PubMed "
                               "citations (`bench/graph_pubmed.py`)"),
+    ("bench-alerts.md", "Drift alerts: detection quality, delay, false alarms, label-free "
+                        "detection (`bench/alerts.py`)"),
     ("bench-kafka-clients.md", "Kafka clients for the hot path (`bench/kafka_clients.py`)"),
     ("bench-e2e.md", "The end-to-end service path (`bench/e2e.py`)"),
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.alerts import DETECTORS, NO_DELTA, build_detector
+from agents.alerts import DEFAULT_DETECTOR, DETECTORS, NO_DELTA, build_detector
 from models.data_drift import DataDriftDetector
 from models.factory import ModelSpecError, build_model, kind_family
 from streamsvc.security import KafkaSecurity, read_secret_file, security_from_config
@@ -33,7 +33,7 @@ class ModelSpec:
     family: str
     params: dict[str, Any] = field(default_factory=dict)
     shards: int = 1
-    drift_detector: str = "adwin"
+    drift_detector: str = DEFAULT_DETECTOR
     drift_delta: float = 0.002
     alert_cooldown: int = 500
     alert_on: str = "degradation"  # or "both": also publish improvements
@@ -269,7 +269,7 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
             family = kind_family(m["kind"])
         except ModelSpecError as exc:
             raise ConfigError(f"config key '{sec}.kind': {exc}") from exc
-        detector = m.get("drift_detector", "adwin")
+        detector = m.get("drift_detector", DEFAULT_DETECTOR)
         if detector not in _DETECTORS:
             raise ConfigError(
                 f"config key '{sec}.drift_detector' must be one of {sorted(_DETECTORS)}"

@@ -130,10 +130,12 @@ def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
         assert any("ghost" in d["error"] and d["topic"] == t["labels"] for d in dead.messages)
 
         # drift detected after the drift point
-        wait_for(lambda: any(a["position"] >= DRIFT_AT for a in alerts.poll()), 60,
-                 "a drift alert after the drift point")
-        a = next(a for a in alerts.messages if a["position"] >= DRIFT_AT)
-        assert a["model"] == "default" and a["detector"] == "adwin"
+        wait_for(lambda: any(a["position"] >= DRIFT_AT and a["kind"] == "concept"
+                             for a in alerts.poll()), 60, "a drift alert after the drift point")
+        a = next(a for a in alerts.messages if a["position"] >= DRIFT_AT
+                 and a["kind"] == "concept")
+        assert a["model"] == "default" and a["detector"] == "page_hinkley"
+        assert a["direction"] == "degradation"
         assert a["error_rate_after"] is not None
 
         learned = 4500 + 300
