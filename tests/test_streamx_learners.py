@@ -276,3 +276,34 @@ def test_step_output_shape_and_inspect_is_json():
     v = td.step("a", "e", [0.1], 0.0, False)
     assert set(v) == {"value", "step", "done"} and isinstance(v["value"], float)
     assert td.step("a", "e", [0.2], 1.0, True)["value"] == 0.0
+
+
+def test_q_defaults_learn_cartpole_far_beyond_random():
+    """10k CartPole steps with shipped defaults (service path) vs a random policy, same run."""
+    import gymnasium as gym
+
+    def play(policy, steps: int) -> list[tuple[int, float]]:
+        env = gym.make("CartPole-v1")
+        obs, _ = env.reset(seed=0)
+        ends, ret, ep = [], 0.0, 0
+        a = policy(obs, 0.0, False, ep)
+        for t in range(1, steps + 1):
+            obs, r, term, trunc, _ = env.step(a)
+            ret += r
+            done = term or trunc
+            a = policy(obs, float(r), done, ep)
+            if done:
+                ends.append((t, ret))
+                ret, ep = 0.0, ep + 1
+                obs, _ = env.reset()
+                a = policy(obs, 0.0, False, ep)
+        return ends
+
+    q = StreamQ(n_actions=2, seed=0)
+    learned = play(lambda o, r, d, ep: q.step("cp", str(ep), o.tolist(), r, d)["action"], 10_000)
+    rng = np.random.default_rng(0)
+    rand = play(lambda o, r, d, ep: int(rng.integers(2)), 10_000)
+    late = [ret for t, ret in learned if t > 8_000]
+    random_mean = float(np.mean([ret for _, ret in rand]))
+    assert random_mean < 40
+    assert late and np.mean(late) > 5 * random_mean, (np.mean(late), random_mean)
