@@ -195,6 +195,8 @@ after step {args.steps // 2} (a collapse shows here).
 Learner speed (time inside `StreamQ.step`, one process, shared machine): median
 {np.median(sps):.0f} steps/s, {np.median(sps) / cp_ref['env_steps_per_s']:.2f}× the bare
 environment's stepping rate.
+Collapses (returns falling to ~10 for thousands of steps) are the open problem: see the
+`StreamQ` docstring for what was measured about them and the variants that did not help.
 
 **Acrobot-v1** (3 actions, reward -1 per step until the tip swings above the bar, cap 500;
 not used for tuning). Random policy in the same run: {ac_ref['mean_return']:.1f} mean return
