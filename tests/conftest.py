@@ -237,3 +237,40 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+@pytest.fixture
+def service_factory(kafka_broker: Any, tmp_path: Path) -> Iterator[Callable[[str], ServiceProcs]]:
+    """Several isolated service namespaces in one test (e.g. the same stream run twice, once
+    with crashes): each call gives a fresh `ServiceProcs`; all are closed at the end."""
+    made: list[ServiceProcs] = []
+
+    def make(name: str) -> ServiceProcs:
+        d = tmp_path / name
+        d.mkdir()
+        made.append(ServiceProcs(kafka_broker, d))
+        return made[-1]
+
+    yield make
+    for procs in made:
+        procs.close()
+
+
+def load_partition_states(svc: ServiceProcs, timeout: float = 30.0) -> dict[int, Any]:
+    """The latest snapshot of every records partition of `svc`, read back from its checkpoints
+    topic and unpickled (`agents.host.PartitionState`) — the model a restarted worker gets."""
+    import pickle
+
+    from streamsvc.checkpoints import CheckpointStore
+
+    prefix = f"streamsvc-{svc.ns}/records-"
+    store = CheckpointStore(svc.broker.bootstrap, svc.topics["checkpoints"])
+    try:
+        found = store.load_all(prefix, timeout=timeout)
+    finally:
+        store.close()
+    states = {}
+    for k, (blob, manifest) in found.items():
+        st = states[int(k[len(prefix):])] = pickle.loads(blob)
+        st.manifest = manifest  # which snapshot this is (offset, writer, reason), for messages
+    return states
