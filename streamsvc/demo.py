@@ -270,9 +270,10 @@ def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
                                                    if concept else ""))
     if data:
         print(f"data alerts     {len(data)} (inputs or predictions moved, no label needed): "
-              + "; ".join(f"{a['position']}: {', '.join(a.get('features') or []) or ''}"
-                          f"{' predictions' if a.get('predictions_moved') else ''}".strip()
-                          for a in data[:5]) + (" ..." if len(data) > 5 else ""))
+              + "; ".join(f"{a['position']}: " + ", ".join(
+                  (a.get("features") or []) + (["predictions"] if a.get("predictions_moved")
+                                               else [])) for a in data[:5])
+              + (" ..." if len(data) > 5 else ""))
     both = (status.get("drift") or {}).get("alert_on") == "both"
     if status.get("improvements"):
         print(f"improvements    {status['improvements']} (error rate fell) " + (
