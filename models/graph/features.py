@@ -55,7 +55,7 @@ def _structural_rows(st: EdgeStreamState, slots: np.ndarray, ts: float) -> np.nd
     out[:, N_BUCKETS] = do
     out[:, N_BUCKETS + 1] = di
     last = st.last_ts[slots]
-    out[:, N_BUCKETS + 2] = st.act[slots] * np.exp(-st.lam * np.maximum(ts - last, 0.0))
+    out[:, N_BUCKETS + 2] = st.act[slots] * np.exp(-st.act_lam * np.maximum(ts - last, 0.0))
     # age in typical inter-arrival gaps: the same whatever the timestamps' unit
     out[:, N_BUCKETS + 3] = np.maximum(ts - st.first_ts[slots], 0.0) / st.time_scale
     np.log1p(out[:, N_BUCKETS:], out=out[:, N_BUCKETS:])

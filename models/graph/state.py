@@ -40,6 +40,7 @@ import numpy as np
 #: ring-buffer entry / neighbour slot that is empty
 EMPTY = -1
 _GAP_DISCOUNT = 1.0 - 1.0 / 5000  # memory of the inter-arrival gap estimate (in gaps)
+ACT_GAPS = 8.0  # activity half-life in typical inter-arrival gaps (without a half_life)
 
 
 class EdgeStreamState:
@@ -141,7 +142,7 @@ class EdgeStreamState:
         grow("first_ts", (), np.float64)
         grow("deg_out", (), np.int64)
         grow("deg_in", (), np.int64)
-        grow("act", (), np.float64)  # time-decayed weighted degree, as of last_ts
+        grow("act", (), np.float64)  # decayed weighted degree (see act_lam), as of last_ts
         grow("nbr", (K,), np.int32, EMPTY)
         grow("nbr_gen", (K,), np.int32)
         grow("nbr_ts", (K,), np.float64)
@@ -265,6 +266,9 @@ class EdgeStreamState:
         lam = self.lam
         du = math.exp(-lam * (ts - tu)) if ts > tu else 1.0
         dv = math.exp(-lam * (ts - tv)) if ts > tv else 1.0
+        la = self.act_lam
+        au = math.exp(-la * (ts - tu)) if ts > tu else 1.0
+        av = math.exp(-la * (ts - tv)) if ts > tv else 1.0
         pos = self.pos
         pu = pos[u]
         act = self.act
@@ -272,7 +276,7 @@ class EdgeStreamState:
             if du != 1.0:
                 pu[1:] *= du
             pu[1:] += w * pu[:-1]
-            act[u] = act[u] * du + 2.0 * w
+            act[u] = act[u] * au + 2.0 * w
         else:
             pv = pos[v]
             if du != 1.0:
@@ -282,8 +286,8 @@ class EdgeStreamState:
             add_u = w * pv[:-1]
             pv[1:] += w * pu[:-1]
             pu[1:] += add_u
-            act[u] = act[u] * du + w
-            act[v] = act[v] * dv + w
+            act[u] = act[u] * au + w
+            act[v] = act[v] * av + w
         if ts > tu:
             last_ts[u] = ts
         if ts > tv:
@@ -344,6 +348,15 @@ class EdgeStreamState:
         thousand gaps, in ``ts`` units; 1.0 before any). Scales with the timestamps' unit."""
         return self._gap_sum / self._gap_n if self._gap_n > 0 else 1.0
 
+    @property
+    def act_lam(self) -> float:
+        """Decay rate of the activity (weighted degree): the half-life's, else one of
+        ``ACT_GAPS`` typical inter-arrival gaps, so that "recently busy" keeps its meaning
+        in any time unit (a node that turns busy after a shift shows it within a few gaps)."""
+        if self.half_life is not None:
+            return self.lam
+        return math.log(2.0) / (ACT_GAPS * self.time_scale)
+
     def _check_x(self, x: Any) -> np.ndarray:
         try:
             xv = np.asarray(x, dtype=np.float64).ravel()
@@ -381,7 +394,7 @@ class EdgeStreamState:
     def activity(self, s: int, ts: float) -> float:
         """Time-decayed weighted degree of slot ``s`` at ``ts``."""
         dt = ts - self.last_ts[s]
-        return float(self.act[s] * math.exp(-self.lam * dt)) if dt > 0 else float(self.act[s])
+        return float(self.act[s] * math.exp(-self.act_lam * dt)) if dt > 0 else float(self.act[s])
 
     def positional(self, s: int) -> np.ndarray:
         """Hop blocks P[s, 1:], each L2-normalised (scale-free: decay and degree cancel)."""
