@@ -118,6 +118,7 @@ class ClassifierHost:
         self.detector_name = spec.drift_detector
         self.detector = make_detector(spec.drift_detector, spec.drift_delta,
                                       getattr(spec, "drift_params", None))
+        self.detector_config = (spec.drift_delta, dict(getattr(spec, "drift_params", {}) or {}))
         self.alert_cooldown = spec.alert_cooldown
         self.alert_on = getattr(spec, "alert_on", "degradation")
         self.data_detector = build_data_detector(spec)

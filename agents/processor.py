@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from agents.alerts import build_data_detector
 from agents.host import HostLimits, Out, PartitionState, make_detector, routing_key
 from agents.messages import (
     MAX_FORWARD_BYTES,
@@ -154,9 +155,17 @@ class Processor:
                 h.limits = self.limits
             if hasattr(h, "alert_cooldown"):
                 h.alert_cooldown = spec.alert_cooldown
-            if getattr(h, "detector_name", spec.drift_detector) != spec.drift_detector:
-                h.detector_name = spec.drift_detector
-                h.detector = make_detector(spec.drift_detector, spec.drift_delta)
+            if hasattr(h, "alert_on"):
+                h.alert_on = spec.alert_on
+            params = dict(spec.drift_params)
+            if hasattr(h, "detector_name") and (
+                    h.detector_name, getattr(h, "detector_config", None)) != (
+                    spec.drift_detector, (spec.drift_delta, params)):
+                h.detector_name = spec.drift_detector  # a changed detector starts afresh
+                h.detector = make_detector(spec.drift_detector, spec.drift_delta, params)
+                h.detector_config = (spec.drift_delta, params)
+            if hasattr(h, "data_detector") and (h.data_detector is None) == spec.data_drift:
+                h.data_detector = build_data_detector(spec)  # switched on or off
             changed = {k: {"learned_with": old, "config": new} for k, old, new in (
                 ("kind", h.kind, spec.kind),
                 ("params", getattr(h, "params", dict(spec.params)), dict(spec.params)))

@@ -60,3 +60,25 @@ def test_a_changed_kind_keeps_the_learned_model_and_says_so(caplog: pytest.LogCa
     assert host.detector_name == "page_hinkley"   # the detector follows the config
     _feed(pipe, 70, 5, labelled=True)             # and the shard goes on learning
     assert pipe.statuses()[0]["examples_learned"] == 55
+
+
+def test_alerting_settings_follow_the_config_after_a_restore() -> None:
+    blob = _snapshot(HT, HostLimits())
+    env = {**HT, "STREAMSVC_MODELS__DEFAULT__DRIFT_DETECTOR": "adwin",
+           "STREAMSVC_MODELS__DEFAULT__DRIFT_DELTA": "0.01",
+           "STREAMSVC_MODELS__DEFAULT__ALERT_ON": "both",
+           "STREAMSVC_MODELS__DEFAULT__DATA_DRIFT": "false"}
+    pipe = Pipeline(load_settings(None, env).models, HostLimits())
+    pipe.assign(0, blob, None)
+    host = next(iter(pipe.proc.partitions[0].hosts.values()))
+    assert host.detector_name == "adwin" and host.detector.delta == 0.01
+    assert host.alert_on == "both"
+    assert host.data_detector is None
+    _feed(pipe, 70, 5, labelled=True)
+    blob2, _ = pipe.snapshot(0)
+    # and back on: the label-free detector is built again for the restored shard
+    again = Pipeline(load_settings(None, {**env, "STREAMSVC_MODELS__DEFAULT__DATA_DRIFT":
+                                          "true"}).models, HostLimits())
+    again.assign(0, blob2, None)
+    h2 = next(iter(again.proc.partitions[0].hosts.values()))
+    assert h2.data_detector is not None and h2.detector_name == "adwin"
