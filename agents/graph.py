@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.host import HostLimits, Out, json_label, metrics_status, model_inspect
+from agents.host import (
+    HostLimits,
+    Out,
+    check_label_type,
+    json_label,
+    metrics_status,
+    model_inspect,
+)
 from models.metrics import PrequentialMetrics
 
 
@@ -20,9 +27,12 @@ class GraphHost:
         self.model = spec.build()
         self.edges = 0
         self.labels = 0
+        self.label_type: str | None = None
         self.metrics = PrequentialMetrics(limits.rolling_window)
 
     def handle(self, kind: str, msg: Any, now: float, src: dict[str, Any]) -> list[Out]:
+        if msg.y is not None:
+            check_label_type(self, msg.y)
         body = msg.model_dump(exclude_none=True)
         proba = self.model.learn_predict(body)
         node = msg.src if kind == "edge" else msg.node

@@ -48,6 +48,21 @@ def make_detector(name: str, delta: float, params: dict[str, Any] | None = None)
     return build_detector(name, delta, params)
 
 
+def check_label_type(host: Any, y: Any) -> None:
+    """One model, one label type, fixed by its first label: river's learners break for good
+    on mixed types (and True would silently merge with class 1)."""
+    kind = type(y).__name__
+    first = getattr(host, "label_type", None)
+    if first is None:
+        host.label_type = kind
+    elif kind != first:
+        said = _LABEL_WORDS.get(kind, (kind, kind))
+        raise BadRecord(
+            f"label {y!r} is {said[0]}, but model {host.name!r} learns "
+            f"{_LABEL_WORDS.get(first, (first, first))[1]} (the type of its first label); "
+            "send labels of that type, or use another model")
+
+
 #: label type -> (one of it, several of it), for messages
 _LABEL_WORDS = {"int": ("an integer", "integers"), "bool": ("a boolean", "booleans (true/false)"),
                 "str": ("text", "text labels")}
@@ -159,20 +174,35 @@ class ClassifierHost:
         return self.on_label(msg, now, src)
 
     def _check_label(self, y: Any) -> None:
-        """One model, one label type: river's learners break for good on mixed types."""
-        kind = type(y).__name__
-        if self.label_type is None:
-            self.label_type = kind
-        elif kind != self.label_type:
-            said = _LABEL_WORDS.get(kind, kind)
-            raise BadRecord(
-                f"label {y!r} is {said[0]}, but model {self.name!r} learns "
-                f"{_LABEL_WORDS.get(self.label_type, (None, self.label_type))[1]} (the type "
-                "of its first label); send labels of that type, or use another model")
+        check_label_type(self, y)
+
+    def _check_features(self, x: dict[str, Any]) -> None:
+        """One feature, one kind (number or text), fixed by its first value: river's trees
+        compare a feature's values with each other, and one number among texts (or the
+        reverse) breaks the model for every later record."""
+        kinds = self.__dict__.get("feature_text")
+        if kinds is None:
+            kinds = self.feature_text = {}
+        new = None
+        for k, v in x.items():
+            text = type(v) is str
+            was = kinds.get(k)
+            if was is None:
+                new = new or {}
+                new[k] = text
+            elif was is not text:
+                raise BadRecord(
+                    f"feature {k!r} is {'text' if text else 'a number'} ({v!r:.40}), but model "
+                    f"{self.name!r} learns it as {'text' if was else 'a number'} (the kind of "
+                    f"its first value); send {'text' if was else 'numbers'} there, or give the "
+                    "feature another name")
+        if new:
+            kinds.update(new)
 
     def on_event(self, ev: EventIn, now: float) -> list[Out]:
         if ev.y is not None and type(ev.y).__name__ != self.label_type:
             self._check_label(ev.y)
+        self._check_features(ev.x)
         self.seen += 1
         y_pred, proba, expert = self._predict(ev.x)
         pred = {

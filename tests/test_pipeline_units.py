@@ -83,16 +83,34 @@ def test_failures_while_replaying_are_counted_not_published() -> None:
     assert pipe.counters["dead_letters"] == 0
 
 
-def test_text_in_a_numeric_feature_is_refused_in_words() -> None:
-    specs = load_settings(None, {}).models  # the shipped DriftMoE: numeric features only
-    pipe = Pipeline(specs, HostLimits())
-    pipe.assign(0, None, None)
-    _through(pipe, "events", b'{"id": "a", "x": {"f": 1.0, "g": 2.0}, "y": 1}', 0, 0, 1000)
-    outs = _through(pipe, "events", b'{"id": "b", "x": {"f": "red", "g": 2.0}, "y": 1}', 0, 1,
+def test_a_feature_that_changes_kind_is_refused_in_words_and_the_model_goes_on() -> None:
+    pipe = _pipe()  # a Hoeffding tree: one number among texts would break it for good
+    for i in range(50):
+        _through(pipe, "events", b'{"id": "a%d", "x": {"f": 1.0, "c": "%s"}, "y": %d}'
+                 % (i, b"red" if i % 2 else b"blue", i % 2), 0, i, 1000)
+    outs = _through(pipe, "events", b'{"id": "b", "x": {"f": 1.0, "c": 7.0}, "y": 1}', 0, 50,
                     1000)
     dead = [v for role, _, v in outs if role == "dead_letters"]
     assert len(dead) == 1, outs
-    assert dead[0]["error"].startswith(
-        "refused by the learner: text in feature 'f' = 'red', but model 'default' (drift_moe) "
-        "uses numbers there")
-    assert "operand" not in dead[0]["error"]
+    assert dead[0]["error"] == (
+        "feature 'c' is a number (7.0), but model 'default' learns it as text (the kind of its "
+        "first value); send text there, or give the feature another name")
+    outs = _through(pipe, "events", b'{"id": "c", "x": {"f": "x", "c": "red"}, "y": 1}', 0, 51,
+                    1000)
+    assert "feature 'f' is text ('x'), but model 'default' learns it as a number" in \
+        outs[0][2]["error"]
+    for i in range(52, 80):  # and valid records are still served and learned
+        outs = _through(pipe, "events", b'{"id": "d%d", "x": {"f": 2.0, "c": "red"}, "y": 1}'
+                        % i, 0, i, 1000)
+        assert [r for r, _, _ in outs] == ["predictions"]
+
+
+def test_a_graph_model_refuses_a_label_of_another_type() -> None:
+    specs = load_settings(None, {"STREAMSVC_MODELS__G__KIND": "node_property"}).models
+    pipe = Pipeline(specs, HostLimits())
+    pipe.assign(0, None, None)
+    _through(pipe, "node_labels", b'{"node": "a", "y": 1, "ts": 1.0, "model": "g"}', 0, 0, 1000)
+    outs = _through(pipe, "node_labels", b'{"node": "b", "y": true, "ts": 2.0, "model": "g"}',
+                    0, 1, 1000)
+    assert outs and outs[0][0] == "dead_letters"
+    assert outs[0][2]["error"].startswith("label True is a boolean, but model 'g' learns integers")
