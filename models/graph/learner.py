@@ -13,9 +13,9 @@ one feature vector.
 The mixture also holds simple members that need no training: the neighbour-label vote, its
 two-hop version, the recent majority class and a fitted combination of them
 (:mod:`.votes`), so the learner falls back to them when its heads do worse (few labels, a
-shift, graphs where homophily is all there is). Members are compared only on labels not seen
-before for that node: a head can memorise a labelled node, which says nothing about the
-unlabelled nodes that the predictions are for.
+shift, graphs where homophily is all there is). Members are compared only on each node's
+first label: a head can memorise a labelled node, which says nothing about the unlabelled
+nodes that the predictions are for.
 
 No default depends on the timestamps' unit: time decay is off (``half_life=None``; the ring
 buffer keeps the recent neighbours) and the time-gap encodings are scaled by the nodes' own
@@ -350,11 +350,12 @@ class NodePropertyClassifier(base.Classifier):
         if len(self._candidates) > len(self.families):
             probs["ensemble"] = self._mix(ph)
         p_chosen = probs[self.chosen_family]
-        if st.label[s] != yi:
-            # the members are compared only on labels the learner has not seen for this node
-            # (a new node, or one whose label changed): a head can memorise a labelled node
-            # (its own random or positional vector), which says nothing about the unlabelled
-            # nodes that the predictions are for, and would win the mixture on repeats
+        if st.label[s] < 0:
+            # the members are compared only on a node's first label: a head can memorise a
+            # labelled node (its own random or positional vector), which says nothing about
+            # the unlabelled nodes that predictions are mostly for, and would win the mixture
+            # on repeats. (Scoring changed labels too biases the mixture after a shift towards
+            # whatever predicts a change, and it collapsed on the anomaly task.)
             self._head_loss *= _HEDGE_DISCOUNT
             self._head_loss -= np.log(np.maximum(ph[:, yi], 1e-6))
             self._score(probs, yi)
