@@ -214,6 +214,15 @@ class Pipeline:
     def snapshot(self, partition: int) -> tuple[bytes, dict[str, Any]] | None:
         """Pickle one partition's state (an immutable copy the caller may write at leisure);
         None when nothing changed since the last snapshot."""
+        taken = self.take_snapshot(partition)
+        if taken is None:
+            return None
+        st, meta = taken
+        return pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL), meta
+
+    def take_snapshot(self, partition: int) -> tuple[PartitionState, dict[str, Any]] | None:
+        """Mark one partition's state as saved now and return it with its metadata; the
+        caller serialises it before the next record changes it (or in a forked child)."""
         st = self.proc.partitions.get(partition)
         if st is None or st.dirty == 0:
             return None
@@ -222,8 +231,7 @@ class Pipeline:
         clock = self.clocks.get(partition)
         if clock is not None:
             st.clock = clock.now()
-        blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
-        return blob, {"offset": st.offset, "records": dirty}
+        return st, {"offset": st.offset, "records": dirty}
 
     def mark_unsaved(self, partition: int, records: int) -> None:
         """A snapshot write failed: keep the partition due so the next boundary retries."""

@@ -87,6 +87,7 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
         session_timeout=wk["session_timeout"], linger_ms=wk["linger_ms"],
         compression=wk["compression"], commit_interval=wk["commit_interval"],
         fetch_min_bytes=wk["fetch_min_bytes"], fetch_max_wait_ms=wk["fetch_max_wait_ms"],
+        snapshot_fork=wk["snapshot_fork"],
         heartbeat_file=settings.heartbeat_file,
     )
 

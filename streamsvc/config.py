@@ -234,7 +234,7 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
         if key in ("linger_ms", "fetch_max_wait_ms") and value < 0:
             raise ConfigError(f"config key 'worker.{key}' must be >= 0, got {value}")
         if key not in ("linger_ms", "fetch_max_wait_ms") and isinstance(value, int | float) \
-                and value <= 0:
+                and not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"config key 'worker.{key}' must be > 0, got {value}")
     if worker["compression"] not in _COMPRESSION:
         raise ConfigError(f"config key 'worker.compression' must be one of "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import pickle
 import queue
 import threading
 import time
@@ -36,6 +37,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from agents.host import Out
 from agents.pipeline import Forward, Pipeline, source_of
 from agents.processor import INPUTS
+from streamsvc.forksnap import pickle_in_child
 
 log = logging.getLogger("streamsvc.engine")
 
@@ -60,12 +62,13 @@ class SnapshotWriter:
                  on_failure: Callable[[int, int], None]) -> None:
         self._save = save
         self._on_failure = on_failure
-        self._q: queue.Queue[tuple[int, bytes, dict[str, Any]] | None] = queue.Queue()
+        self._q: queue.Queue[tuple[int, Any, dict[str, Any]] | None] = queue.Queue()
         self.saved = 0
         self._t = threading.Thread(target=self._run, name="streamsvc-snapshots", daemon=True)
         self._t.start()
 
-    def put(self, partition: int, blob: bytes, meta: dict[str, Any]) -> None:
+    def put(self, partition: int, blob: bytes | Callable[[], bytes],
+            meta: dict[str, Any]) -> None:
         self._q.put((partition, blob, meta))
 
     def drain(self) -> None:
@@ -85,6 +88,8 @@ class SnapshotWriter:
                     return
                 p, blob, meta = item
                 try:
+                    if callable(blob):  # being pickled by a forked child: wait for its bytes
+                        blob = blob()
                     self._save(p, blob, meta)
                     self.saved += 1
                     log.info("checkpoint records[%d] offset=%d bytes=%d (%s, %d new records)",
@@ -125,13 +130,14 @@ class BatchEngine:
                  session_timeout: float = 30.0, linger_ms: float = 2.0,
                  compression: str = "none", commit_interval: float = 0.2,
                  heartbeat_file: str | None = None, fetch_min_bytes: int = 65536,
-                 fetch_max_wait_ms: float = 5.0) -> None:
+                 fetch_max_wait_ms: float = 5.0, snapshot_fork: bool = True) -> None:
         self.pipe = pipeline
         self.topics = topics  # role -> topic name
         self.worker_id = worker_id
         self.status_interval = status_interval
         self.max_batch = max_batch
         self.commit_interval = commit_interval
+        self.snapshot_fork = snapshot_fork
         self._last_commit = 0.0
         self.heartbeat_file = heartbeat_file
         self._last_beat = 0.0
@@ -367,12 +373,20 @@ class BatchEngine:
 
     # -- checkpoints --------------------------------------------------------------------------
     def _checkpoint(self, partition: int, reason: str) -> None:
-        snap = self.pipe.snapshot(partition)
-        if snap is not None:
-            blob, meta = snap
-            self.writer.put(partition, blob, {**meta, "reason": reason,
-                                              "worker": self.worker_id})
-            self.pipe.counters["snapshots_saved"] += 1
+        """Snapshot one partition at this batch boundary. Pickled by a forked child when
+        `snapshot_fork` is on (the loop pauses for the fork, a few ms, not for the pickling),
+        else here; written to Kafka by the writer thread either way."""
+        taken = self.pipe.take_snapshot(partition)
+        if taken is None:
+            return
+        st, meta = taken
+        blob: bytes | Callable[[], bytes] | None = None
+        if self.snapshot_fork:
+            blob = pickle_in_child(st)
+        if blob is None:
+            blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
+        self.writer.put(partition, blob, {**meta, "reason": reason, "worker": self.worker_id})
+        self.pipe.counters["snapshots_saved"] += 1
 
     def _maybe_checkpoint(self) -> None:
         due = self.pipe.due()
