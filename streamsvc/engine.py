@@ -127,7 +127,7 @@ class BatchEngine:
                  group_id: str, worker_id: str, load_snapshots: Callable[[], dict[int, bytes]],
                  save_snapshot: Callable[[int, bytes, dict[str, Any]], None],
                  status_interval: float = 2.0, max_batch: int = 2000,
-                 session_timeout: float = 30.0, linger_ms: float = 2.0,
+                 session_timeout: float = 30.0, linger_ms: float = 5.0,
                  compression: str = "none", commit_interval: float = 0.2,
                  heartbeat_file: str | None = None, fetch_min_bytes: int = 65536,
                  fetch_max_wait_ms: float = 5.0, snapshot_fork: bool = True) -> None:
