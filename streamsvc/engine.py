@@ -46,6 +46,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    10.0)
 
 
+#: batches smaller than this are sent at once instead of after `linger_ms` (a quiet stream)
+SMALL_BATCH = 4
 #: commit intervals a commit may wait for the producer to run dry before the loop flushes
 MAX_COMMIT_DELAY = 5
 
@@ -248,7 +250,13 @@ class BatchEngine:
             self._offsets[(topic, part)] = off + 1
         pipe.counters["outputs"] += outs_n
         pipe.counters["batches"] += 1
-        self.producer.poll(0)  # serve delivery reports (failures only)
+        if len(msgs) < SMALL_BATCH:
+            # a quiet stream: nothing else will come to share a request, so do not let the
+            # outputs wait `linger_ms` (a flush with a timeout sends at once, bypassing the
+            # linger; it returns when they are acknowledged, or after 1 ms at most)
+            self.producer.flush(0.001)
+        else:
+            self.producer.poll(0)  # serve delivery reports (failures only)
         done = time.time()
         for ts in stamps:  # produced by the user → outputs handed to the producer
             if ts > 0:
