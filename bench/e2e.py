@@ -424,9 +424,10 @@ def main() -> None:
                     f"| reference: same client, bare echo process (confluent-kafka) | "
                     f"{ref['p50']} | {ref['p99']} | 1.00 |", ""]
                 print("\n".join(extra[-4:]), flush=True)
-    lines += ["", "Checkpoints: the hot path only pickles a partition's state at a batch boundary "
-              "(" + "; ".join(snaps) + "); a writer thread "
-              "stores it in Kafka while the stream goes on. The worker runs below snapshot "
+    lines += ["", "Checkpoints: a snapshot is taken at a batch boundary; pickling it in the "
+              "loop would pause the stream (" + "; ".join(snaps) + "), so the worker forks and "
+              "a child pickles it (`snapshot_fork`: the loop pauses for the fork, a few ms), "
+              "and a writer thread stores it in Kafka while the stream goes on. The worker runs below snapshot "
               "every 5 s (`STREAMSVC_WORKER__CHECKPOINT_INTERVAL=5`), so the throughput and "
               "latency figures include them.", ""]
     if lat_rows:
