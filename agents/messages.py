@@ -113,10 +113,10 @@ _FIELDS: dict[str, tuple[str, str]] = {
 _UNION_TAGS = ("constrained-", "function-", "list[", "dict[", "lax-", "json-or-python")
 
 
-def _said(v: Any) -> str:
-    """A JSON value as a person would name it in a reason."""
+def said(v: Any, text: str = "the text ") -> str:
+    """A JSON value as a person would name it in a reason (`text` goes before a string)."""
     if isinstance(v, str):
-        return f"the text {v[:40]!r}" if v else "empty text"
+        return f"{text}{v[:40]!r}" if v else "empty text"
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -181,7 +181,7 @@ def _reason(exc: ValidationError) -> str:
             unit = "characters" if long[0]["type"] == "string_too_long" else "items"
             msg = f"longer than {long[0].get('ctx', {}).get('max_length', '?')} {unit}"
         elif must:
-            msg = f"must be {must}, not {_said(given)}"
+            msg = f"must be {must}, not {said(given)}"
             if name.startswith("'y'") and isinstance(given, float):
                 msg += (f" (labels are classes: send {int(given)}, not {given})"
                         if given.is_integer() else " (labels are classes, not measurements)")
@@ -206,7 +206,7 @@ def load_json(raw: bytes | None) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         obj = _load_json_slow(raw)
     if not isinstance(obj, dict):
-        raise BadRecord(f"expected a JSON object ({{...}}), got {_said(obj)}")
+        raise BadRecord(f"expected a JSON object ({{...}}), got {said(obj)}")
     return obj
 
 

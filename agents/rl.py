@@ -11,19 +11,18 @@ from models.streamx.base import MAX_MAGNITUDE
 
 def _check_numbers(obs: Any, reward: Any) -> None:
     """Plain-words refusal of an observation or reward the learner must not learn from."""
-    r = float(reward)
-    if not math.isfinite(r):
-        raise ValueError(f"the reward is not a finite number ({reward!r}); nothing was learned")
-    if abs(r) > MAX_MAGNITUDE:
-        raise ValueError(f"the reward {r:g} is beyond ±{MAX_MAGNITUDE:g}, too large to learn "
-                         "from; nothing was learned")
+    _check_number("reward", reward)
     for i, v in enumerate(obs):
-        v = float(v)
-        if not math.isfinite(v):
-            raise ValueError(f"obs[{i}] is not a finite number ({v!r}); nothing was learned")
-        if abs(v) > MAX_MAGNITUDE:
-            raise ValueError(f"obs[{i}] = {v:g} is beyond ±{MAX_MAGNITUDE:g}, too large to "
-                             "learn from; nothing was learned")
+        _check_number(f"obs[{i}]", v)
+
+
+def _check_number(name: str, value: Any) -> None:
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} is not a finite number ({value!r}); nothing was learned")
+    if abs(v) > MAX_MAGNITUDE:
+        raise ValueError(f"{name} = {v:g} is beyond ±{MAX_MAGNITUDE:g}, too large to learn "
+                         "from; nothing was learned")
 
 
 class RLHost:

@@ -95,15 +95,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-_PROPERTIES = """\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{cport}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+# what both brokers share: one node, small test topics, no waiting for a group
+_COMMON_PROPERTIES = """\
 log.dirs={logdir}
 num.partitions={partitions}
 auto.create.topics.enable=true
@@ -115,6 +108,17 @@ group.initial.rebalance.delay.ms=0
 log.cleaner.min.compaction.lag.ms=0
 log.retention.hours=168
 """
+
+_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{cport}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+""" + _COMMON_PROPERTIES
 
 # A broker with only secured listeners: SASL_SSL (SCRAM-SHA-512) for clients with a password,
 # TLS with required client certificates (mTLS) for clients with a certificate and for the
@@ -137,17 +141,7 @@ ssl.keystore.location={keystore}
 ssl.keystore.password={store_password}
 ssl.truststore.type=PEM
 ssl.truststore.location={truststore}
-log.dirs={logdir}
-num.partitions={partitions}
-auto.create.topics.enable=true
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
-log.cleaner.min.compaction.lag.ms=0
-log.retention.hours=168
-"""
+""" + _COMMON_PROPERTIES
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.messages import said
+
 LABEL_TYPES = ("auto", "int", "float", "str", "bool")
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 SAMPLE_ROWS = 500
@@ -84,15 +86,7 @@ def is_json_lines(path: str | Path) -> bool:
 
 
 def _describe(v: Any) -> str:
-    if isinstance(v, str):
-        return f"{v[:40]!r}" if v else "empty text"
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return f"the number {v}"
-    return "a list" if isinstance(v, list) else "an object"
+    return said(v, text="")
 
 
 def _shown(v: Any) -> str:
