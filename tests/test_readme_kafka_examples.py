@@ -78,5 +78,12 @@ def test_readme_kafka_examples_run_in_order(service: ServiceProcs, tmp_path: Pat
         if argv[0] == "tail":
             got = [json.loads(x) for x in r.stdout.splitlines()]
             assert len(got) == 5 and all("y_pred" in m for m in got), r.stdout[:500]
-    graph = httpx.get(f"http://127.0.0.1:{port}/models/graph", timeout=5)
-    assert graph.status_code == 200 and graph.json()["examples_seen"] > 0
+
+    def graph_seen() -> int:  # the worker publishes each model's status every 2 s
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/models/graph", timeout=5)
+        except httpx.HTTPError:
+            return 0
+        return r.json().get("examples_seen", 0) if r.status_code == 200 else 0
+
+    wait_for(lambda: graph_seen() > 0, 60, "the graph model's status to show the edges")
