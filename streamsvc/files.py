@@ -240,17 +240,7 @@ class ExampleFile:
         self.types = _Columns()
         self._label_kind: tuple[type, int] | None = None
         self.is_jsonl = is_json_lines(self.path)
-        if not self.path.exists():
-            raise FileProblem(f"no such file: {self.name}")
-        if self.path.is_dir():
-            raise FileProblem(f"{self.name} is a folder, not a file")
-        try:
-            with self.path.open("rb") as fh:
-                head = fh.read(1 << 16)
-        except OSError as exc:
-            raise FileProblem(f"cannot read {self.name}: {exc.strerror or exc}") from None
-        if not head.strip():
-            raise FileProblem(f"{self.name} is empty")
+        _check_readable(self.path, self.name)
         self._sample = list(self._lines_limited())
         if not self._sample:
             raise FileProblem(f"{self.name} has no data rows"
@@ -467,22 +457,28 @@ class ExampleFile:
         return y
 
 
+def _check_readable(path: Path, name: str) -> None:
+    """A file that exists, is not a folder, can be read and holds more than blank space; else
+    `FileProblem` in one sentence."""
+    if not path.exists():
+        raise FileProblem(f"no such file: {name}")
+    if path.is_dir():
+        raise FileProblem(f"{name} is a folder, not a file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise FileProblem(f"cannot read {name}: {exc.strerror or exc}") from None
+    if not head.strip():
+        raise FileProblem(f"{name} is empty")
+
+
 def read_json_lines(path: str | Path) -> Iterator[tuple[int, str, dict[str, Any] | BadRow]]:
     """(line, raw text, JSON object or BadRow) of a JSONL file, blank lines skipped; for lines
     sent to a topic as they are. Opening problems raise `FileProblem` at once."""
     f = ExampleFile.__new__(ExampleFile)
     f.path, f.name, f.is_jsonl = Path(path), str(path), True
-    if not f.path.exists():
-        raise FileProblem(f"no such file: {path}")
-    if f.path.is_dir():
-        raise FileProblem(f"{path} is a folder, not a file")
-    try:
-        with f.path.open("rb") as fh:
-            empty = not fh.read(1 << 16).strip()
-    except OSError as exc:
-        raise FileProblem(f"cannot read {path}: {exc.strerror or exc}") from None
-    if empty:
-        raise FileProblem(f"{path} is empty")
+    _check_readable(f.path, f.name)
 
     def rows() -> Iterator[tuple[int, str, dict[str, Any] | BadRow]]:
         for line, raw, parsed in f._rows():
