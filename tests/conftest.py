@@ -95,14 +95,7 @@ class ServiceProcs:
         return ""
 
     def stop(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if proc.poll() is None:
-            os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        return proc.returncode
+        return stop_group(proc, sig, timeout)
 
     def start_worker(self, env: dict[str, str] | None = None, timeout: float = 90
                      ) -> subprocess.Popen:
@@ -205,6 +198,19 @@ def service(kafka_broker: Any, tmp_path: Path) -> Iterator[ServiceProcs]:
     procs = ServiceProcs(kafka_broker, tmp_path)
     yield procs
     procs.close()
+
+
+def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    """Send `sig` to a process started in a session of its own; SIGKILL if it outlives
+    `timeout`. Returns its exit code."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from streamsvc.devbroker import free_port
-from tests.conftest import wait_for
+from tests.conftest import stop_group, wait_for
 
 
 def _messy_csv(path: Path) -> None:
@@ -58,11 +58,5 @@ def test_demo_serve_shows_dead_letters_in_workers_and_metrics(tmp_path: Path) ->
         ready = httpx.get(f"{url}/ready", timeout=5).json()
         assert ready["ready"] and ready["workers"] == ["embedded"]
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, signal.SIGINT, 20)
         log.close()

@@ -26,7 +26,7 @@ import pytest
 from kafka import KafkaProducer
 
 from streamsvc.devbroker import free_port
-from tests.conftest import ServiceProcs, wait_for
+from tests.conftest import ServiceProcs, stop_group, wait_for
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -233,11 +233,5 @@ def test_demo_dashboard_shows_rejected_rows_and_no_green_badge(tmp_path: Path,
                                  for u in requested), requested
         assert not page.errors, page.errors
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, signal.SIGINT, 20)
         log.close()
