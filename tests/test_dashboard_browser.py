@@ -64,13 +64,15 @@ def browser_page() -> Iterator[Any]:
 
 
 def _events() -> list[dict[str, Any]]:
-    """y = (x1 > 0.5) until DRIFT_AT, then y = (x2 > 0.5): a concept drift to alert on."""
+    """y = (x1 > 0.5) until DRIFT_AT, then the opposite: a concept drift no learner shrugs off
+    (a switch to y = (x2 > 0.5) was learned by DriftMoE within ~25 errors in some runs, too few
+    for any alert: the test is about the page, not about the detector)."""
     rng = random.Random(5)
     out = []
     for i in range(N_EVENTS):
         x1, x2 = rng.random(), rng.random()
         out.append({"id": f"b{i}", "x": {"x1": x1, "x2": x2},
-                    "y": int((x1 if i < DRIFT_AT else x2) > 0.5)})
+                    "y": int((x1 > 0.5) != (i >= DRIFT_AT))})
     return out
 
 
@@ -173,9 +175,15 @@ def test_dashboard_draws_live_data_from_a_kafka_worker(service: ServiceProcs,
             f"{card} svg line title", "ts => ts.filter(t => / drift \\(/.test(t.textContent))"
             ".length")
         rows = page.eval_on_selector_all("#alert-table tr", "rs => rs.length - 1")
+        seen.append((n, on_chart, rows))
         return (n, on_chart, rows) if n and on_chart == n and rows == min(50, n) else None
 
-    wait_for(marked, 30, "alerts marked on the chart and listed")
+    seen: list[tuple[int, int, int]] = []
+    try:
+        wait_for(marked, 30, "alerts marked on the chart and listed")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; (alerts, on chart, listed) seen: {seen[-3:]}; "
+                             f"model: {_get(f'{url}/models/default')}") from None
     assert not page.errors, page.errors
 
     out = os.environ.get("STREAMSVC_DASHBOARD_PNG")
