@@ -23,6 +23,7 @@ import numpy as np
 from river import drift
 
 from models.data_drift import PREDICTION, DataDriftDetector
+from models.reference_drift import ReferenceDriftDetector
 
 #: label-based detectors offered in `[models.X] drift_detector`, and what `drift_delta` sets
 DETECTORS: dict[str, str] = {
@@ -102,6 +103,32 @@ def build_data_detector(spec: Any) -> DataDriftDetector | None:
     if not getattr(spec, "data_drift", True):
         return None
     return DataDriftDetector(**dict(getattr(spec, "data_drift_params", None) or {}))
+
+
+def build_reference_detector(spec: Any) -> ReferenceDriftDetector | None:
+    """The frozen-reference detector of a model (``reference_drift = false`` turns it off)."""
+    if not getattr(spec, "reference_drift", True):
+        return None
+    return ReferenceDriftDetector(**dict(getattr(spec, "reference_drift_params", None) or {}))
+
+
+def reference_evidence(det: ReferenceDriftDetector, live: dict[str, Any]) -> dict[str, Any]:
+    """What a reference detection says: the reference's error rose (the concept moved); the
+    live model's own errors over the same windows tell whether it has adapted already."""
+    ev = det.evidence
+    before, after = ev["reference_error_before"], ev["reference_error_after"]
+    live_after = live.get("error_rate_after")
+    adapted = live_after is not None and live_after <= live.get("error_rate_before", 0) + 0.02
+    return {
+        "direction": "degradation", "severity": concept_severity(before, after),
+        "error_rate_before": before, "error_rate_after": after,
+        "accuracy_before": round(1 - before, 4), "accuracy_after": round(1 - after, 4),
+        "window_before": ev["window_before"], "window_after": ev["window_after"],
+        "evidence_from": "reference model (trained on "
+                         f"{ev['reference_trained_on']} examples, then frozen)",
+        "live_model": {k: live.get(k) for k in ("error_rate_before", "error_rate_after")},
+        "learner_adapted": adapted,
+    }
 
 
 def recent_errors(ring: bytearray, n_err: int, n: int) -> np.ndarray:
@@ -189,6 +216,13 @@ def describe(alert: dict[str, Any]) -> str:
         pred = "; the predictions' mix moved" if alert.get("predictions_moved") else ""
         return (f"data drift at event {at} ({alert.get('severity')}): {what} moved "
                 f"(PSI up to {alert.get('max_psi')}){pred}")
+    if alert.get("detector") == "reference":
+        live = ("the live model has adapted already" if alert.get("learner_adapted")
+                else "the live model is affected")
+        return (f"concept drift at example {at} ({alert.get('severity')}), seen by the frozen "
+                f"reference model ({live}): its error {alert.get('error_rate_before')} over "
+                f"{alert.get('window_before')} → {alert.get('error_rate_after')} over "
+                f"{alert.get('window_after')} examples")
     return (f"concept drift at example {at}: {alert.get('direction')} "
             f"({alert.get('severity')}), error {alert.get('error_rate_before')} over "
             f"{alert.get('window_before')} → {alert.get('error_rate_after')} over "

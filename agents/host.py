@@ -17,8 +17,11 @@ from agents.alerts import (
     RING,
     build_data_detector,
     build_detector,
+    build_reference_detector,
     concept_evidence,
     data_evidence,
+    recent_errors,
+    reference_evidence,
 )
 from agents.messages import BadRecord, EventIn, LabelIn
 from models.metrics import PrequentialMetrics
@@ -137,6 +140,7 @@ class ClassifierHost:
         self.alert_cooldown = spec.alert_cooldown
         self.alert_on = getattr(spec, "alert_on", "degradation")
         self.data_detector = build_data_detector(spec)
+        self.reference = build_reference_detector(spec)
         self.label_type: str | None = None
         self.seen = 0
         self.learned = 0
@@ -153,6 +157,7 @@ class ClassifierHost:
         """Drift bookkeeping (also filled in for snapshots taken before it existed)."""
         self.__dict__.setdefault("alert_on", "degradation")
         self.__dict__.setdefault("data_detector", None)
+        self.__dict__.setdefault("reference", None)
         for k in ("improvements", "data_alerts", "data_alerts_suppressed"):
             self.counters.setdefault(k, 0)
         self.last_improvement: dict[str, Any] | None = self.__dict__.get("last_improvement")
@@ -269,10 +274,14 @@ class ClassifierHost:
     def _learn(self, x: dict[str, Any], y: Any, y_pred: Any, now: float) -> list[Out]:
         self.model.learn_one(x, y)
         self.learned += 1
-        if y_pred is None:
-            return []
-        self.metrics.update(y, y_pred)
-        return self._check_drift(int(y_pred != y), now)
+        out: list[Out] = []
+        if y_pred is not None:
+            self.metrics.update(y, y_pred)
+            out = self._check_drift(int(y_pred != y), now)
+        ref = self.reference
+        if ref is not None and ref.update(x, y):
+            out += self._reference_alert(now)
+        return out
 
     def _check_drift(self, error: int, now: float) -> list[Out]:
         """One 0/1 error into the detector and the evidence ring; the rest only on a drift."""
@@ -303,6 +312,33 @@ class ClassifierHost:
             self.last_improvement = alert
             if self.alert_on != "both":
                 return []
+        elif self.reference is not None:  # a new concept: the reference must learn it afresh
+            self.reference.restart()
+        return self._publish_concept(alert)
+
+    def _reference_alert(self, now: float) -> list[Out]:
+        """The frozen reference's error rose: the concept moved, whether or not the live model
+        has adapted already (the alert says which, from its own errors over the same span)."""
+        wb, wa = self.reference.evidence["window_before"], self.reference.evidence["window_after"]
+        e = recent_errors(self._ring, self._n_err, wb + wa)
+        live = {}
+        if len(e) > wa:
+            live = {"error_rate_before": round(float(e[:-wa].mean()), 4),
+                    "error_rate_after": round(float(e[-wa:].mean()), 4)}
+        self._last_fired = position = self.learned
+        alert = {
+            "model": self.name, "shard": self.shard, "kind": "concept", "detector": "reference",
+            "position": position, "examples_seen": self.seen, "examples_learned": self.learned,
+            "ts": now, **reference_evidence(self.reference, live),
+            "rolling_accuracy": round(self.metrics.rolling.get(), 4),
+            "examples_since_last_alert": position - max(self._last_alert_at, 0),
+        }
+        return self._publish_concept(alert)
+
+    def _publish_concept(self, alert: dict[str, Any]) -> list[Out]:
+        """Publish a concept alert unless one was published less than `alert_cooldown`
+        examples ago (then count it as suppressed)."""
+        position = alert["position"]
         if position - self._last_alert_at < self.alert_cooldown:
             self.counters["alerts_suppressed"] += 1
             return []
@@ -374,7 +410,9 @@ class ClassifierHost:
                       "alert_cooldown": self.alert_cooldown,
                       "last_improvement": self.last_improvement,
                       "data_drift": None if self.data_detector is None
-                      else self.data_detector.summary()},
+                      else self.data_detector.summary(),
+                      "reference_drift": None if self.reference is None
+                      else self.reference.summary()},
         }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from agents.alerts import build_data_detector
+from agents.alerts import build_data_detector, build_reference_detector
 from agents.host import HostLimits, Out, PartitionState, make_detector, routing_key
 from agents.messages import (
     MAX_FORWARD_BYTES,
@@ -166,6 +166,8 @@ class Processor:
                 h.detector_config = (spec.drift_delta, params)
             if hasattr(h, "data_detector") and (h.data_detector is None) == spec.data_drift:
                 h.data_detector = build_data_detector(spec)  # switched on or off
+            if hasattr(h, "reference") and (h.reference is None) == spec.reference_drift:
+                h.reference = build_reference_detector(spec)
             changed = {k: {"learned_with": old, "config": new} for k, old, new in (
                 ("kind", h.kind, spec.kind),
                 ("params", getattr(h, "params", dict(spec.params)), dict(spec.params)))

@@ -17,6 +17,7 @@ from typing import Any
 from agents.alerts import DEFAULT_DETECTOR, DETECTORS, NO_DELTA, build_detector
 from models.data_drift import DataDriftDetector
 from models.factory import ModelSpecError, build_model, kind_family
+from models.reference_drift import ReferenceDriftDetector
 from streamsvc.security import KafkaSecurity, read_secret_file, security_from_config
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
@@ -40,6 +41,8 @@ class ModelSpec:
     drift_params: dict[str, Any] = field(default_factory=dict)  # the river detector's own
     data_drift: bool = True  # label-free detector on the inputs and predictions
     data_drift_params: dict[str, Any] = field(default_factory=dict)
+    reference_drift: bool = True  # a frozen reference model's errors (sees adapted drifts)
+    reference_drift_params: dict[str, Any] = field(default_factory=dict)
 
     def build(self) -> Any:
         return build_model(self.kind, copy.deepcopy(self.params))
@@ -163,7 +166,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 _SECTIONS = {"kafka", "topics", "worker", "api", "models"}
 _MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown",
-               "alert_on", "drift_params", "data_drift", "data_drift_params"}
+               "alert_on", "drift_params", "data_drift", "data_drift_params",
+               "reference_drift", "reference_drift_params"}
 _COMPRESSION = {"none", "gzip", "snappy", "lz4", "zstd"}
 _DETECTORS = set(DETECTORS)
 _MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
@@ -335,9 +339,14 @@ def _drift_keys(sec: str, m: dict[str, Any], detector: str, delta: float) -> dic
     data_drift = m.get("data_drift", True)
     if not isinstance(data_drift, bool):
         raise ConfigError(f"config key '{sec}.data_drift' must be true or false")
-    out: dict[str, Any] = {"alert_on": alert_on, "data_drift": data_drift}
+    reference = m.get("reference_drift", True)
+    if not isinstance(reference, bool):
+        raise ConfigError(f"config key '{sec}.reference_drift' must be true or false")
+    out: dict[str, Any] = {"alert_on": alert_on, "data_drift": data_drift,
+                           "reference_drift": reference}
     for key, build in (("drift_params", lambda p: build_detector(detector, delta, p)),
-                       ("data_drift_params", lambda p: DataDriftDetector(**p))):
+                       ("data_drift_params", lambda p: DataDriftDetector(**p)),
+                       ("reference_drift_params", lambda p: ReferenceDriftDetector(**p))):
         params = m.get(key, {})
         if not isinstance(params, dict):
             raise ConfigError(f"config key '{sec}.{key}' must be a table")

@@ -46,7 +46,8 @@ class DriftAlert(_Out):
     model: str
     shard: str
     kind: Literal["concept", "data"]
-    detector: str = Field(description="Detector that fired (e.g. adwin, data_drift)")
+    detector: str = Field(description="Detector that fired (e.g. page_hinkley, adwin, "
+                          "reference, data_drift)")
     position: int = Field(description="Examples the shard had seen (data) or learned "
                           "(concept) when it fired")
     ts: float = Field(description="Time of the alert, epoch seconds")
@@ -65,6 +66,12 @@ class DriftAlert(_Out):
     examples_since_last_alert: int | None = None
     learner: dict[str, Any] | None = Field(None, description="What the learner did, e.g. "
                                            "DriftMoE expert resets")
+    evidence_from: str | None = Field(None, description="detector reference: the error rates "
+                                      "are those of a frozen reference model")
+    live_model: dict[str, Any] | None = Field(None, description="detector reference: the live "
+                                              "model's own error rates over the same windows")
+    learner_adapted: bool | None = Field(None, description="detector reference: the live "
+                                         "model's error did not rise (it has adapted already)")
     features: list[str] | None = Field(None, description="data: features that moved, "
                                        "strongest first")
     predictions_moved: bool | None = Field(None, description="data: the predictions' "

@@ -17,6 +17,7 @@ from agents.alerts import concept_evidence, concept_severity, match_drifts
 from agents.host import ClassifierHost, HostLimits
 from agents.messages import Record
 from models.data_drift import PREDICTION, DataDriftDetector
+from models.reference_drift import ReferenceDriftDetector
 from streamsvc.api import create_api
 from streamsvc.config import ConfigError, ModelSpec, load_settings
 from streamsvc.status import StatusView
@@ -157,6 +158,33 @@ def test_host_raises_data_alerts_with_no_label_at_all() -> None:
     assert a["severity"] == "high" and a["evidence"]["a"]["type"] == "numeric"
 
 
+# -- the frozen reference ------------------------------------------------------------------
+def _noisy(n: int, seed: int, flip_at: int | None = None, noise: float = 0.2):
+    """y = (a + b > 1) with `noise` of the labels flipped; from `flip_at` the rule is
+    y = (a > b) instead."""
+    rng = random.Random(seed)
+    for i in range(n):
+        a, b = rng.random(), rng.random()
+        y = (a + b > 1) if flip_at is None or i < flip_at else (a > b)
+        yield {"a": a, "b": b, "c": rng.choice("xyz")}, (not y) if rng.random() < noise else y
+
+
+def test_reference_quiet_on_noisy_stationary_streams() -> None:
+    for seed in (11, 12, 13):
+        det = ReferenceDriftDetector()
+        assert not any(det.update(x, y) for x, y in _noisy(40_000, seed))
+        assert det.summary()["phase"] == "testing" and det.n_references == 1
+
+
+def test_reference_finds_a_partial_relabelling_and_retrains() -> None:
+    det = ReferenceDriftDetector()
+    hits = [i for i, (x, y) in enumerate(_noisy(12_000, 3, flip_at=5000)) if det.update(x, y)]
+    assert len(hits) == 1 and 5000 < hits[0] < 7000, hits
+    ev = det.evidence
+    assert ev["reference_error_after"] > ev["reference_error_before"]
+    assert det.n_references == 2  # a new reference learns the new concept
+
+
 # -- configuration ---------------------------------------------------------------------------
 def test_config_keys_for_alerts(tmp_path) -> None:
     def load(body: str):
@@ -166,6 +194,10 @@ def test_config_keys_for_alerts(tmp_path) -> None:
 
     assert load('alert_on = "both"').alert_on == "both"
     assert load("data_drift = false").data_drift is False
+    off = load("reference_drift = false")
+    assert off.reference_drift is False and ClassifierHost(off, "d", HostLimits()).reference is None
+    on = ClassifierHost(load("reference_drift_params = { window = 300 }"), "d", HostLimits())
+    assert on.reference.window == 300
     s = load('drift_detector = "page_hinkley"\ndrift_params = { threshold = 20.0 }')
     host = ClassifierHost(s, "default", HostLimits())
     assert host.detector.threshold == 20.0
@@ -175,6 +207,9 @@ def test_config_keys_for_alerts(tmp_path) -> None:
                      ('drift_detector = "page_hinkley"\ndrift_delta = 0.01', "drift_delta"),
                      ("drift_params = { nope = 1 }", "drift_params"),
                      ("data_drift_params = { window = 333 }", "data_drift_params"),
+                     ('reference_drift = "yes"', "reference_drift"),
+                     ("reference_drift_params = { window = 10 }", "reference_drift_params"),
+                     ("reference_drift_params = { alpha = 1 }", "reference_drift_params"),
                      ('drift_detector = "magic"', "drift_detector")):
         with pytest.raises(ConfigError, match=key):
             load(bad)

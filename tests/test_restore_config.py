@@ -67,18 +67,21 @@ def test_alerting_settings_follow_the_config_after_a_restore() -> None:
     env = {**HT, "STREAMSVC_MODELS__DEFAULT__DRIFT_DETECTOR": "adwin",
            "STREAMSVC_MODELS__DEFAULT__DRIFT_DELTA": "0.01",
            "STREAMSVC_MODELS__DEFAULT__ALERT_ON": "both",
-           "STREAMSVC_MODELS__DEFAULT__DATA_DRIFT": "false"}
+           "STREAMSVC_MODELS__DEFAULT__DATA_DRIFT": "false",
+           "STREAMSVC_MODELS__DEFAULT__REFERENCE_DRIFT": "false"}
     pipe = Pipeline(load_settings(None, env).models, HostLimits())
     pipe.assign(0, blob, None)
     host = next(iter(pipe.proc.partitions[0].hosts.values()))
     assert host.detector_name == "adwin" and host.detector.delta == 0.01
     assert host.alert_on == "both"
-    assert host.data_detector is None
+    assert host.data_detector is None and host.reference is None
     _feed(pipe, 70, 5, labelled=True)
     blob2, _ = pipe.snapshot(0)
     # and back on: the label-free detector is built again for the restored shard
     again = Pipeline(load_settings(None, {**env, "STREAMSVC_MODELS__DEFAULT__DATA_DRIFT":
+                                          "true", "STREAMSVC_MODELS__DEFAULT__REFERENCE_DRIFT":
                                           "true"}).models, HostLimits())
     again.assign(0, blob2, None)
     h2 = next(iter(again.proc.partitions[0].hosts.values()))
     assert h2.data_detector is not None and h2.detector_name == "adwin"
+    assert h2.reference is not None and h2.reference.trained == 0  # learns from now on

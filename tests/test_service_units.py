@@ -124,12 +124,12 @@ def test_delayed_labels_join_once_and_policies() -> None:
     assert proc.statuses()[0]["labels_unknown"] == 1
 
 
-def test_drift_alert_after_concept_flip_with_evidence() -> None:
-    # a Hoeffding tree: the default DriftMoE recovers from this flip within ~20 errors, a
-    # burst the shipped Page-Hinkley detector (threshold 25) does not report
+def _flip_alerts(reference: bool, kind: str = "hoeffding_tree") -> list[dict]:
+    """y = (a > 0.5), flipped at 2,000 of 4,000; the alerts published."""
     import dataclasses
 
-    spec = dataclasses.replace(SPECS["default"], kind="hoeffding_tree", params={})
+    over = {"kind": kind, "params": {}} if kind != "default" else {}
+    spec = dataclasses.replace(SPECS["default"], reference_drift=reference, **over)
     proc = Processor({"default": spec}, HostLimits())
     rng = random.Random(1)
     alerts = []
@@ -138,11 +138,31 @@ def test_drift_alert_after_concept_flip_with_evidence() -> None:
         y = int(x > 0.5) if i < 2000 else int(x <= 0.5)
         outs = _feed(proc, "events", {"id": f"e{i}", "x": {"a": x}, "y": y}, i)
         alerts += [o[2] for o in outs if o[0] == "drift_alerts"]
+    return alerts
+
+
+def test_drift_alert_after_concept_flip_with_evidence() -> None:
+    # a Hoeffding tree, Page-Hinkley alone: its errors pile up after the flip
+    alerts = _flip_alerts(reference=False)
     assert alerts and all(a["position"] > 2000 for a in alerts)
     a = alerts[0]
     assert a["error_rate_after"] > a["error_rate_before"]
     assert a["detector"] == "page_hinkley" and a["model"] == "default"
     assert a["kind"] == "concept" and a["direction"] == "degradation"
+
+
+def test_reference_alerts_a_flip_the_live_model_shrugs_off() -> None:
+    # the shipped DriftMoE recovers from this flip within ~20 errors: too few for
+    # Page-Hinkley (threshold 25), but the frozen reference keeps getting it wrong
+    without = _flip_alerts(reference=False, kind="default")
+    alerts = _flip_alerts(reference=True, kind="default")
+    assert len(alerts) == 1 and 2000 < alerts[0]["position"] < 2300, alerts
+    a = alerts[0]
+    assert a["detector"] == "reference" and a["direction"] == "degradation"
+    assert a["error_rate_after"] > 0.5 > a["error_rate_before"]
+    assert "reference model" in a["evidence_from"] and isinstance(a["learner_adapted"], bool)
+    assert set(a["live_model"]) == {"error_rate_before", "error_rate_after"}
+    assert [x["detector"] for x in without] in ([], ["page_hinkley"])
 
 
 def test_offsets_at_or_below_the_snapshot_are_not_learned_twice() -> None:
