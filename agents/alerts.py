@@ -112,18 +112,22 @@ def build_reference_detector(spec: Any) -> ReferenceDriftDetector | None:
     return ReferenceDriftDetector(**dict(getattr(spec, "reference_drift_params", None) or {}))
 
 
-def reference_evidence(det: ReferenceDriftDetector, live: dict[str, Any]) -> dict[str, Any]:
+def reference_evidence(det: ReferenceDriftDetector, ring: bytearray, n_err: int
+                       ) -> dict[str, Any]:
     """What a reference detection says: the reference's error rose (the concept moved); the
-    live model's own errors over the same windows tell whether it has adapted already."""
+    live model's own errors (``ring``) over the same windows tell whether it has adapted."""
     ev = det.evidence
-    before, after = ev["reference_error_before"], ev["reference_error_after"]
+    wb, wa = ev["window_before"], ev["window_after"]
+    e = recent_errors(ring, n_err, wb + wa)
+    live: dict[str, Any] = {}
+    if len(e) > wa:
+        live = {"error_rate_before": round(float(e[:-wa].mean()), 4),
+                "error_rate_after": round(float(e[-wa:].mean()), 4)}
     live_after = live.get("error_rate_after")
     adapted = live_after is not None and live_after <= live.get("error_rate_before", 0) + 0.02
     return {
-        "direction": "degradation", "severity": concept_severity(before, after),
-        "error_rate_before": before, "error_rate_after": after,
-        "accuracy_before": round(1 - before, 4), "accuracy_after": round(1 - after, 4),
-        "window_before": ev["window_before"], "window_after": ev["window_after"],
+        **_rates(ev["reference_error_before"], ev["reference_error_after"], wb, wa),
+        "direction": "degradation",
         "evidence_from": "reference model (trained on "
                          f"{ev['reference_trained_on']} examples, then frozen)",
         "live_model": {k: live.get(k) for k in ("error_rate_before", "error_rate_after")},
@@ -165,12 +169,17 @@ def concept_evidence(ring: bytearray, n_err: int, since_last: int) -> dict[str, 
     before, after = e[:k], e[k:]
     rb = float(before.mean()) if len(before) else float("nan")
     ra = float(after.mean()) if len(after) else float("nan")
+    return {"direction": "degradation" if ra > rb else "improvement",
+            **_rates(rb, ra, len(before), len(after))}
+
+
+def _rates(before: float, after: float, n_before: int, n_after: int) -> dict[str, Any]:
+    """Error rates and accuracies in the windows before and after a change, and severity."""
     return {
-        "direction": "degradation" if ra > rb else "improvement",
-        "severity": concept_severity(rb, ra),
-        "error_rate_before": round(rb, 4), "error_rate_after": round(ra, 4),
-        "accuracy_before": round(1 - rb, 4), "accuracy_after": round(1 - ra, 4),
-        "window_before": len(before), "window_after": len(after),
+        "severity": concept_severity(before, after),
+        "error_rate_before": round(before, 4), "error_rate_after": round(after, 4),
+        "accuracy_before": round(1 - before, 4), "accuracy_after": round(1 - after, 4),
+        "window_before": n_before, "window_after": n_after,
     }
 
 

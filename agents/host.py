@@ -20,7 +20,6 @@ from agents.alerts import (
     build_reference_detector,
     concept_evidence,
     data_evidence,
-    recent_errors,
     reference_evidence,
 )
 from agents.messages import BadRecord, EventIn, LabelIn
@@ -296,17 +295,20 @@ class ClassifierHost:
             return []
         return self._concept_alert(now)
 
-    def _concept_alert(self, now: float) -> list[Out]:
-        position = self.learned
-        ev = concept_evidence(self._ring, self._n_err, position - self._last_fired)
-        self._last_fired = position
-        alert = {
-            "model": self.name, "shard": self.shard, "kind": "concept",
-            "detector": self.detector_name, "position": position,
-            "examples_seen": self.seen, "examples_learned": self.learned, "ts": now, **ev,
-            "rolling_accuracy": round(self.metrics.rolling.get(), 4),
+    def _concept_head(self, detector: str, now: float, evidence: dict[str, Any]
+                      ) -> dict[str, Any]:
+        """A concept alert at the current position (which becomes the last detection)."""
+        self._last_fired = position = self.learned
+        return {
+            "model": self.name, "shard": self.shard, "kind": "concept", "detector": detector,
+            "position": position, "examples_seen": self.seen, "examples_learned": self.learned,
+            "ts": now, **evidence, "rolling_accuracy": round(self.metrics.rolling.get(), 4),
             "examples_since_last_alert": position - max(self._last_alert_at, 0),
         }
+
+    def _concept_alert(self, now: float) -> list[Out]:
+        ev = concept_evidence(self._ring, self._n_err, self.learned - self._last_fired)
+        alert = self._concept_head(self.detector_name, now, ev)
         if ev["direction"] == "improvement":
             self.counters["improvements"] += 1
             self.last_improvement = alert
@@ -319,21 +321,8 @@ class ClassifierHost:
     def _reference_alert(self, now: float) -> list[Out]:
         """The frozen reference's error rose: the concept moved, whether or not the live model
         has adapted already (the alert says which, from its own errors over the same span)."""
-        wb, wa = self.reference.evidence["window_before"], self.reference.evidence["window_after"]
-        e = recent_errors(self._ring, self._n_err, wb + wa)
-        live = {}
-        if len(e) > wa:
-            live = {"error_rate_before": round(float(e[:-wa].mean()), 4),
-                    "error_rate_after": round(float(e[-wa:].mean()), 4)}
-        self._last_fired = position = self.learned
-        alert = {
-            "model": self.name, "shard": self.shard, "kind": "concept", "detector": "reference",
-            "position": position, "examples_seen": self.seen, "examples_learned": self.learned,
-            "ts": now, **reference_evidence(self.reference, live),
-            "rolling_accuracy": round(self.metrics.rolling.get(), 4),
-            "examples_since_last_alert": position - max(self._last_alert_at, 0),
-        }
-        return self._publish_concept(alert)
+        ev = reference_evidence(self.reference, self._ring, self._n_err)
+        return self._publish_concept(self._concept_head("reference", now, ev))
 
     def _publish_concept(self, alert: dict[str, Any]) -> list[Out]:
         """Publish a concept alert unless one was published less than `alert_cooldown`
