@@ -107,9 +107,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     examples: Any
     if args.file:
         try:  # checked before connecting: a file that cannot be used at all sends nothing
-            examples = ExampleFile(args.file, args.target, args.id_column,
-                                   getattr(args, "label_type", None) or "auto",
-                                   guess_target=False)
+            examples = ExampleFile.from_args(args, guess_target=False)
         except FileProblem as exc:
             print(f"streamsvc produce: {exc}", file=sys.stderr)
             return 2

@@ -46,10 +46,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     drifts: list[tuple[int, int]] = []  # true drift windows (start, end) of a built-in stream
     if args.file:
         try:  # a file the demo cannot use at all is refused before anything is written
-            examples: Any = ExampleFile(args.file, args.target,
-                                        getattr(args, "id_column", None),
-                                        getattr(args, "label_type", None) or "auto",
-                                        need_label=True)
+            examples: Any = ExampleFile.from_args(args, need_label=True)
         except FileProblem as exc:
             print(f"streamsvc demo: {exc}", file=sys.stderr)
             return 2

@@ -225,6 +225,13 @@ class ExampleFile:
     `need_label`: a row without a label is a bad row (the demo learns from every row).
     """
 
+    @classmethod
+    def from_args(cls, args: Any, **kw: Any) -> ExampleFile:
+        """From the CLI's `--file`, `--target`, `--id-column` and `--label-type` (the commands
+        that read files share these options)."""
+        return cls(args.file, args.target, getattr(args, "id_column", None),
+                   getattr(args, "label_type", None) or "auto", **kw)
+
     def __init__(self, path: str | Path, target: str | None = None,
                  id_column: str | None = None, label_type: str = "auto",
                  need_label: bool = False, guess_target: bool = True) -> None:

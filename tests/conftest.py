@@ -27,23 +27,31 @@ def _require_kafka() -> bool:
     return os.environ.get("STREAMSVC_REQUIRE_KAFKA", "") not in ("", "0", "false")
 
 
-@pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[Any]:
-    """A single-node KRaft Apache Kafka 3.9 broker on a free loopback port."""
-    from streamsvc.devbroker import BrokerError, KafkaBroker
+def _unavailable(msg: str) -> None:
+    """Skip on a developer's machine; fail when the run requires Kafka (CI)."""
+    if _require_kafka():
+        pytest.fail(msg + " (STREAMSVC_REQUIRE_KAFKA is set)")
+    pytest.skip(msg)
 
-    if shutil.which("java") is None or shutil.which("mvn") is None:
-        msg = "Java and Maven are needed to run the Kafka broker"
-        if _require_kafka():
-            pytest.fail(msg + " (STREAMSVC_REQUIRE_KAFKA is set)")
-        pytest.skip(msg)
-    broker = KafkaBroker(partitions=4)
+
+def _started(broker: Any, what: str) -> Any:
+    from streamsvc.devbroker import BrokerError
+
     try:
         broker.start()
     except BrokerError as exc:
-        if _require_kafka():
-            pytest.fail(f"Kafka broker unavailable: {exc}")
-        pytest.skip(f"Kafka broker unavailable: {exc}")
+        _unavailable(f"{what} unavailable: {exc}")
+    return broker
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[Any]:
+    """A single-node KRaft Apache Kafka 3.9 broker on a free loopback port."""
+    from streamsvc.devbroker import KafkaBroker
+
+    if shutil.which("java") is None or shutil.which("mvn") is None:
+        _unavailable("Java and Maven are needed to run the Kafka broker")
+    broker = _started(KafkaBroker(partitions=4), "Kafka broker")
     yield broker
     broker.stop()
 
@@ -130,22 +138,14 @@ def secure_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[An
     certificates made by openssl at start (`.pki`). One per test module."""
     import secrets
 
-    from streamsvc.devbroker import BrokerError, KafkaBroker
+    from streamsvc.devbroker import KafkaBroker
 
     if shutil.which("java") is None or shutil.which("mvn") is None \
             or shutil.which("openssl") is None:
-        msg = "Java, Maven and openssl are needed to run the secured Kafka broker"
-        if _require_kafka():
-            pytest.fail(msg + " (STREAMSVC_REQUIRE_KAFKA is set)")
-        pytest.skip(msg)
-    broker = KafkaBroker(partitions=2, data_dir=tmp_path_factory.mktemp("secure-kafka"),
-                         scram_users={"streamsvc": secrets.token_urlsafe(18)})
-    try:
-        broker.start()
-    except BrokerError as exc:
-        if _require_kafka():
-            pytest.fail(f"secured Kafka broker unavailable: {exc}")
-        pytest.skip(f"secured Kafka broker unavailable: {exc}")
+        _unavailable("Java, Maven and openssl are needed to run the secured Kafka broker")
+    broker = _started(KafkaBroker(partitions=2, data_dir=tmp_path_factory.mktemp("secure-kafka"),
+                                  scram_users={"streamsvc": secrets.token_urlsafe(18)}),
+                      "secured Kafka broker")
     yield broker
     broker.stop()
 

@@ -19,6 +19,7 @@ import base64
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -489,6 +490,21 @@ def _raw_as_sent(d: dict, value: bytes | None) -> bool:
     return isinstance(d.get("raw"), str) and d["raw"].encode("utf-8") == value
 
 
+def _raw_mismatches(outcomes: Any, pick: Callable[[Rec], bool]) -> tuple[list[str], int]:
+    """Dead letters of the records `pick` selects whose `raw` is not the bytes as sent, and
+    how many dead letters were checked."""
+    bad, n = [], 0
+    for out in outcomes:
+        for r in out.recs:
+            if not pick(r):
+                continue
+            for d in out.dead.get(r.where, []):
+                n += 1
+                if not _raw_as_sent(d, r.value):
+                    bad.append(f"{_show(r)}: raw {d.get('raw')!r:.160}")
+    return bad, n
+
+
 def _show(r: Rec) -> str:
     return f"{r.role} [{r.cat}] {r.value[:120] if r.value is not None else None!r} at {r.where}"
 
@@ -573,15 +589,7 @@ def test_labels_are_learned_exactly_once(fuzz) -> None:
 def test_ingest_dead_letters_carry_the_bytes_as_sent(fuzz) -> None:
     """Records refused before reaching a model: `raw` is exactly what the producer sent."""
     _, outcomes = fuzz
-    bad, n = [], 0
-    for out in outcomes:
-        for r in out.recs:
-            if r.learner:
-                continue
-            for d in out.dead.get(r.where, []):
-                n += 1
-                if not _raw_as_sent(d, r.value):
-                    bad.append(f"{_show(r)}: raw {d.get('raw')!r:.160}")
+    bad, n = _raw_mismatches(outcomes, lambda r: not r.learner)
     assert n > 100
     assert not bad, f"{len(bad)} of {n} dead letters:\n" + "\n".join(bad[:20])
 
@@ -590,15 +598,7 @@ def test_learner_refusals_carry_the_bytes_as_sent(fuzz) -> None:
     """Records refused after validation (a label of another type, an observation of the wrong
     size) and labels whose event never came: `raw` is still the bytes as sent."""
     _, outcomes = fuzz
-    bad, n = [], 0
-    for out in outcomes:
-        for r in out.recs:
-            if not r.learner or r.gap:
-                continue
-            for d in out.dead.get(r.where, []):
-                n += 1
-                if not _raw_as_sent(d, r.value):
-                    bad.append(f"{_show(r)}: raw {d.get('raw')!r:.160}")
+    bad, n = _raw_mismatches(outcomes, lambda r: r.learner and not r.gap)
     assert n > 20
     assert not bad, f"{len(bad)} of {n} dead letters:\n" + "\n".join(bad[:20])
 
