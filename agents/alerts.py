@@ -28,7 +28,7 @@ from models.reference_drift import ReferenceDriftDetector
 #: label-based detectors offered in `[models.X] drift_detector`, and what `drift_delta` sets
 DETECTORS: dict[str, str] = {
     "adwin": "ADWIN: drift_delta is its confidence delta",
-    "page_hinkley": "Page-Hinkley (the default, threshold 25): drift_delta is not used; set "
+    "page_hinkley": "Page-Hinkley (threshold 25): drift_delta is not used; set "
                     "drift_params.threshold",
     "kswin": "KSWIN: drift_delta is the KS test's alpha",
     "ddm": "DDM: drift_delta sets drift_threshold to the normal quantile z(1 - drift_delta)",
@@ -37,7 +37,8 @@ DETECTORS: dict[str, str] = {
     "hddm_w": "HDDM_W: drift_delta is its drift_confidence",
     "adwin+page_hinkley": "both on the same errors, a drift when either fires: drift_delta is "
                           "ADWIN's delta, drift_params go to Page-Hinkley",
-    "none": "no label-based detection",
+    "none": "no river detector on the model's own errors (the default: the frozen reference "
+            "of `reference_drift` watches the concept)",
 }
 #: detectors with no confidence parameter that `drift_delta` could map to
 NO_DELTA = {"page_hinkley", "eddm"}
@@ -45,8 +46,9 @@ NO_DELTA = {"page_hinkley", "eddm"}
 #: (river: 50) was chosen by `bench/alerts.py` on its tune streams (docs/bench-alerts.md)
 SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {"page_hinkley": {"threshold": 25.0},
                                                "adwin+page_hinkley": {"threshold": 25.0}}
-#: the detector of a model that names none
-DEFAULT_DETECTOR = "page_hinkley"
+#: the river detector of a model that names none: none, the frozen reference
+#: (`reference_drift`) alone was chosen by `bench/alerts.py` (docs/bench-alerts.md)
+DEFAULT_DETECTOR = "none"
 RING = 4096  # recent errors kept for the evidence of an alert (a power of two)
 
 

@@ -329,6 +329,13 @@ def _secret(section: dict[str, Any], name: str, key: str, min_len: int) -> str:
 
 def _drift_keys(sec: str, m: dict[str, Any], detector: str, delta: float) -> dict[str, Any]:
     """Check a model's drift-alert keys; the detectors are built once so bad values fail now."""
+    if detector == "none":
+        for key in ("drift_delta", "drift_params"):
+            if m.get(key) not in (None, {}):
+                raise ConfigError(f"config key '{sec}.{key}' does not apply: drift_detector is "
+                                  f"\"none\" (the shipped default; the frozen reference of "
+                                  f"reference_drift watches). Name a detector, e.g. "
+                                  f"drift_detector = \"page_hinkley\"")
     if detector in NO_DELTA and "drift_delta" in m:
         raise ConfigError(f"config key '{sec}.drift_delta' does not apply to {detector} "
                           f"({DETECTORS[detector]})")

@@ -24,7 +24,10 @@ from streamsvc.status import StatusView
 
 
 def spec(**over) -> ModelSpec:
-    base = ModelSpec(name="m", kind="hoeffding_tree", family="classifier", params={})
+    # a river detector on the model's own errors (the shipped default has none: the frozen
+    # reference watches instead); these tests exercise that path
+    base = ModelSpec(name="m", kind="hoeffding_tree", family="classifier", params={},
+                     drift_detector="page_hinkley")
     return dataclasses.replace(base, **over)
 
 
@@ -205,7 +208,10 @@ def test_config_keys_for_alerts(tmp_path) -> None:
     assert k.detector.alpha == 0.0001
     for bad, key in (('alert_on = "all"', "alert_on"),
                      ('drift_detector = "page_hinkley"\ndrift_delta = 0.01', "drift_delta"),
-                     ("drift_params = { nope = 1 }", "drift_params"),
+                     ('drift_detector = "page_hinkley"\ndrift_params = { nope = 1 }',
+                      "drift_params"),
+                     ("drift_params = { threshold = 5.0 }", "does not apply"),  # no detector
+                     ("drift_delta = 0.01", "does not apply"),
                      ("data_drift_params = { window = 333 }", "data_drift_params"),
                      ('reference_drift = "yes"', "reference_drift"),
                      ("reference_drift_params = { window = 10 }", "reference_drift_params"),

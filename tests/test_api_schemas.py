@@ -135,10 +135,10 @@ def _run(specs: dict, role: str, msgs: list[bytes]) -> dict[str, list[dict]]:
 def test_classifier_outputs_fit_their_schemas() -> None:
     rng = random.Random(1)
     msgs = []
-    for i in range(3000):  # the label's rule flips at 1000: a concept drift
-        x = {"a": rng.random(), "b": rng.random()}
+    for i in range(3000):  # the label's rule flips at 2000 (the shipped frozen reference
+        x = {"a": rng.random(), "b": rng.random()}  # watches from 1,500): a concept drift
         msgs.append(json.dumps({"id": f"e{i}", "x": x,
-                                "y": int(x["a" if i < 1000 else "b"] > 0.5)}).encode())
+                                "y": int(x["a" if i < 2000 else "b"] > 0.5)}).encode())
     msgs[100:100] = [b"not json", b"\xff\xfe", b'{"id": "q", "x": {"a": NaN}}']
     out = _run(_SPECS, "events", msgs)
     assert len(out["predictions"]) == 3000 and len(out["dead_letters"]) == 3

@@ -28,7 +28,7 @@ def test_env_kind_alone_drops_the_shipped_drift_moe_params(kind):
     spec = load_settings(None, {KIND: kind}).models["default"]
     assert spec.kind == kind and spec.family == "classifier"
     assert spec.params == {}  # the new kind's own defaults apply
-    assert spec.shards == 1 and spec.drift_detector == "page_hinkley"  # kind-independent keys stay
+    assert spec.shards == 1 and spec.drift_detector == "none"  # kind-independent keys stay
     _learns(spec)
 
 

@@ -124,12 +124,14 @@ def test_delayed_labels_join_once_and_policies() -> None:
     assert proc.statuses()[0]["labels_unknown"] == 1
 
 
-def _flip_alerts(reference: bool, kind: str = "hoeffding_tree") -> list[dict]:
+def _flip_alerts(reference: bool, kind: str = "hoeffding_tree",
+                 detector: str = "page_hinkley") -> list[dict]:
     """y = (a > 0.5), flipped at 2,000 of 4,000; the alerts published."""
     import dataclasses
 
     over = {"kind": kind, "params": {}} if kind != "default" else {}
-    spec = dataclasses.replace(SPECS["default"], reference_drift=reference, **over)
+    spec = dataclasses.replace(SPECS["default"], reference_drift=reference,
+                               drift_detector=detector, **over)
     proc = Processor({"default": spec}, HostLimits())
     rng = random.Random(1)
     alerts = []
@@ -155,7 +157,7 @@ def test_reference_alerts_a_flip_the_live_model_shrugs_off() -> None:
     # the shipped DriftMoE recovers from this flip within ~20 errors: too few for
     # Page-Hinkley (threshold 25), but the frozen reference keeps getting it wrong
     without = _flip_alerts(reference=False, kind="default")
-    alerts = _flip_alerts(reference=True, kind="default")
+    alerts = _flip_alerts(reference=True, kind="default", detector="none")  # as shipped
     assert len(alerts) == 1 and 2000 < alerts[0]["position"] < 2300, alerts
     a = alerts[0]
     assert a["detector"] == "reference" and a["direction"] == "degradation"
@@ -163,6 +165,7 @@ def test_reference_alerts_a_flip_the_live_model_shrugs_off() -> None:
     assert "reference model" in a["evidence_from"] and isinstance(a["learner_adapted"], bool)
     assert set(a["live_model"]) == {"error_rate_before", "error_rate_after"}
     assert [x["detector"] for x in without] in ([], ["page_hinkley"])
+    assert SPECS["default"].drift_detector == "none" and SPECS["default"].reference_drift
 
 
 def test_offsets_at_or_below_the_snapshot_are_not_learned_twice() -> None:
