@@ -283,13 +283,14 @@ class ClassifierHost:
         return out
 
     def _check_drift(self, error: int, now: float) -> list[Out]:
-        """One 0/1 error into the detector and the evidence ring; the rest only on a drift."""
-        det = self.detector
-        if det is None:
-            return []
+        """One 0/1 error into the evidence ring (every alert's, the reference's too) and the
+        detector, if any; the rest only on a drift."""
         n = self._n_err
         self._ring[n & (RING - 1)] = error
         self._n_err = n + 1
+        det = self.detector
+        if det is None:
+            return []
         det.update(error)
         if not det.drift_detected:
             return []

@@ -164,6 +164,7 @@ def test_reference_alerts_a_flip_the_live_model_shrugs_off() -> None:
     assert a["error_rate_after"] > 0.5 > a["error_rate_before"]
     assert "reference model" in a["evidence_from"] and isinstance(a["learner_adapted"], bool)
     assert set(a["live_model"]) == {"error_rate_before", "error_rate_after"}
+    assert a["live_model"]["error_rate_before"] < 0.2 < a["live_model"]["error_rate_after"]
     assert [x["detector"] for x in without] in ([], ["page_hinkley"])
     assert SPECS["default"].drift_detector == "none" and SPECS["default"].reference_drift
 
