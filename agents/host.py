@@ -157,7 +157,7 @@ class ClassifierHost:
         self.__dict__.setdefault("alert_on", "degradation")
         self.__dict__.setdefault("data_detector", None)
         self.__dict__.setdefault("reference", None)
-        for k in ("improvements", "data_alerts", "data_alerts_suppressed"):
+        for k in ("improvements", "data_alerts", "data_alerts_suppressed", "reference_errors"):
             self.counters.setdefault(k, 0)
         self.last_improvement: dict[str, Any] | None = self.__dict__.get("last_improvement")
         self._last_alert_at = self.__dict__.get("_last_alert_at", -(10**12))
@@ -278,8 +278,18 @@ class ClassifierHost:
             self.metrics.update(y, y_pred)
             out = self._check_drift(int(y_pred != y), now)
         ref = self.reference
-        if ref is not None and ref.update(x, y):
-            out += self._reference_alert(now)
+        if ref is not None:
+            try:
+                fired = ref.update(x, y)
+            except (ValueError, TypeError, ArithmeticError):
+                # the live model learned this example; the detector's tree could not use it
+                # (e.g. values near 1e300 overflow its Gaussians): never undo the record for
+                # that, count it and let a new reference start
+                self.counters["reference_errors"] += 1
+                ref.restart()
+                fired = False
+            if fired:
+                out += self._reference_alert(now)
         return out
 
     def _check_drift(self, error: int, now: float) -> list[Out]:

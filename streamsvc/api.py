@@ -122,6 +122,8 @@ class ModelDetail(ModelSummary):
                                      "with alert_on = \"both\")")
     data_alerts: int | None = None
     data_alerts_suppressed: int | None = None
+    reference_errors: int | None = Field(None, description="Examples the frozen-reference "
+                                         "drift detector could not use (it restarted)")
     shards: list[ShardInfo] = Field(default_factory=list)
     inspect: dict[str, Any] = Field(default_factory=dict, description="shard -> kind-specific "
                                     "inspection (DriftMoE experts and router, tree sizes, "

@@ -20,7 +20,7 @@ log = logging.getLogger("streamsvc.status")
 _SUMMED = ("examples_seen", "examples_learned", "examples_evaluated", "correct",
            "pending_labels", "waiting_orphan_labels", "labels_missing", "labels_duplicate",
            "labels_unknown", "labels_joined", "alerts", "alerts_suppressed",
-           "improvements", "data_alerts", "data_alerts_suppressed")
+           "improvements", "data_alerts", "data_alerts_suppressed", "reference_errors")
 
 
 class StatusView:

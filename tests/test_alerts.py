@@ -188,6 +188,26 @@ def test_reference_finds_a_partial_relabelling_and_retrains() -> None:
     assert det.n_references == 2  # a new reference learns the new concept
 
 
+def test_a_value_the_reference_cannot_use_never_undoes_the_record() -> None:
+    class Tolerant:  # a live model that takes anything (the subject is the detector)
+        def predict_proba_one(self, x):
+            return {0: 0.5, 1: 0.5}
+
+        def learn_one(self, x, y):
+            pass
+
+    host = ClassifierHost(spec(reference_drift_params={"window": 50, "calibrate": 50}), "m",
+                          HostLimits())
+    host.model = Tolerant()
+    rng = random.Random(0)
+    for i in range(400):  # huge values overflow the reference tree's Gaussians
+        v = 1e300 * (rng.random() - 0.5) if i % 3 else rng.random()
+        host.on_event(Record(id=str(i), model="m", x={"a": v}, y=i % 2, ts=None), 0.0)
+    assert host.learned == 400
+    assert host.counters["reference_errors"] >= 1
+    assert host.status()["reference_errors"] == host.counters["reference_errors"]
+
+
 # -- configuration ---------------------------------------------------------------------------
 def test_config_keys_for_alerts(tmp_path) -> None:
     def load(body: str):
