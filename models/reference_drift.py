@@ -32,14 +32,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from river import tree
+from models.frozen_nb import FrozenNaiveBayes
 
 
 class ReferenceDriftDetector:
     """A frozen reference model's error stream under a one-sided Bernoulli CUSUM.
 
-    Parameters: ``window`` examples train each reference (a Hoeffding tree with naive-Bayes
-    leaves, which is already useful after a few hundred examples); ``calibrate`` examples
+    Parameters: ``window`` examples train each reference (a naive Bayes model, frozen into a
+    table: `models.frozen_nb`); ``calibrate`` examples
     after that estimate its error rate ``p0`` — one standard error above the sample mean, so
     that an unlucky calibration does not turn noise into alarms; ``threshold`` is the CUSUM's
     alarm level in nats (roughly ``exp(threshold)`` stationary examples between false alarms);
@@ -67,7 +67,7 @@ class ReferenceDriftDetector:
 
     def restart(self) -> None:
         """Train a new reference on the examples that come next (the concept of now)."""
-        self.model = tree.HoeffdingTreeClassifier(grace_period=50)
+        self.model = FrozenNaiveBayes()
         self.trained = 0
         self.seen = 0  # examples scored since the reference froze
         self.errors = 0
@@ -87,6 +87,8 @@ class ReferenceDriftDetector:
         if self.trained < self.window:
             self.model.learn_one(x, y)
             self.trained += 1
+            if self.trained == self.window:
+                self.model.freeze()
             return False
         err = self.model.predict_one(x) != y
         self.seen += 1
