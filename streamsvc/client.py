@@ -21,7 +21,44 @@ def kafka_kwargs(settings: Any) -> dict[str, Any]:
 
     if settings.security.protocol != "PLAINTEXT":
         check_kafka(settings.bootstrap, settings.security)
+    else:
+        check_reachable(settings.bootstrap)
     return {"bootstrap_servers": settings.bootstrap, **settings.security.kafka_python()}
+
+
+def check_reachable(bootstrap: str, wait: float = 5.0) -> None:
+    """A plain connection's quick check: some bootstrap address accepts a TCP connection within
+    `wait` seconds (a broker still starting gets that long), else `KafkaUnreachable` in one
+    sentence with the address and the cause, where kafka-python would retry for 30 s."""
+    import socket
+
+    from streamsvc.security import KafkaUnreachable
+
+    deadline = time.monotonic() + wait
+    while True:
+        causes = []
+        for address in bootstrap.split(","):
+            host, _, port = address.strip().rpartition(":")
+            host = host.strip("[]") or "localhost"
+            try:
+                with socket.create_connection((host, int(port)), timeout=max(
+                        0.5, deadline - time.monotonic())):
+                    return
+            except socket.gaierror:
+                causes.append(f"the name {host!r} is not known")
+            except ConnectionRefusedError:
+                causes.append("connection refused: nothing listens there")
+            except TimeoutError:
+                causes.append(f"no answer in {wait:.0f} s")
+            except (OSError, ValueError) as exc:
+                causes.append(getattr(exc, "strerror", None) or str(exc))
+        if time.monotonic() >= deadline or all("not known" in c for c in causes):
+            break
+        time.sleep(0.25)
+    raise KafkaUnreachable(
+        f"cannot reach Kafka at {bootstrap} ({'; '.join(dict.fromkeys(causes))}). Is the "
+        "broker running, and is the address right? Start one with `streamsvc dev-broker`, or point to yours with "
+        "--broker or STREAMSVC_BROKER.")
 
 
 def _pace(sent: int, rate: float, start: float) -> None:
