@@ -204,10 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"streamsvc: {exc}", file=sys.stderr)
         return 1
     except KafkaError as exc:
+        from streamsvc.client import KAFKA_HINT
+
         print(f"streamsvc: cannot reach Kafka at {_broker_address(args)} "
-              f"({_kafka_words(exc)}). Is the broker running? Start one with "
-              "`streamsvc dev-broker`, or point to yours with --broker or STREAMSVC_BROKER.",
-              file=sys.stderr)
+              f"({_kafka_words(exc)}). {KAFKA_HINT}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -21,44 +21,53 @@ def kafka_kwargs(settings: Any) -> dict[str, Any]:
 
     if settings.security.protocol != "PLAINTEXT":
         check_kafka(settings.bootstrap, settings.security)
-    else:
+    return {"bootstrap_servers": settings.bootstrap, **settings.security.kafka_python(),
+            "bootstrap_timeout_ms": BOOTSTRAP_WAIT_MS}
+
+
+BOOTSTRAP_WAIT_MS = 6000  # kafka-python's default is 30 s of retries before it gives up
+
+
+def connect(factory: Any, settings: Any, *args: Any, **kw: Any) -> Any:
+    """A kafka-python producer or consumer; when no broker answers, `KafkaUnreachable` in one
+    sentence with the address and the cause (connection refused, unknown name)."""
+    from kafka.errors import KafkaTimeoutError
+
+    try:
+        return factory(*args, **kafka_kwargs(settings), **kw)
+    except KafkaTimeoutError:
         check_reachable(settings.bootstrap)
-    return {"bootstrap_servers": settings.bootstrap, **settings.security.kafka_python()}
+        raise
 
 
-def check_reachable(bootstrap: str, wait: float = 5.0) -> None:
-    """A plain connection's quick check: some bootstrap address accepts a TCP connection within
-    `wait` seconds (a broker still starting gets that long), else `KafkaUnreachable` in one
-    sentence with the address and the cause, where kafka-python would retry for 30 s."""
+def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:
+    """Raise `KafkaUnreachable` in one sentence with the address and the cause when no
+    bootstrap address accepts a TCP connection; return when one does."""
     import socket
 
     from streamsvc.security import KafkaUnreachable
 
-    deadline = time.monotonic() + wait
-    while True:
-        causes = []
-        for address in bootstrap.split(","):
-            host, _, port = address.strip().rpartition(":")
-            host = host.strip("[]") or "localhost"
-            try:
-                with socket.create_connection((host, int(port)), timeout=max(
-                        0.5, deadline - time.monotonic())):
-                    return
-            except socket.gaierror:
-                causes.append(f"the name {host!r} is not known")
-            except ConnectionRefusedError:
-                causes.append("connection refused: nothing listens there")
-            except TimeoutError:
-                causes.append(f"no answer in {wait:.0f} s")
-            except (OSError, ValueError) as exc:
-                causes.append(getattr(exc, "strerror", None) or str(exc))
-        if time.monotonic() >= deadline or all("not known" in c for c in causes):
-            break
-        time.sleep(0.25)
-    raise KafkaUnreachable(
-        f"cannot reach Kafka at {bootstrap} ({'; '.join(dict.fromkeys(causes))}). Is the "
-        "broker running, and is the address right? Start one with `streamsvc dev-broker`, or point to yours with "
-        "--broker or STREAMSVC_BROKER.")
+    causes = []
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        host = host.strip("[]") or "localhost"
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return
+        except socket.gaierror:
+            causes.append(f"the name {host!r} is not known")
+        except ConnectionRefusedError:
+            causes.append("connection refused: nothing listens there")
+        except TimeoutError:
+            causes.append("no answer: a firewall, or the wrong host?")
+        except (OSError, ValueError) as exc:
+            causes.append(getattr(exc, "strerror", None) or str(exc))
+    raise KafkaUnreachable(f"cannot reach Kafka at {bootstrap} "
+                           f"({'; '.join(dict.fromkeys(causes))}). {KAFKA_HINT}")
+
+
+KAFKA_HINT = ("Is the broker running, and is the address right? Start one with `streamsvc "
+              "dev-broker`, or point to yours with --broker or STREAMSVC_BROKER.")
 
 
 def _pace(sent: int, rate: float, start: float) -> None:
@@ -105,7 +114,7 @@ def produce_graph(args: argparse.Namespace, settings: Any) -> int:
     stream = make_edge_stream(n, seed=args.seed,
                               task="anomaly" if args.synthetic == "graph-anomaly" else "community")
     topics = {"edge": args.topic or settings.topic("edges"), "node": settings.topic("node_labels")}
-    producer = KafkaProducer(**kafka_kwargs(settings), linger_ms=20)
+    producer = connect(KafkaProducer, settings, linger_ms=20)
     sent = {"edge": 0, "node": 0}
     start = time.monotonic()
     try:
@@ -158,7 +167,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                   f"{', '.join(STREAMS)}", file=sys.stderr)
             return 2
         examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed)
-    producer = KafkaProducer(**kafka_kwargs(settings), linger_ms=20)
+    producer = connect(KafkaProducer, settings, linger_ms=20)
     delayed: deque[tuple[str, Any]] = deque()
     sent = 0
     start = time.monotonic()
@@ -238,7 +247,7 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
         print(f"streamsvc produce: {exc}", file=sys.stderr)
         return 2
     rejected = _Rejected(args.file)
-    producer = KafkaProducer(**kafka_kwargs(settings), linger_ms=20)
+    producer = connect(KafkaProducer, settings, linger_ms=20)
     sent, start = 0, time.monotonic()
     try:
         bar = tqdm(lines, unit="rec", desc=f"→ {topic}")
@@ -272,8 +281,8 @@ def _send_label(producer: Any, args: argparse.Namespace, rid: str, y: Any) -> No
 def tail_command(args: argparse.Namespace, settings: Any) -> int:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(
-        args.topic, **kafka_kwargs(settings), group_id=None,
+    consumer = connect(
+        KafkaConsumer, settings, args.topic, group_id=None,
         auto_offset_reset="earliest" if args.from_beginning else "latest",
         enable_auto_commit=False,
         consumer_timeout_ms=int(args.timeout * 1000) if args.timeout else float("inf"),
