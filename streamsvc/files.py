@@ -43,6 +43,7 @@ from agents.messages import said
 
 LABEL_TYPES = ("auto", "int", "float", "str", "bool")
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
+LARGEST = 1e100  # as for RL observations: beyond it a learner's squares and sums overflow
 SAMPLE_ROWS = 500
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _TRUE, _FALSE = {"true", "yes"}, {"false", "no"}
@@ -86,6 +87,8 @@ def is_json_lines(path: str | Path) -> bool:
 
 
 def _describe(v: Any) -> str:
+    if isinstance(v, dict):
+        return "an object" if v else "an empty object"
     return said(v, text="")
 
 
@@ -159,6 +162,7 @@ class _Columns:
     """Per-column type decided on the first rows: True numeric, False text."""
 
     numeric: dict[str, bool] = field(default_factory=dict)
+    word: str = "column"  # what the user calls a feature's place: a CSV column, a JSON key
 
     def learn(self, rows: list[dict[str, Any]]) -> None:
         nums: Counter[str] = Counter()
@@ -186,12 +190,18 @@ class _Columns:
         if numeric:
             if num is None:
                 raise _RowError(
-                    f"column {k!r} holds {_describe(v)}, but it is a numeric column (numbers "
-                    "in most rows); fix the cell or leave it empty",
-                    f"text in numeric column {k!r}")
+                    f"{self.word} {k!r} holds {_describe(v)}, but it is a numeric "
+                    f"{self.word} (numbers in most rows); fix the "
+                    f"{'cell' if self.word == 'column' else 'value'} or leave it empty",
+                    f"text in numeric {self.word} {k!r}")
             if not math.isfinite(num):
-                raise _RowError(f"column {k!r} holds {_describe(v)}, not a finite number",
-                                f"infinite number in column {k!r}")
+                raise _RowError(f"{self.word} {k!r} holds {_describe(v)}, not a finite number",
+                                f"infinite number in {self.word} {k!r}")
+            if abs(num) > LARGEST:
+                raise _RowError(
+                    f"{self.word} {k!r} holds {_describe(v)}, beyond ±1e100: too large to "
+                    "learn from; rescale the values or leave it empty",
+                    f"number too large in {self.word} {k!r}")
             return num
         if isinstance(v, str):
             return v.strip()
@@ -212,8 +222,8 @@ def _as_number(v: Any) -> int | float | None:
     return None
 
 
-def _ordinal_note(target: str, how: str) -> str:
-    return f"using column {target!r} as the label ({how}); pass --target to choose"
+def _ordinal_note(word: str, target: str, how: str) -> str:
+    return f"using {word} {target!r} as the label ({how}); pass --target to choose"
 
 
 class ExampleFile:
@@ -247,6 +257,7 @@ class ExampleFile:
         self.types = _Columns()
         self._label_kind: tuple[type, int] | None = None
         self.is_jsonl = is_json_lines(self.path)
+        self.types.word = "key" if self.is_jsonl else "column"
         _check_readable(self.path, self.name)
         self._sample = list(self._lines_limited())
         if not self._sample:
@@ -379,14 +390,14 @@ class ExampleFile:
             if self.is_jsonl:
                 known = [k for k in ("y", "label") if k in keys]
                 if known:
-                    self.target, how = known[0], f"its key {known[0]!r}"
+                    self.target, how = known[0], "the usual name of a label"
                 else:
                     self.target, how = (keys[-1] if keys else None), "the last key"
             else:
                 self.target, how = keys[-1], "the last column"
             if self.target is None:
                 raise FileProblem(f"{self.name}: no column to use as the label")
-            self.note = _ordinal_note(self.target, how)
+            self.note = _ordinal_note(self.types.word, self.target, how)
         elif self.target is None:
             self.note = ("no --target: every column is sent as a feature, without a label "
                          "(predictions only); pass --target COLUMN to send labels")
@@ -444,7 +455,8 @@ class ExampleFile:
         label = self._label(y) if self.target is not None or self.event_shaped else None
         if label is None and self.need_label:
             col = self.target if not self.event_shaped else "y"
-            raise _RowError(f"no label (column {col!r} is empty or missing)", "no label")
+            raise _RowError(f"no label ({self.types.word} {col!r} is empty or missing)",
+                            "no label")
         return Example(line, str(rid).strip(), x, label, raw)
 
     def _label(self, v: Any) -> Any:

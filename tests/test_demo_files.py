@@ -114,7 +114,7 @@ def test_one_bad_jsonl_line_does_not_end_the_demo(tmp_path: Path) -> None:
     r = demo("--file", str(p), "--out", str(tmp_path / "o"))
     no_traceback(r)
     assert r.returncode == 0, r.stderr
-    assert "using column 'y' as the label (its key 'y')" in r.stdout
+    assert "using key 'y' as the label (the usual name of a label)" in r.stdout
     assert "d.jsonl:51: skipped: not valid JSON" in r.stderr
     assert json.loads((tmp_path / "o" / "status.json").read_text())["examples_learned"] == 200
 

@@ -63,7 +63,8 @@ def test_the_label_column_is_said_when_guessed(tmp_path: Path) -> None:
     assert ExampleFile(p, target="colour").note is None
     assert ExampleFile(p, guess_target=False).note.startswith("no --target: every column")
     j = write(tmp_path, "d.jsonl", '{"a": 1, "label": "x", "z": 2}\n')
-    assert ExampleFile(j).target == "label" and "its key 'label'" in ExampleFile(j).note
+    assert ExampleFile(j).target == "label" and ExampleFile(j).note == (
+        "using key 'label' as the label (the usual name of a label); pass --target to choose")
 
 
 @pytest.mark.parametrize("cell,label", [("1.0", 1), ("0.0", 0), ("1", 1), ("true", True),
@@ -136,7 +137,8 @@ def test_jsonl_bad_lines_do_not_stop_the_file(tmp_path: Path) -> None:
     assert got[4].reason == "expected a JSON object ({...}), got a list"
     assert got[5].reason == "feature 'a' is a list; features are numbers or text"
     assert got[6].y == 1 and got[6].x == {"a": 2}
-    assert got[7].reason.startswith("column 'a' holds 'x', but it is a numeric column")
+    assert got[7].reason == ("key 'a' holds 'x', but it is a numeric key (numbers in most "
+                             "rows); fix the value or leave it empty")
 
 
 def test_jsonl_events_keep_their_ids(tmp_path: Path) -> None:
@@ -224,3 +226,25 @@ def test_a_json_array_or_a_csv_named_jsonl_is_said_plainly(tmp_path: Path) -> No
 def test_blank_spreadsheet_rows_carry_nothing_and_are_passed_over(tmp_path: Path) -> None:
     p = write(tmp_path, "d.csv", "a,b,label\n1,2,0\n,,\n\n3,4,1\n , ,\n")
     assert [(r.line, r.y) for r in ExampleFile(p, need_label=True)] == [(2, 0), (5, 1)]
+
+
+def test_huge_numbers_objects_and_jsonl_wording(tmp_path: Path) -> None:
+    """A value a learner cannot square without overflow (beyond ±1e100) is refused like an
+    infinite one (the learners would print numpy overflow warnings and learn garbage); JSON
+    lines are spoken of by key, and an object is 'an object'."""
+    p = write(tmp_path, "d.csv", "a,b,label\n1,2,0\n1e99,2,1\n-1e101,2,1\n1e308,2,0\n"
+              "1e400,2,0\ninf,1,1\n")
+    got = rows(ExampleFile(p))
+    assert got[3].x == {"a": 1e99, "b": 2}
+    assert got[4].reason == ("column 'a' holds '-1e101', beyond ±1e100: too large to learn "
+                             "from; rescale the values or leave it empty")
+    assert got[4].category == got[5].category == "number too large in column 'a'"
+    assert got[6].reason == "column 'a' holds '1e400', not a finite number"
+    assert got[7].category == "infinite number in column 'a'"
+    j = write(tmp_path, "d.jsonl", '{"a": 1, "y": 0}\n{"a": {"n": 1}, "y": 1}\n'
+              '{"a": 1e300, "y": 1}\n{"a": 2}\n{"a": {}, "y": 0}\n')
+    got = rows(ExampleFile(j, need_label=True))
+    assert got[2].reason == "feature 'a' is an object; features are numbers or text"
+    assert got[3].reason.startswith("key 'a' holds the number 1e+300, beyond ±1e100")
+    assert got[4].reason == "no label (key 'y' is empty or missing)"
+    assert got[5].reason == "feature 'a' is an empty object; features are numbers or text"
