@@ -40,6 +40,8 @@ files (--file): CSV with a header row, or JSONL (one JSON object per line). A ba
 few or too many values, text in a numeric column, a line that is not JSON, a missing label)
 is reported with its line number, skipped and counted, and the rest goes on; the summary
 lists rejected rows by reason. Empty cells and NA, NaN, null, None, ? are missing values.
+What was chosen is printed first: the label column, an unnamed index column used as the id,
+which features are numeric and which text. A ';'-separated file may use decimal commas.
 """
 
 

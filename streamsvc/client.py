@@ -157,8 +157,8 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         except FileProblem as exc:
             print(f"streamsvc produce: {exc}", file=sys.stderr)
             return 2
-        if examples.note:
-            print(examples.note, file=sys.stderr)
+        for note in examples.notes:
+            print(note, file=sys.stderr)
     else:
         from streamsvc.streams import STREAMS
 

@@ -50,8 +50,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         except FileProblem as exc:
             print(f"streamsvc demo: {exc}", file=sys.stderr)
             return 2
-        if examples.note:
-            print(examples.note, flush=True)
+        for note in examples.notes:
+            print(note, flush=True)
         title = Path(args.file).name
         total = None
     else:

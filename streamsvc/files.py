@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -163,6 +164,8 @@ class _Columns:
 
     numeric: dict[str, bool] = field(default_factory=dict)
     word: str = "column"  # what the user calls a feature's place: a CSV column, a JSON key
+    decimal_comma: bool = False  # a ';'-separated file: 0,5 is a number
+    partly_numbers: set[str] = field(default_factory=set)  # text columns with some numbers
 
     def learn(self, rows: list[dict[str, Any]]) -> None:
         nums: Counter[str] = Counter()
@@ -172,9 +175,29 @@ class _Columns:
                 if _missing(v) or isinstance(v, list | dict):
                     continue
                 seen[k] += 1
-                nums[k] += _as_number(v) is not None
+                nums[k] += self.number(v) is not None
         for k, n in seen.items():
             self.numeric[k] = nums[k] * 2 > n
+            if not self.numeric[k] and nums[k] * 5 >= n:
+                self.partly_numbers.add(k)
+
+    def number(self, v: Any) -> int | float | None:
+        if self.decimal_comma and isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip()):
+            v = v.strip().replace(",", ".")
+        return _as_number(v)
+
+    def note(self, names: list[str]) -> str | None:
+        """'features: 2 numeric (a, b), 1 text (colour)' for the columns in `names`."""
+        def listed(cols: list[str]) -> str:
+            shown = [c + (": partly numbers" if c in self.partly_numbers else "")
+                     for c in cols[:8]]
+            return ("; " if self.partly_numbers & set(cols) else ", ").join(shown)
+
+        num = [k for k in names if self.numeric.get(k)]
+        text = [k for k in names if self.numeric.get(k) is False]
+        parts = [f"{len(cols)} {kind} ({listed(cols)}{', …' if len(cols) > 8 else ''})"
+                 for kind, cols in (("numeric", num), ("text", text)) if cols]
+        return "features: " + ", ".join(parts) if parts else None
 
     def feature(self, k: str, v: Any) -> Any:
         """The value the learner gets (None: missing, left out); raises `_RowError`."""
@@ -183,7 +206,7 @@ class _Columns:
         if isinstance(v, list | dict):
             raise _RowError(f"feature {k!r} is {_describe(v)}; features are numbers or text",
                             "a feature is a list or an object")
-        num = _as_number(v)
+        num = self.number(v)
         numeric = self.numeric.get(k)
         if numeric is None:  # first seen after the sample: its first value decides
             numeric = self.numeric[k] = num is not None
@@ -208,8 +231,18 @@ class _Columns:
         return json.dumps(v)  # a number or true/false in a text column: kept as its text
 
 
+def _counts_rows(values: list[Any]) -> bool:
+    """Integers rising with every row, as an index column holds."""
+    nums = [_as_number(v) if isinstance(v, str) else None for v in values]
+    return len(nums) > 1 and all(isinstance(n, int) and not isinstance(n, bool) for n in nums) \
+        and all(a < b for a, b in zip(nums, nums[1:], strict=False))
+
+
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, str) and v.strip().lower() in MISSING)
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 
 def _as_number(v: Any) -> int | float | None:
@@ -253,12 +286,15 @@ class ExampleFile:
         self.target, self.id_column = target, id_column
         self.label_type, self.need_label = label_type, need_label
         self.note: str | None = None
+        self.more_notes: list[str] = []  # an unnamed index column, the features' types
         self.columns: list[str] = []
+        self.unnamed: set[str] = set()
         self.types = _Columns()
         self._label_kind: tuple[type, int] | None = None
         self.is_jsonl = is_json_lines(self.path)
         self.types.word = "key" if self.is_jsonl else "column"
         _check_readable(self.path, self.name)
+        self.types.decimal_comma = not self.is_jsonl and self._delimiter() == ";"
         self._sample = list(self._lines_limited())
         if not self._sample:
             raise FileProblem(f"{self.name} has no data rows"
@@ -348,6 +384,7 @@ class ExampleFile:
                 raise FileProblem(f"{self.name}: its first line is not a readable CSV header"
                                   " (save the file as UTF-8 text with a header row)")
             self.columns = [c.strip() or f"column {j + 1}" for j, c in enumerate(cells)]
+            self.unnamed = {self.columns[j] for j, c in enumerate(cells) if not c.strip()}
             dup = [c for c, n in Counter(self.columns).items() if n > 1]
             if dup:
                 raise FileProblem(f"{self.name}:{line}: column {dup[0]!r} appears twice in "
@@ -378,6 +415,7 @@ class ExampleFile:
             if self.id_column:
                 raise FileProblem("--id-column applies to flat rows; these JSON lines are "
                                   "events with their own 'id'")
+            self._note_features(list(self.types.numeric))
             return
         keys = self.columns if not self.is_jsonl else list(
             dict.fromkeys(k for d in dicts for k in d))
@@ -386,6 +424,15 @@ class ExampleFile:
         for what, col in (("--target", self.target), ("--id-column", self.id_column)):
             if col is not None and col not in keys:
                 raise FileProblem(f"{what} column {col!r} is not in {self.name} ({where})")
+        # a separator at the end of every line (spreadsheet exports) makes an unnamed, empty
+        # column; pandas' to_csv writes its index as an unnamed first column counting rows
+        empty = {k for k in self.unnamed if all(_missing(d.get(k)) for d in dicts)}
+        first = keys[0] if keys and not self.is_jsonl else None
+        if (self.id_column is None and first in self.unnamed and first != self.target
+                and first not in empty and _counts_rows([d.get(first) for d in dicts])):
+            self.id_column = first
+            self.more_notes.append(f"{first!r} has no name and counts the rows (a pandas "
+                                   "index?): used as the event id, not as a feature")
         if self.target is None and guess_target:
             if self.is_jsonl:
                 known = [k for k in ("y", "label") if k in keys]
@@ -394,7 +441,10 @@ class ExampleFile:
                 else:
                     self.target, how = (keys[-1] if keys else None), "the last key"
             else:
-                self.target, how = keys[-1], "the last column"
+                usable = [k for k in keys if k not in empty and k != self.id_column]
+                self.target = usable[-1] if usable else None
+                how = "the last column" if self.target == keys[-1] else (
+                    "the last column with values")
             if self.target is None:
                 raise FileProblem(f"{self.name}: no column to use as the label")
             self.note = _ordinal_note(self.types.word, self.target, how)
@@ -405,6 +455,18 @@ class ExampleFile:
             raise FileProblem(f"{self.name} has only the column {self.target!r}: no features")
         skip = {self.target, self.id_column}
         self.types.learn([{k: v for k, v in d.items() if k not in skip} for d in dicts])
+        self._note_features([k for k in keys if k not in skip and k not in empty])
+
+    def _note_features(self, names: list[str]) -> None:
+        note = self.types.note(names)
+        if note:
+            self.more_notes.append(note)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the reader chose for the user: the label column, an index used as the id, the
+        features' types (a column read as text that the user meant as numbers shows here)."""
+        return ([self.note] if self.note else []) + self.more_notes
 
     def _as_dict(self, parsed: Any) -> dict[str, Any] | _RowError:
         if isinstance(parsed, _RowError):
@@ -460,6 +522,9 @@ class ExampleFile:
         return Example(line, str(rid).strip(), x, label, raw)
 
     def _label(self, v: Any) -> Any:
+        if self.types.decimal_comma and isinstance(v, str) and _DECIMAL_COMMA.fullmatch(
+                v.strip()):
+            v = v.strip().replace(",", ".")
         y = convert_label(v, self.label_type)
         if y is None or self.label_type != "auto":
             return y

@@ -149,3 +149,29 @@ def test_serve_on_a_busy_port_fails_before_running(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert f"streamsvc demo: port {port} is already in use" in r.stderr
     assert "dashboard live" not in r.stdout and not (tmp_path / "o").exists()
+
+
+def test_a_pandas_export_with_its_index_and_a_gap_in_the_labels(tmp_path: Path) -> None:
+    """df.to_csv() as pandas writes it: an unnamed index column, 1.0/0.0 labels and an empty
+    label where the column had a gap. The index is the event id (said), not a feature."""
+    rng = random.Random(3)
+    rows = [",temp,valve,label"]
+    for i in range(300):
+        t = rng.uniform(0, 40)
+        rows.append(f"{i},{t:.2f},{rng.choice(['open', 'shut'])},"
+                    f"{'' if i == 100 else float(t > 20)}")
+    (tmp_path / "export.csv").write_text("\n".join(rows) + "\n")
+    r = demo("--file", "export.csv", "--out", "o", cwd=tmp_path)
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:3] == [
+        "using column 'label' as the label (the last column); pass --target to choose",
+        "'column 1' has no name and counts the rows (a pandas index?): used as the event id, "
+        "not as a feature",
+        "features: 1 numeric (temp), 1 text (valve)"]
+    assert "export.csv:102: skipped: no label (column 'label' is empty or missing)" in r.stderr
+    preds = [json.loads(s) for s in (tmp_path / "o" / "predictions.jsonl").read_text()
+             .splitlines()]
+    assert [p["id"] for p in preds[:3]] == ["0", "1", "2"] and len(preds) == 299
+    status = json.loads((tmp_path / "o" / "status.json").read_text())
+    assert status["examples_learned"] == 299 and status["accuracy"] > 0.85

@@ -248,3 +248,46 @@ def test_huge_numbers_objects_and_jsonl_wording(tmp_path: Path) -> None:
     assert got[3].reason.startswith("key 'a' holds the number 1e+300, beyond ±1e100")
     assert got[4].reason == "no label (key 'y' is empty or missing)"
     assert got[5].reason == "feature 'a' is an empty object; features are numbers or text"
+
+
+def test_spreadsheet_and_pandas_exports(tmp_path: Path) -> None:
+    """pandas' unnamed index column is the id, not a feature; a separator at the end of every
+    line (an empty, unnamed last column) is not taken for the label; a ';'-separated file with
+    decimal commas has numbers, labels included; what was chosen is said."""
+    p = write(tmp_path, "pd.csv", ",temp,colour,label\n0,21.5,red,1.0\n1,19.0,blue,0.0\n"
+              "3,22.5,red,1.0\n")
+    f = ExampleFile(p)
+    assert f.id_column == "column 1" and f.target == "label"
+    assert f.notes == [
+        "using column 'label' as the label (the last column); pass --target to choose",
+        "'column 1' has no name and counts the rows (a pandas index?): used as the event id, "
+        "not as a feature",
+        "features: 1 numeric (temp), 1 text (colour)"]
+    assert [(r.id, r.x, r.y) for r in f] == [("0", {"temp": 21.5, "colour": "red"}, 1),
+                                             ("1", {"temp": 19.0, "colour": "blue"}, 0),
+                                             ("3", {"temp": 22.5, "colour": "red"}, 1)]
+    # an unnamed first column that does not count rows stays a feature
+    p = write(tmp_path, "nn.csv", ",b,label\n5,1,0\n2,2,1\n")
+    assert ExampleFile(p).id_column is None and next(iter(ExampleFile(p))).x == {
+        "column 1": 5, "b": 1}
+
+    p = write(tmp_path, "xl.csv", "a,b,label,\n1,2,0,\n3,4,1,\n")
+    f = ExampleFile(p, need_label=True)
+    assert f.target == "label" and "(the last column with values)" in f.note
+    assert [(r.x, r.y) for r in f] == [({"a": 1, "b": 2}, 0), ({"a": 3, "b": 4}, 1)]
+
+    p = write(tmp_path, "eu.csv", "temp;druck;label\n21,5;1013;1,0\n-3,25;990;0\n")
+    f = ExampleFile(p)
+    assert [(r.x, r.y) for r in f] == [({"temp": 21.5, "druck": 1013}, 1),
+                                       ({"temp": -3.25, "druck": 990}, 0)]
+    assert f.notes[1] == "features: 2 numeric (temp, druck)"
+
+
+def test_a_column_read_as_text_is_shown_with_its_numbers(tmp_path: Path) -> None:
+    """A numeric column with '-' for missing values in most rows becomes a text column; the
+    features note says so, where the user can see why the model learns little from it."""
+    p = write(tmp_path, "d.csv", "a,b,c,label\n" + "".join(
+        f"{'-' if i % 3 else i},{i},{'x' if i % 2 else 'y'},{i % 2}\n" for i in range(30)))
+    assert ExampleFile(p).notes[1] == "features: 1 numeric (b), 2 text (a: partly numbers; c)"
+    j = write(tmp_path, "e.jsonl", '{"id": "e1", "x": {"a": 1, "s": "k"}, "y": 0}\n')
+    assert ExampleFile(j).notes == ["features: 1 numeric (a), 1 text (s)"]
