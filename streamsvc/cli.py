@@ -26,11 +26,12 @@ configuration: --config FILE or STREAMSVC_CONFIG, plus STREAMSVC_* variables
 """
 
 
-def _add_config(p: argparse.ArgumentParser) -> None:
+def _add_config(p: argparse.ArgumentParser, kafka: bool = True) -> None:
     p.add_argument("--config", "-c", metavar="FILE",
                    help="TOML config file (default: $STREAMSVC_CONFIG, else shipped defaults)")
-    p.add_argument("--broker", "-b", metavar="URL",
-                   help="Kafka broker, e.g. kafka://127.0.0.1:9092 (overrides config)")
+    if kafka:
+        p.add_argument("--broker", "-b", metavar="URL",
+                       help="Kafka broker, e.g. kafka://127.0.0.1:9092 (overrides config)")
     p.add_argument("--log-level", default=argparse.SUPPRESS,
                    choices=["debug", "info", "warning", "error"], help="logging level")
 
@@ -139,13 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the learners in-process on a drifting stream (no "
                        "Kafka), with progress bar, outputs and a summary",
+                       description="Run a configured model in-process, without Kafka, on a "
+                       "built-in drifting stream or your\nCSV/JSONL file, through the same "
+                       "processing path as a worker: progress bar, drift alerts\nas they "
+                       "happen, output files and a summary.\n\nexamples:\n"
+                       "  streamsvc demo\n  streamsvc demo --stream led-gradual --count 5000\n"
+                       "  streamsvc demo --file mydata.csv --target label --id-column id\n"
+                       "  streamsvc demo --serve                 dashboard at "
+                       "http://127.0.0.1:8000/",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=FILE_NOTES + "Skipped rows go to dead-letters.jsonl with the "
                        "reason and the raw line.\n\nexit codes: 0 done, 2 wrong use (unknown "
                        "stream or model, missing, empty or\nunreadable file, unknown column, "
                        "port in use), 3 most rows of --file were rejected")
-    _add_config(p)
-    p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default sea-abrupt)")
+    _add_config(p, kafka=False)
+    p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default "
+                   "sea-abrupt; the list: streamsvc produce --list)")
     p.add_argument("--file", "-f", help="CSV or JSONL file instead of a built-in stream")
     p.add_argument("--target", help="label column of --file (default: CSV the last column, "
                    "JSONL 'y', 'label' or the last key; the choice is printed)")
@@ -154,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: the line number)")
     p.add_argument("--count", "-n", type=int, default=20000,
                    help="examples of a built-in stream (default 20000; a --file is read whole)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--model", default="default", help="configured model to run")
+    p.add_argument("--seed", type=int, default=42, help="built-in stream seed (default 42)")
+    p.add_argument("--model", default="default", help="configured model to run (default: "
+                   "'default'; a classifier)")
     p.add_argument("--out", default="demo-out", help="folder for predictions.jsonl, "
                    "drift-alerts.jsonl, dead-letters.jsonl and status.json")
     p.add_argument("--serve", action="store_true",

@@ -231,7 +231,8 @@ def _summary(model: str, kind: str, title: str, n: int, bad: int, elapsed: float
     print(f"learned         {status.get('examples_learned', 0)}")
     print(f"accuracy        {acc:.4f} (prequential)" if acc is not None else "accuracy        –")
     if status.get("rolling_accuracy") is not None:
-        print(f"rolling acc.    {status['rolling_accuracy']:.4f} (last {window} examples)")
+        last = min(window, status.get("examples_learned") or window)
+        print(f"rolling acc.    {status['rolling_accuracy']:.4f} (last {last} examples)")
     _drift_summary(alerts, drifts, status)
     if bad:
         print(f"dead letters    {bad} (see {out / 'dead-letters.jsonl'})")

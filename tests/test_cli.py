@@ -71,6 +71,9 @@ def test_clear_errors_for_wrong_use(tmp_path: Path) -> None:
 def test_demo_help_names_the_files_it_writes_and_the_bar_ends_full(tmp_path: Path) -> None:
     assert "drift-alerts.jsonl, dead-letters.jsonl" in " ".join(run("demo", "--help").stdout
                                                                  .split())
+    help_ = run("demo", "--help").stdout
+    assert "without Kafka" in help_ and "--broker" not in help_  # the demo has no broker
+    assert "--seed SEED           built-in stream seed" in help_
     r = run("demo", "--count", "700", "--out", str(tmp_path / "o"))
     assert r.returncode == 0 and "700/700" in r.stderr and "699/700" not in r.stderr.split(
         "\r")[-1]

@@ -175,3 +175,5 @@ def test_a_pandas_export_with_its_index_and_a_gap_in_the_labels(tmp_path: Path) 
     assert [p["id"] for p in preds[:3]] == ["0", "1", "2"] and len(preds) == 299
     status = json.loads((tmp_path / "o" / "status.json").read_text())
     assert status["examples_learned"] == 299 and status["accuracy"] > 0.85
+    # the rolling window (1,000 by default) over 299 examples is said as 299
+    assert f"rolling acc.    {status['rolling_accuracy']:.4f} (last 299 examples)" in r.stdout
