@@ -106,3 +106,91 @@ def test_readme_demo_examples_run_in_order(tmp_path: Path) -> None:
             assert (tmp_path / out / "dead-letters.jsonl").read_text() == ""
         ran += 1
     assert ran >= 4
+
+
+# -- the README's Kafka block: its records, in its order, through the worker's processing path --
+def readme_kafka_block() -> list[str]:
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S):
+        if "streamsvc produce --synthetic sea-abrupt" in block:
+            return [ln.split("  #")[0].strip() for ln in block.splitlines()
+                    if ln.strip().startswith("streamsvc produce")]
+    raise AssertionError("the README lost its block of Kafka examples")
+
+
+def _through_the_worker_path(folder: Path, lines: list[str], count: int = 600
+                             ) -> tuple[list[str], dict]:
+    """What the README's `produce` lines send to `events` (read by produce's own functions:
+    its parser, `synthetic_examples`, `ExampleFile.from_args`), handed in order to the shipped
+    config's models through `route` and `Processor` (the worker's pipeline): the dead-letter
+    reasons and the default model's status."""
+    import os
+
+    from agents.host import HostLimits
+    from agents.messages import BadRecord
+    from agents.processor import Processor, route
+    from streamsvc.cli import build_parser
+    from streamsvc.client import GRAPH_STREAMS, synthetic_examples
+    from streamsvc.config import load_settings
+    from streamsvc.files import BadRow, ExampleFile, is_json_lines
+
+    settings = load_settings(None, {})
+    proc = Processor(settings.models, HostLimits())
+    dead: list[str] = []
+    offset = 0
+    sent_files = 0
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        if args.synthetic in GRAPH_STREAMS or args.topic:  # edges; labels for earlier ids
+            continue
+        if args.file:
+            assert not is_json_lines(args.file), line
+            cwd = os.getcwd()
+            os.chdir(folder)  # the README's relative file name
+            try:
+                examples = list(ExampleFile.from_args(args, guess_target=False))
+            finally:
+                os.chdir(cwd)
+            assert not [e for e in examples if isinstance(e, BadRow)], line
+            items = [(e.id, e.x, e.y) for e in examples]
+            sent_files += len(items)
+        else:
+            items = list(synthetic_examples(args.synthetic, count, args.seed))
+        for rid, x, y in items:
+            msg = {"id": rid, "x": x, **({"y": y} if y is not None else {})}
+            if args.model:
+                msg["model"] = args.model
+            offset += 1
+            try:
+                _, value = route("events", json.dumps(msg).encode(), proc.specs,
+                                 {"topic": "events", "partition": 0, "offset": offset})
+                outs = proc.handle(0, offset, value, 0.0)
+            except BadRecord as exc:
+                dead.append(str(exc))
+                continue
+            dead += [v["error"] for role, _, v in outs if role == "dead_letters"]
+    (status,) = [s for s in proc.statuses() if s["model"] == "default"]
+    return dead, {**status, "file_rows": sent_files}
+
+
+def test_readme_kafka_examples_fit_one_model_in_the_order_written(tmp_path: Path) -> None:
+    """Issue 14, item 6: after `produce --synthetic sea-abrupt`, the README's next example
+    (`produce --file mydata.csv`) goes to the same default model; its labels must be of the
+    type the synthetic stream taught it, or every row is a dead letter (seen only in the
+    worker's outputs). Checked on the worker's own processing path, and shown to catch the
+    old conflict (0/1 labels)."""
+    for kind, value in readme_steps():
+        if kind == "file":
+            name, text = value
+            (tmp_path / name).write_text(text)
+    lines = readme_kafka_block()
+    assert any("--file mydata.csv" in ln for ln in lines)
+    assert lines[0].startswith("streamsvc produce --synthetic sea-abrupt")
+    dead, status = _through_the_worker_path(tmp_path, lines)
+    assert dead == [] and status["file_rows"] == 6
+    assert status["examples_learned"] == 600 + 6, status
+
+    mydata = tmp_path / "mydata.csv"  # the README's file with the 0/1 labels it used to have
+    mydata.write_text(mydata.read_text().replace(",false\n", ",0\n").replace(",true\n", ",1\n"))
+    dead, status = _through_the_worker_path(tmp_path, lines)
+    assert len(dead) == 6 and status["examples_learned"] == 600
+    assert all("label" in d for d in dead), dead
