@@ -243,3 +243,153 @@ def test_demo_dashboard_shows_rejected_rows_and_no_green_badge(tmp_path: Path,
     finally:
         stop_group(proc, signal.SIGINT, 20)
         log.close()
+
+
+# -- text from Kafka is data, never markup; failures are named as they are -----------------------
+PWN = "window.__pwned = (window.__pwned || 0) + 1"
+# breaks out of an attribute if unescaped, then an image whose error handler runs script
+EVIL = f'x" onmouseover="{PWN}"><img src=x onerror="{PWN}">'
+EVIL_WORKER = f"<img src=y onerror='{PWN}'>"
+TOKEN = "dashboard-token-0123456789abcdef"
+
+
+def _hostile_records(now: float) -> tuple[list[tuple[str, dict]], list[dict]]:
+    """Status records (key, value) and drift alerts as a foreign producer on the shared Kafka
+    could write them: every free-text field the dashboard shows carries markup."""
+    shard = f"{EVIL}#0"
+    experts = {"experts": [{"index": EVIL, "class": EVIL, "share": 0.6, "recent_share": 0.7,
+                            "rolling_accuracy": 0.9, "n_leaves": EVIL, "depth": EVIL,
+                            "n_learned": EVIL}],
+               "router": {"loss_ema": EVIL, "n_updates": EVIL}, "n_expert_resets": EVIL,
+               "last_expert": EVIL}
+    statuses = [(shard, {"model": EVIL, "shard": shard, "kind": "drift_moe",
+                         "family": "classifier", "worker": EVIL_WORKER, "partition": 0,
+                         "examples_seen": n, "examples_learned": n, "examples_evaluated": n,
+                         "correct": n * 3 // 4, "rolling_accuracy": acc, "accuracy": acc,
+                         "updated": now - 2 + i, "inspect": experts})
+                for i, (n, acc) in enumerate([(10, 0.6), (20, 0.75)])]
+    statuses.append((f"worker:{EVIL_WORKER}", {
+        "worker": EVIL_WORKER, "updated": now, "partitions": [0],
+        "counters": {"events_in": 20, "outputs": 20, "dead_letters": 2},
+        "dead_letters_by_reason": {EVIL: 2}, "lag": {EVIL: {"0": 3}},
+        "rates": {"in_per_s": 5.0, "out_per_s": 5.0}}))
+    base = {"model": EVIL, "shard": shard, "ts": now, "examples_seen": 15,
+            "examples_learned": 15, "position": 15, "severity": "high"}
+    alerts = [{**base, "kind": "concept", "direction": "degradation", "detector": EVIL,
+               "error_rate_before": 0.1, "error_rate_after": 0.5, "window_before": 10,
+               "window_after": 5},
+              {**base, "kind": "data", "direction": "shift", "detector": "data_drift",
+               "features": [EVIL], "max_psi": 0.4}]
+    return statuses, alerts
+
+
+def _attacks(page: Any) -> dict[str, Any]:
+    return page.evaluate("""() => ({
+        pwned: window.__pwned ?? null,
+        images: document.querySelectorAll("img").length,
+        handlers: [...document.querySelectorAll("*")].flatMap(e => [...e.attributes]
+            .filter(a => a.name.startsWith("on")).map(a => e.tagName + " " + a.name)),
+    })""")
+
+
+@pytest.mark.kafka
+def test_dashboard_shows_hostile_kafka_text_literally_and_names_failures(
+        service: ServiceProcs, browser_page: Any) -> None:
+    """Model, worker, reason, detector and feature names written into the shared Kafka by
+    someone else are shown as text (no markup, no script runs) on a token-protected sidecar;
+    a wrong token, a drawing failure and a stopped sidecar each say what they are."""
+    from streamsvc.app import topic_specs
+    from streamsvc.checkpoints import ensure_topics
+    from streamsvc.config import load_settings
+
+    page = browser_page
+    ensure_topics(service.bootstrap, topic_specs(load_settings(None, service.env)))
+    statuses, alerts = _hostile_records(time.time())
+    prod = KafkaProducer(bootstrap_servers=service.bootstrap)
+    for key, value in statuses:
+        prod.send(service.topics["model_status"], key=key.encode(),
+                  value=json.dumps(value).encode())
+    for a in alerts:
+        prod.send(service.topics["drift_alerts"], json.dumps(a).encode())
+    prod.flush()
+    prod.close()
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = service.start("api", "--port", str(port), name="api", env={
+        "STREAMSVC_API__TOKEN": TOKEN, "STREAMSVC_API__STALE_AFTER": "600"})
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def fed() -> bool:
+        if api.poll() is not None:
+            pytest.fail(service.log_of(api))
+        try:
+            return len(httpx.get(f"{url}/alerts", headers=auth, timeout=2).json()) == 2 and \
+                len(httpx.get(f"{url}/workers", headers=auth, timeout=2).json()) == 1
+        except httpx.HTTPError:
+            return False
+
+    wait_for(fed, 60, "sidecar read the hostile records from Kafka")
+    page.goto(f"{url}/#token={TOKEN}")
+    card = "[...document.querySelectorAll('.model')].find(c => c.dataset.model === name)"
+    wait_for(lambda: page.evaluate(f"name => !!{card}", EVIL), 30, "the hostile model's card")
+    wait_for(lambda: page.eval_on_selector_all("#alert-table tr", "rs => rs.length") == 3, 10,
+             "two alerts listed")
+    assert _attacks(page) == {"pwned": None, "images": 0, "handlers": []}
+    assert TOKEN not in page.url  # taken from the address once, then kept out of it
+    assert page.evaluate(f"name => {card}.querySelector('h2').firstChild.textContent",
+                         EVIL) == EVIL + " "
+    # both alerts are marked on the hostile model's chart, titles as text
+    titles = page.evaluate(f"name => [...{card}.querySelectorAll('svg line title')]"
+                           ".map(t => t.textContent)", EVIL)
+    assert sorted(titles) == ["concept drift (degradation, high) at 15",
+                              "data drift (shift, high) at 15"]
+    svg_text = page.evaluate(f"name => {card}.textContent", EVIL)
+    assert f"class {EVIL}" in svg_text and f"router loss {EVIL}" in svg_text
+    rows = page.eval_on_selector_all("#alert-table tr", "rs => rs.slice(1).map(r => "
+                                     "[...r.cells].map(c => c.textContent))")
+    assert {r[0] for r in rows} == {EVIL} and EVIL in {r[5] for r in rows}
+    assert any(r[6].startswith(f"moved: {EVIL}") for r in rows), rows
+    wrows = page.eval_on_selector_all("#tp-workers tr", "rs => rs.slice(1).map(r => "
+                                      "[...r.cells].map(c => c.textContent))")
+    assert [r[0] for r in wrows] == [EVIL_WORKER] and wrows[0][5] == f"{EVIL}/0: 3"
+    reasons = page.eval_on_selector_all("#tp-reasons tr", "rs => rs.slice(1).map(r => "
+                                        "r.cells[0].textContent)")
+    assert reasons == [EVIL]
+    legend = page.inner_text("#tp-legend")
+    assert EVIL_WORKER in legend
+    time.sleep(2.5)  # a few refreshes later, still nothing ran
+    assert _attacks(page) == {"pwned": None, "images": 0, "handlers": []}
+    assert page.get_attribute("#ready", "data-state") != "bad", page.inner_text("#ready")
+    assert page.is_hidden("#error")
+    assert not page.errors, page.errors
+
+    # a failure while drawing is named as one (the sidecar is fine)
+    page.evaluate("() => { window.evidence = () => { throw new Error('drawing failed here'); }; }")
+    wait_for(lambda: page.get_attribute("#ready", "data-error") == "render", 10,
+             "the drawing failure shown")
+    assert page.inner_text("#ready") == "dashboard error: drawing failed here"
+    assert page.inner_text("#error") == "dashboard error: drawing failed here"
+
+    # a wrong token: the sidecar's 401 and its words, not "unreachable"
+    page.evaluate("() => sessionStorage.setItem('streamsvc-token', 'not-the-token-0123456789')")
+    page.reload()
+    wait_for(lambda: page.get_attribute("#ready", "data-error") == "api", 20, "the 401 shown")
+    badge = page.inner_text("#ready")
+    assert badge.startswith("the sidecar answered 401 on /models: wrong API token"), badge
+    assert "401 on /workers" in page.inner_text("#tp-kv")
+    assert "unreachable" not in badge
+
+    # the right token again: the error goes away
+    page.evaluate(f"() => sessionStorage.setItem('streamsvc-token', '{TOKEN}')")
+    page.reload()
+    wait_for(lambda: page.evaluate(f"name => !!{card}", EVIL), 20, "the card again")
+    wait_for(lambda: page.is_hidden("#error"), 10, "no error shown")
+
+    # only a sidecar that does not answer is "unreachable"
+    assert service.stop(api) in (0, -15)
+    wait_for(lambda: page.get_attribute("#ready", "data-error") == "unreachable", 20,
+             "unreachable shown")
+    assert page.inner_text("#ready").startswith("sidecar unreachable (")
+    assert _attacks(page) == {"pwned": None, "images": 0, "handlers": []}
+    assert not page.errors, page.errors
