@@ -139,6 +139,10 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         for name, desc in list_streams() + list(GRAPH_STREAMS.items()):
             print(f"{name:16s} {desc}")
         return 0
+    wrong = _wrong_use(args)
+    if wrong:
+        print(f"streamsvc produce: {wrong}", file=sys.stderr)
+        return 2
     if args.synthetic in GRAPH_STREAMS:
         return produce_graph(args, settings)
     from kafka import KafkaProducer
@@ -163,8 +167,8 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         from streamsvc.streams import STREAMS
 
         if args.synthetic not in STREAMS:
-            print(f"streamsvc: unknown stream {args.synthetic!r}; choose from "
-                  f"{', '.join(STREAMS)}", file=sys.stderr)
+            print(f"streamsvc produce: unknown stream {args.synthetic!r}; choose from "
+                  f"{', '.join([*STREAMS, *GRAPH_STREAMS])}", file=sys.stderr)
             return 2
         examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed)
     producer = connect(KafkaProducer, settings, linger_ms=20)
@@ -200,6 +204,21 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         producer.close()
     print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
     return rejected.summary(sent)
+
+
+def _wrong_use(args: argparse.Namespace) -> str | None:
+    """Options that cannot mean what they say, refused before anything is sent."""
+    if args.count is not None and args.count < 1:
+        return (f"--count must be at least 1 (got {args.count}); leave it out for the whole "
+                "file or 10000 synthetic records")
+    if args.rate < 0:
+        return f"--rate must be 0 (as fast as possible) or more (got {args.rate:g})"
+    if args.label_delay < 0:
+        return f"--label-delay must be 0 or more (got {args.label_delay})"
+    if args.labels_to and args.file and args.target is None:
+        return ("--labels-to sends the labels of --target to another topic: name the label "
+                "column with --target")
+    return None
 
 
 class _Rejected:

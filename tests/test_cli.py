@@ -201,3 +201,31 @@ def test_produce_a_messy_file_sends_only_whole_rows(service: ServiceProcs,
     assert r.returncode == 3, r.stderr
     assert "10 × label is a decimal number (lines 2, 3, 4, …)" in r.stderr
     assert "most rows of" in r.stderr and "sent 1 records" in r.stderr
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--synthetic", "sea-abrupt", "--count", "0"],
+     "--count must be at least 1 (got 0); leave it out for the whole file or 10000 synthetic "
+     "records"),
+    (["--synthetic", "sea-abrupt", "-n", "-3"], "--count must be at least 1 (got -3)"),
+    (["--synthetic", "sea-abrupt", "--rate", "-1"],
+     "--rate must be 0 (as fast as possible) or more (got -1)"),
+    (["--synthetic", "sea-abrupt", "--labels-to", "l", "--label-delay", "-2"],
+     "--label-delay must be 0 or more (got -2)"),
+    (["--file", "{csv}", "--labels-to", "l"],
+     "--labels-to sends the labels of --target to another topic: name the label column with "
+     "--target"),
+    (["--synthetic", "nope"], "unknown stream 'nope'; choose from sea-abrupt, sea-gradual, "
+     "led-abrupt, led-gradual, rbf-moderate, rbf-fast, graph-community, graph-anomaly"),
+])
+def test_produce_refuses_options_that_cannot_mean_what_they_say(tmp_path: Path, argv: list[str],
+                                                                words: str) -> None:
+    """Refused with exit 2 before connecting (nothing listens at the address): --count 0 used
+    to send 10,000 records, --labels-to without --target sent no label at all."""
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,label\n1,0\n2,1\n")
+    r = run("produce", *[a.format(csv=csv) for a in argv], "--broker", "127.0.0.1:9",
+            timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith(f"streamsvc produce: {words}"), r.stderr
+    assert "cannot reach Kafka" not in r.stderr
