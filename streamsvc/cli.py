@@ -200,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # librdkafka warns of transient states (coordinator loading, a broker restarting) it
     # recovers from by itself; its errors still show
     logging.getLogger("streamsvc.kafka").setLevel(max(logging.ERROR, logging.getLogger().level))
-    if args.command in ("produce", "tail") and args.log_level != "debug":
-        # kafka-python logs every retry; what went wrong is said once, in words, below
+    if args.command in ("produce", "tail", "api") and args.log_level != "debug":
+        # kafka-python logs every retry; what went wrong is said once, in words (produce and
+        # tail: below; the sidecar: at start, then in /ready's reasons)
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
     from kafka.errors import KafkaError
 

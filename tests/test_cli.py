@@ -229,3 +229,35 @@ def test_produce_refuses_options_that_cannot_mean_what_they_say(tmp_path: Path, 
     assert r.returncode == 2
     assert r.stderr.strip().startswith(f"streamsvc produce: {words}"), r.stderr
     assert "cannot reach Kafka" not in r.stderr
+
+
+def test_api_without_a_broker_says_so_once_without_kafka_python_retry_lines(tmp_path: Path
+                                                                          ) -> None:
+    import httpx
+
+    from streamsvc.devbroker import free_port
+    from tests.conftest import stop_group, wait_for
+
+    port = free_port()
+    log = tmp_path / "api.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "streamsvc.cli", "api", "--port",
+                                 str(port), "--broker", "127.0.0.1:9"], stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def answered() -> dict | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).json()
+            except httpx.HTTPError:
+                return None
+
+        ready = wait_for(answered, 60, "the sidecar to answer /ready")
+        assert not ready["ready"] and any("Kafka not reachable" in r for r in ready["reasons"])
+        import time
+
+        time.sleep(4)  # kafka-python retries meanwhile (a log line per try until now)
+    finally:
+        stop_group(proc, timeout=20)
+    text = log.read_text()
+    assert "cannot reach Kafka at 127.0.0.1:9" in text and "serving anyway" in text
+    assert "kafka.net" not in text and "ECONNREFUSED" not in text, text
