@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import socket
 import ssl
 import subprocess
@@ -42,6 +43,22 @@ def _get(url: str, **kw: Any) -> httpx.Response | None:
 def _code(url: str) -> int | None:
     r = _get(url)
     return None if r is None else r.status_code
+
+
+def _full_log(svc: ServiceProcs, proc: subprocess.Popen) -> str:
+    """The whole log of a process (`log_of` keeps only its tail)."""
+    return next(log for p, log in svc.procs if p is proc).read_text(errors="replace")
+
+
+#: a log line at error level or above, in any of the formats in play (ours, Faust's, uvicorn's)
+_ERROR_LINE = re.compile(r"^.*\b(ERROR|CRITICAL|FATAL)\b.*$", re.MULTILINE)
+
+
+def _assert_clean(log: str, what: str) -> None:
+    """A normal run: no traceback and no line at error level."""
+    assert "Traceback" not in log, f"{what}: traceback in the log:\n{log[-4000:]}"
+    assert not _ERROR_LINE.findall(log), \
+        f"{what}: error-level lines: {[m.group(0) for m in _ERROR_LINE.finditer(log)][:5]}"
 
 
 def _learned(api: str) -> int:
@@ -100,12 +117,53 @@ def test_worker_sidecar_and_cli_through_a_secured_listener(secure_service: Any,
     assert f"streamsvc-{svc.ns}-control" in groups and f"streamsvc-{svc.ns}" in groups, groups
 
     password = svc.broker.client_security().password
-    for proc in (worker, api):
+    for proc, what in ((worker, "worker"), (api, "sidecar")):
         assert svc.stop(proc) in (0, -15), svc.log_of(proc)
-        log = svc.log_of(proc)
+        log = _full_log(svc, proc)
         assert password not in log and TOKEN not in log and SNAPSHOT_KEY not in log
-        assert "Traceback" not in log, log
-    assert "snapshot_key is not set" not in svc.log_of(worker)
+        # a normal run (start, 400 records, 401s to token-less clients, clean stop) logs
+        # no traceback and nothing at error level
+        _assert_clean(log, what)
+        assert "is not set" not in log, log  # key and token given: nothing to warn about
+
+
+def test_without_key_or_token_each_warns_once_at_start(secure_service: Any) -> None:
+    """No snapshot key: the worker says so once, at start (not per snapshot written or
+    restored), and restores its own unsigned snapshots; no API token: the sidecar says once
+    that it is open. Nothing else in their logs is an error."""
+    svc: ServiceProcs = secure_service("sasl")
+    env = {"STREAMSVC_WORKER__STATUS_INTERVAL": "1.0"}
+    assert not any(k in svc.env for k in ("STREAMSVC_WORKER__SNAPSHOT_KEY",
+                                          "STREAMSVC_API__TOKEN"))
+    worker = svc.start_worker(env=env)
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}"
+    api = svc.start("api", "--port", str(port), env=env, name="api")
+    wait_for(lambda: _code(f"{api_url}/health") == 200
+             if api.poll() is None else pytest.fail(svc.log_of(api)), 60, "sidecar up")
+    r = cli("produce", "--synthetic", "sea-abrupt", "--count", "200", env={**svc.env, **env})
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: _learned(api_url) >= 200, 60, "/models/default: 200 learned")
+    assert _code(f"{api_url}/models") == 200  # no token: open, as the warning said
+    assert svc.stop(worker) in (0, -15)  # a clean stop writes (unsigned) snapshots
+    again = svc.start_worker(env=env)
+    wait_for(lambda: "restored records[" in _full_log(svc, again), 60, "snapshots restored")
+    assert svc.stop(again) in (0, -15)
+    assert svc.stop(api) in (0, -15)
+
+    warning = "worker.snapshot_key is not set"
+    for proc in (worker, again):
+        log = _full_log(svc, proc)
+        assert log.count(warning) == 1, log
+        line = next(ln for ln in log.splitlines() if warning in ln)
+        assert "WARNING" in line and "STREAMSVC_WORKER__SNAPSHOT_KEY" in line, line
+        assert "refusing checkpoint" not in log
+        _assert_clean(log, "worker without a snapshot key")
+    log = _full_log(svc, again)
+    assert log.index(warning) < log.index("restored records[")  # at start, before any restore
+    log = _full_log(svc, api)
+    assert log.count("api.token is not set") == 1, log
+    _assert_clean(log, "sidecar without a token")
 
 
 def _fails_fast(args: list[str], env: dict[str, str], words: list[str], broker: str
