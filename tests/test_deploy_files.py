@@ -117,3 +117,32 @@ def test_worker_liveness_probes_run_our_probe_command(tmp_path: Path) -> None:
     assert cmd[:2] == ["streamsvc", "worker-alive"]
     assert build_parser().parse_args(cmd[1:]).command == "worker-alive"
     assert "import sys" not in (ROOT / "deploy/Dockerfile").read_text()
+
+
+# the Kafka client libraries: pinned to the series the test suite runs against
+PINNED = ("kafka-python", "faust-streaming", "aiokafka", "confluent-kafka")
+
+
+def test_kafka_clients_are_pinned_and_installed_inside_their_ranges() -> None:
+    """Every Kafka client library has a bounded range in pyproject.toml, and the versions this
+    suite runs with (the Kafka tests exercise them) are inside those ranges: the declared
+    range is the tested one, and a release outside it is not picked up unnoticed."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    reqs = {r.name: r for r in map(Requirement, deps)}
+    for name in PINNED:
+        assert name in reqs, f"{name} is not declared in pyproject.toml"
+        spec = reqs[name].specifier
+        assert any(s.operator == "<" for s in spec) and any(s.operator == ">=" for s in spec), \
+            f"{name}: {spec} is not a bounded range"
+        installed = version(name)
+        assert spec.contains(installed, prereleases=True), \
+            f"{name} {installed} is installed but pyproject.toml declares {spec}"
+    # the series, not just any bound: a new major (minor, before 1.0) is a new test run
+    for name, below in (("kafka-python", "3.1"), ("faust-streaming", "0.16"),
+                        ("aiokafka", "0.15")):
+        assert not reqs[name].specifier.contains(below), (name, reqs[name].specifier)
