@@ -349,8 +349,8 @@ class ExampleFile:
             except csv.Error as exc:
                 raw = "".join(buf).rstrip("\r\n")
                 buf.clear()
-                yield start, _printable(raw), _RowError(f"not a valid CSV row ({exc})",
-                                                        "not a valid CSV row")
+                yield start, _printable(raw), _RowError(
+                    f"not a valid CSV row ({_csv_words(exc)})", "not a valid CSV row")
                 continue
             raw = "".join(buf).rstrip("\r\n")
             buf.clear()
@@ -446,7 +446,10 @@ class ExampleFile:
                 how = "the last column" if self.target == keys[-1] else (
                     "the last column with values")
             if self.target is None:
-                raise FileProblem(f"{self.name}: no column to use as the label")
+                raise FileProblem(
+                    f"{self.name}: its objects have no keys: nothing to learn from"
+                    if self.is_jsonl else f"{self.name}: every column is empty: nothing to "
+                    "use as the label")
             self.note = _ordinal_note(self.types.word, self.target, how)
         elif self.target is None:
             self.note = ("no --target: every column is sent as a feature, without a label "
@@ -576,6 +579,14 @@ def read_json_lines(path: str | Path) -> Iterator[tuple[int, str, dict[str, Any]
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _csv_words(exc: Exception) -> str:
+    """The csv module's complaint in words: 'field larger than field limit (131072)'."""
+    limit = re.fullmatch(r"field larger than field limit \((\d+)\)", str(exc))
+    if limit:
+        return f"a value longer than {int(limit.group(1)):,} characters"
+    return str(exc)
 
 
 def _json_error(exc: ValueError) -> str:

@@ -261,3 +261,43 @@ def test_api_without_a_broker_says_so_once_without_kafka_python_retry_lines(tmp_
     text = log.read_text()
     assert "cannot reach Kafka at 127.0.0.1:9" in text and "serving anyway" in text
     assert "kafka.net" not in text and "ECONNREFUSED" not in text, text
+
+
+def test_every_remaining_cli_message(tmp_path: Path) -> None:
+    """One case per message of the CLI not met elsewhere: the demo's model choice, the
+    sidecar's TLS options, the liveness probe."""
+    import os
+    import time
+
+    conf = tmp_path / "c.toml"
+    conf.write_text('[models.default]\nkind = "drift_moe"\n[models.cartpole]\n'
+                    'kind = "stream_q"\nparams = { n_actions = 2 }\n')
+    cases = [
+        (["demo", "--model", "nope"], 2,
+         "streamsvc demo: unknown model 'nope'; configured: default"),
+        (["demo", "--config", str(conf), "--model", "cartpole"], 2,
+         "streamsvc demo: model 'cartpole' is a stream_q model; the demo runs classifiers on "
+         "event streams"),
+        (["api", "--ssl-certfile", "c.pem"], 2,
+         "streamsvc: --ssl-certfile and --ssl-keyfile go together"),
+        (["api", "--ssl-certfile", "c.pem", "--ssl-keyfile", "k.pem"], 2,
+         "streamsvc: no such file: c.pem"),
+    ]
+    for argv, code, words in cases:
+        r = run(*argv, cwd=tmp_path, timeout=60)
+        assert (r.returncode, r.stderr.strip()) == (code, words), (argv, r.stderr)
+    hb = tmp_path / "hb"
+    env = {"STREAMSVC_WORKER__HEARTBEAT_FILE": str(hb)}
+    r = run("worker-alive", env=env, timeout=60)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        f"streamsvc: no worker heartbeat at {hb} (worker not started, or another "
+        "worker.heartbeat_file)")
+    hb.touch()
+    os.utime(hb, (time.time() - 120, time.time() - 120))
+    r = run("worker-alive", env=env, timeout=60)
+    assert r.returncode == 1 and r.stderr.strip().startswith(
+        "streamsvc: the worker's heartbeat is 12")
+    assert r.stderr.strip().endswith("s old (limit 60 s): its loop is stuck or stopped")
+    hb.touch()
+    r = run("worker-alive", env=env, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("worker alive (heartbeat ")

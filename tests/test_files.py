@@ -291,3 +291,55 @@ def test_a_column_read_as_text_is_shown_with_its_numbers(tmp_path: Path) -> None
     assert ExampleFile(p).notes[1] == "features: 1 numeric (b), 2 text (a: partly numbers; c)"
     j = write(tmp_path, "e.jsonl", '{"id": "e1", "x": {"a": 1, "s": "k"}, "y": 0}\n')
     assert ExampleFile(j).notes == ["features: 1 numeric (a), 1 text (s)"]
+
+
+@pytest.mark.parametrize("name,content,kw,reason", [
+    ("d.csv", "a,b,label\n1,2,0\n3," + "x" * 200_000 + ",1\n", {},
+     "not a valid CSV row (a value longer than 131,072 characters)"),
+    ("d.csv", "id,a,label\nk1,2,0\n,3,1\n", {"id_column": "id"},
+     "no usable id (empty text in 'id')"),
+    ("d.jsonl", '{"id": "e0", "x": {"a": 1}, "y": 0}\n{"id": 1.5, "x": {"a": 1}, "y": 0}\n',
+     {}, "no usable id (the number 1.5 in 'id')"),
+    ("d.jsonl", '{"a": 1, "y": 0}\n{"a": 2, "y": [1]}\n', {},
+     "label is a list; a label is a number, true/false or text"),
+    ("d.jsonl", '{"a": 1, "y": 0}\n{"a": 2, "y": {"c": 1}}\n', {},
+     "label is an object; a label is a number, true/false or text"),
+    ("d.jsonl", '{"id": "e0", "x": {"a": 1}, "y": 0}\n{"id": "e1", "x": 3, "y": 0}\n'
+     '{"id": "e2", "x": {"a": 1}, "y": 0}\n', {},
+     "'x' (the features) is missing or not an object; the first lines of this file are events "
+     '{"id", "x", "y"}'),
+])
+def test_row_reasons_in_words(tmp_path: Path, name: str, content: str, kw: dict,
+                              reason: str) -> None:
+    """One case per row-level message not met elsewhere in this file."""
+    got = rows(ExampleFile(write(tmp_path, name, content), **kw))
+    assert isinstance(got[3 if name.endswith(".csv") else 2], BadRow), got
+    assert got[3 if name.endswith(".csv") else 2].reason == reason
+
+
+@pytest.mark.parametrize("name,content,kw,words", [
+    ("d.csv", b"\x1f\x8b\x08\x00\xff\xfe\x00\x01,\n1,2\n", {},
+     "{path}: its first line is not a readable CSV header (save the file as UTF-8 text with "
+     "a header row)"),
+    ("d.jsonl", '{"id": "e0", "x": {"a": 1}, "y": 0}\n', {"id_column": "id"},
+     "--id-column applies to flat rows; these JSON lines are events with their own 'id'"),
+    ("d.jsonl", "{}\n{}\n", {}, "{path}: its objects have no keys: nothing to learn from"),
+    ("d.csv", "a,label\n1,0\n", {"label_type": "number"},
+     "unknown label type 'number'; choose from auto, int, float, str, bool"),
+])
+def test_more_whole_file_problems(tmp_path: Path, name: str, content: str | bytes, kw: dict,
+                                  words: str) -> None:
+    p = write(tmp_path, name, content)
+    with pytest.raises(FileProblem) as err:
+        ExampleFile(p, **kw)
+    assert str(err.value) == words.format(path=p)
+
+
+@pytest.mark.skipif(hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0,
+                    reason="root reads any file")
+def test_a_file_that_cannot_be_read(tmp_path: Path) -> None:
+    p = write(tmp_path, "d.csv", "a,label\n1,0\n")
+    p.chmod(0)
+    with pytest.raises(FileProblem) as err:
+        ExampleFile(p)
+    assert str(err.value) == f"cannot read {p}: Permission denied"
