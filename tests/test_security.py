@@ -213,3 +213,33 @@ def test_unusable_tls_file_names_the_key(tmp_path: Path) -> None:
                       "kafka.ssl_certfile")):
         with pytest.raises(KafkaRefused, match=f"cannot use {key} to connect to Kafka at h:1"):
             check_kafka("h:1", sec, timeout=2)
+
+
+def test_readme_security_section_names_real_settings() -> None:
+    """Every `STREAMSVC_*` variable and `[kafka]` key the README's Security section tells a
+    user to set is one the service reads (a typo there is a setting silently ignored)."""
+    import re
+    import tomllib
+
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("\n## Security\n"):]
+    section = section[:section.index("\n## ", 1)]
+    defaults = tomllib.loads((root / "streamsvc/default.toml").read_text())
+    names = set(re.findall(r"STREAMSVC_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])", section))
+    assert {"STREAMSVC_KAFKA__SASL_PASSWORD_FILE", "STREAMSVC_API__TOKEN",
+            "STREAMSVC_WORKER__SNAPSHOT_KEY", "STREAMSVC_WORKER__HEARTBEAT_FILE"} <= names
+    aliases = {"STREAMSVC_BROKER", "STREAMSVC_APP_ID", "STREAMSVC_PARTITIONS"}
+    for var in sorted(names - aliases):
+        section_name, _, key = var[len("STREAMSVC_"):].lower().partition("__")
+        assert key in defaults.get(section_name, {}), f"README names {var}: no such setting"
+        assert var.isupper()
+    # the table's `[kafka]` keys, and the keys named in the text
+    table_keys = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \| `STREAMSVC_KAFKA__", section, re.M)
+    assert len(table_keys) >= 7
+    for pair in table_keys:
+        for key in filter(None, pair):
+            assert key in defaults["kafka"], key
+    for sec, key in (("api", "token"), ("api", "token_file"), ("worker", "snapshot_key"),
+                     ("worker", "snapshot_key_file"), ("worker", "heartbeat_file")):
+        assert key in defaults[sec] and f"{key}`" in section, (sec, key)
