@@ -181,13 +181,18 @@ def _fails_fast(args: list[str], env: dict[str, str], words: list[str], broker: 
     return last
 
 
+def _every_command() -> list[list[str]]:
+    """Every command that connects to Kafka: worker, produce, tail and the sidecar."""
+    return [["worker"], ["produce", "--synthetic", "sea-abrupt", "--count", "10"],
+            ["tail", "predictions", "--max", "1"], ["api", "--port", str(free_port())]]
+
+
 def test_wrong_password_is_a_clear_error_at_start(secure_service: Any) -> None:
     svc: ServiceProcs = secure_service("sasl")
     env = {**svc.env, "STREAMSVC_KAFKA__SASL_PASSWORD_FILE": "",
            "STREAMSVC_KAFKA__SASL_PASSWORD": "not-the-password"}
     words = ["refused the SCRAM-SHA-512 login", "wrong username or password"]
-    for args in (["worker"], ["produce", "--synthetic", "sea-abrupt", "--count", "10"],
-                 ["tail", "predictions", "--max", "1"], ["api", "--port", str(free_port())]):
+    for args in _every_command():
         last = _fails_fast(args, env, words, svc.bootstrap)
         assert "not-the-password" not in last
 
@@ -196,7 +201,7 @@ def test_untrusted_broker_certificate_is_a_clear_error(secure_service: Any) -> N
     svc: ServiceProcs = secure_service("sasl")
     rogue = str(svc.broker.pki["rogue_ca"])
     env = {**svc.env, "STREAMSVC_KAFKA__SSL_CAFILE": rogue}
-    for args in (["worker"], ["tail", "predictions", "--max", "1"]):
+    for args in _every_command():
         _fails_fast(args, env, ["is not trusted", rogue], svc.bootstrap)
 
 
@@ -204,7 +209,8 @@ def test_mtls_without_a_client_certificate_is_a_clear_error(secure_service: Any)
     svc: ServiceProcs = secure_service("tls")
     env = {k: v for k, v in svc.env.items()
            if k not in ("STREAMSVC_KAFKA__SSL_CERTFILE", "STREAMSVC_KAFKA__SSL_KEYFILE")}
-    _fails_fast(["worker"], env, ["client certificate"], svc.bootstrap)
+    for args in _every_command():
+        _fails_fast(args, env, ["client certificate"], svc.bootstrap)
 
 
 def test_plaintext_client_on_a_tls_listener_names_the_protocol(secure_service: Any) -> None:
