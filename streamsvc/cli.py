@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "rejected")
     _add_config(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--file", "-f", help="CSV or JSONL file (JSONL lines are sent as they are "
-                     "unless --target is given)")
+    src.add_argument("--file", "-f", help="CSV or JSONL file. Without --target, JSONL events "
+                     "({\"id\", \"x\", ...}) and lines for other topics are sent as they are; "
+                     "flat rows become events like a CSV's rows")
     src.add_argument("--synthetic", "-s", metavar="STREAM",
                      help="built-in drifting stream (see --list)")
     src.add_argument("--list", action="store_true", help="list the built-in streams and exit")

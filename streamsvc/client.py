@@ -151,7 +151,8 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
 
     topic = args.topic or settings.topic("events")
     if args.file and args.target is None and args.labels_to is None and \
-            is_json_lines(args.file):
+            is_json_lines(args.file) and (topic != settings.topic("events")
+                                          or _event_lines(args)):
         return _produce_lines(args, settings, topic)
     rejected = _Rejected(args.file)
     examples: Any
@@ -204,6 +205,18 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         producer.close()
     print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
     return rejected.summary(sent)
+
+
+def _event_lines(args: argparse.Namespace) -> bool:
+    """Whether a JSONL file's lines are events ({"id", "x", ...}) to send as they are; flat
+    rows ({"a": 1, "b": 2}) bound for the events topic are made into events like a CSV's rows
+    instead (sent as they are, every one would be a dead letter: no 'id', no 'x')."""
+    from streamsvc.files import ExampleFile, FileProblem
+
+    try:
+        return ExampleFile.from_args(args, guess_target=False).event_shaped
+    except FileProblem:  # said line by line when the lines are sent as they are
+        return True
 
 
 def _wrong_use(args: argparse.Namespace) -> str | None:

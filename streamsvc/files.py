@@ -452,8 +452,12 @@ class ExampleFile:
                     "use as the label")
             self.note = _ordinal_note(self.types.word, self.target, how)
         elif self.target is None:
-            self.note = ("no --target: every column is sent as a feature, without a label "
-                         "(predictions only); pass --target COLUMN to send labels")
+            w = self.types.word
+            self.note = (f"no --target: every {w} is sent as a feature, without a label "
+                         f"(predictions only); pass --target {w.upper()} to send labels")
+            looks = [k for k in keys if str(k).lower() in ("y", "label", "target", "class")]
+            if looks:
+                self.note += f" (is {looks[0]!r} the label?)"
         if self.target is not None and len(keys) < 2 and not self.is_jsonl:
             raise FileProblem(f"{self.name} has only the column {self.target!r}: no features")
         skip = {self.target, self.id_column}

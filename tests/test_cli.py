@@ -304,3 +304,33 @@ def test_every_remaining_cli_message(tmp_path: Path) -> None:
     hb.touch()
     r = run("worker-alive", env=env, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith("worker alive (heartbeat ")
+
+
+@pytest.mark.kafka
+def test_produce_flat_jsonl_rows_become_events(service: ServiceProcs, tmp_path: Path) -> None:
+    """Flat JSONL rows bound for the events topic used to be sent as they were: no 'id', no
+    'x', every one a dead letter at the worker. Now they are events, as a CSV's rows are;
+    JSONL events keep being sent as they are."""
+    env = {k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")}
+    flat = tmp_path / "rows.jsonl"
+    flat.write_text("".join(json.dumps({"a": i, "colour": "red", "label": i % 2}) + "\n"
+                            for i in range(5)))
+    r = run("produce", "--file", str(flat), env=env)
+    assert r.returncode == 0 and "sent 5 records" in r.stderr, r.stderr
+    assert "pass --target KEY to send labels (is 'label' the label?)" in r.stderr
+    r = run("produce", "--file", str(flat), "--target", "label", env=env)
+    assert r.returncode == 0, r.stderr
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"id": "e9", "x": {"a": 1}, "y": 1.0, "ts": 5}) + "\n")
+    r = run("produce", "--file", str(events), env=env)
+    assert r.returncode == 0, r.stderr
+    r = run("tail", service.topics["events"], "--from-beginning", "--max", "11", "--timeout",
+            "20", env=env)
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [m for m in got if m["id"] == "e9"] == [{"id": "e9", "x": {"a": 1}, "y": 1.0,
+                                                    "ts": 5}]
+    made = [m for m in got if m["id"] != "e9"]
+    assert sorted((m["id"], m["x"]["a"], "y" in m) for m in made) == sorted(
+        [(str(i + 1), i, False) for i in range(5)] + [(str(i + 1), i, True) for i in range(5)])
+    assert all(m["x"]["colour"] == "red" for m in made)
+    assert all(m["y"] == m["x"]["a"] % 2 for m in made if "y" in m)

@@ -343,3 +343,14 @@ def test_a_file_that_cannot_be_read(tmp_path: Path) -> None:
     with pytest.raises(FileProblem) as err:
         ExampleFile(p)
     assert str(err.value) == f"cannot read {p}: Permission denied"
+
+
+def test_without_target_a_label_like_column_is_pointed_out(tmp_path: Path) -> None:
+    p = write(tmp_path, "d.csv", "a,b,label\n1,2,0\n")
+    assert ExampleFile(p, guess_target=False).note == (
+        "no --target: every column is sent as a feature, without a label (predictions only); "
+        "pass --target COLUMN to send labels (is 'label' the label?)")
+    j = write(tmp_path, "d.jsonl", '{"a": 1, "b": 2}\n')
+    assert ExampleFile(j, guess_target=False).note == (
+        "no --target: every key is sent as a feature, without a label (predictions only); "
+        "pass --target KEY to send labels")
