@@ -22,7 +22,7 @@ from agents.alerts import (
     data_evidence,
     reference_evidence,
 )
-from agents.messages import BadRecord, EventIn, LabelIn
+from agents.messages import BadRecord, EventIn, LabelIn, dead_letter
 from models.metrics import PrequentialMetrics
 
 #: What a host returns: (output role, key, JSON-able value). Roles name topics in the config.
@@ -387,11 +387,14 @@ class ClassifierHost:
         ):
             rid, (label, _, src) = self.orphans.popitem(last=False)
             self.counters["labels_unknown"] += 1
-            out.append(("dead_letters", rid, {
-                **src, "error": f"label for unknown event id {rid!r}: no such event seen "
-                f"within orphan_ttl={lim.orphan_ttl}s (or its event expired after pending_ttl)",
-                "raw": src.get("raw") or label.model_dump_json(),  # the bytes as sent
-            }))
+            raw = src.get("raw")  # the bytes as sent (text in snapshots of older workers)
+            if isinstance(raw, str):
+                raw = raw.encode("utf-8", "surrogatepass")
+            out.append(("dead_letters", rid, dead_letter(
+                src.get("topic", "labels"), src.get("partition", -1), src.get("offset", -1),
+                f"label for unknown event id {rid!r}: no such event seen within orphan_ttl="
+                f"{lim.orphan_ttl}s (or its event expired after pending_ttl)",
+                raw if raw is not None else label.model_dump_json().encode())))
         return out
 
     def tick(self, now: float) -> list[Out]:

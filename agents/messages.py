@@ -26,7 +26,9 @@ from pydantic import (
 MAX_RECORD_BYTES = 1_000_000
 MAX_ID_LEN = 512
 MAX_DEAD_LETTER_RAW = 256 * 1024
-MAX_FORWARD_BYTES = 900_000  # what one record may weigh on the internal topic
+#: what one record may weigh on the internal topic: the largest input record as sent, and a
+#: header (the worker's producer and Kafka's default topic limit take 1 MiB)
+MAX_FORWARD_BYTES = MAX_RECORD_BYTES + 40_000
 
 Label = StrictBool | StrictInt | Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)]
 Feature = StrictInt | float | Annotated[str, Field(max_length=4096)]
@@ -123,7 +125,9 @@ def said(v: Any, text: str = "the text ") -> str:
         return "true" if v else "false"
     if isinstance(v, int | float):
         return f"the number {v}"
-    return ("a" if v else "an empty") + (" list" if isinstance(v, list) else " object")
+    if isinstance(v, list):
+        return "a list" if v else "an empty list"
+    return "an object" if v else "an empty object"
 
 
 def _tag(p: Any) -> bool:

@@ -27,9 +27,11 @@ import pickle
 import time
 from typing import Any, NamedTuple
 
+import orjson
+
 from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
-from agents.processor import INPUTS, Processor, route
+from agents.processor import INPUTS, RECORD_V2, Processor, route
 
 log = logging.getLogger("streamsvc.pipeline")
 
@@ -81,22 +83,26 @@ def _reason(exc: Exception) -> str:
 def source_of(value: bytes | None, partition: int, offset: int, records_topic: str
               ) -> tuple[str, int, int, bytes | None]:
     """Where a records-topic message came from (the user's topic, partition and offset) and
-    the bytes the user sent (else the validated body; else the message itself)."""
-    import json
-
+    the bytes the user sent (from a message of an older worker without them: the validated
+    body; else the message itself)."""
     try:
-        rec = json.loads(value or b"")
+        if value is not None and value[:1] == RECORD_V2:
+            nl = value.index(b"\n")
+            rec, raw = orjson.loads(value[1:nl]), value[nl + 1:]
+        else:
+            rec = orjson.loads(value or b"")
+            raw = rec["raw"].encode("utf-8", "surrogatepass") \
+                if isinstance(rec.get("raw"), str) else None
         src = rec["src"]
         where = str(src["topic"]), int(src["partition"]), int(src["offset"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return records_topic, partition, offset, value
-    if isinstance(rec.get("raw"), str):
-        return (*where, rec["raw"].encode("utf-8", "surrogatepass"))
-    try:
-        body = json.dumps(rec["body"], ensure_ascii=False).encode()
-    except (ValueError, KeyError, TypeError):
-        body = value
-    return (*where, body)
+    if raw is None:
+        try:
+            raw = orjson.dumps(rec["body"])
+        except (KeyError, TypeError, orjson.JSONEncodeError):
+            raw = value
+    return (*where, raw)
 
 
 class Pipeline:

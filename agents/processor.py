@@ -41,6 +41,7 @@ INPUTS: dict[str, tuple[str, type[BaseModel], str, str | None]] = {
     "node_labels": ("node_label", NodeLabelIn, "graph", None),
 }
 SHAPES = {kind: shape for kind, shape, _, _ in INPUTS.values()}
+ROLE_OF = {kind: role for role, (kind, _, _, _) in INPUTS.items()}
 _PLAIN = {"event", "label"}
 log = logging.getLogger("streamsvc.agents")  # learn-stage bodies carried as `Record`s
 #: family -> "module:Class" of its host (imported on first use)
@@ -70,44 +71,76 @@ def _model_for(role: str, family: str, requested: str | None, specs: Mapping[str
     return spec
 
 
+#: first byte of a records-topic message in the current format: a JSON header, a newline,
+#: then the record exactly as the user sent it (older workers wrote one JSON object)
+RECORD_V2 = b"\x01"
+
+
+def validate(role: str, raw: bytes | None) -> tuple[dict[str, Any], bool]:
+    """The validated body of one raw input record, and whether it took the fast path
+    (`BadRecord` with the reason if it is not one). Plain events and labels take the fast
+    path; the rest pydantic (and its words)."""
+    kind, shape, _, _ = INPUTS[role]
+    obj = load_json(raw)
+    body = fast_body(kind, obj)
+    if body is not None:
+        return body, True
+    try:
+        return shape.model_validate(obj).model_dump(mode="json"), False
+    except ValidationError as exc:
+        raise BadRecord(_reason(exc)) from None
+
+
 def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
           ) -> tuple[str, bytes]:
     """Validate one raw input record and return (routing key, records-topic value).
 
+    The value is a small JSON header (kind, shard, model, where the record came from) and the
+    record's bytes exactly as sent, so a refusal on the learn stage dead-letters what the
+    user sent whatever its encoding or size. The learn stage validates those bytes again
+    (the same code, a microsecond for a plain event); a body that took pydantic's slower path
+    travels in the header too when it fits, so it is not validated twice.
+
     Raises `BadRecord` for anything that cannot be processed, including an unknown model or a
     model of another family (e.g. an event sent to a reinforcement-learning model).
     """
-    kind, shape, family, shard_by = INPUTS[role]
-    obj = load_json(raw)
-    body = fast_body(kind, obj)
-    if body is None:
-        try:
-            body = shape.model_validate(obj).model_dump(mode="json")
-        except ValidationError as exc:
-            raise BadRecord(_reason(exc)) from None
+    kind, _, family, shard_by = INPUTS[role]
+    body, plain = validate(role, raw)
+    assert raw is not None  # validate() refuses None
     spec = _model_for(role, family, body.get("model"), specs)
-    body["model"] = spec.name
     rk = routing_key(spec.name, spec.shards if shard_by else 1,
                      str(body[shard_by]) if shard_by else "")
-    fwd = {"kind": kind, "rk": rk, "body": body, "src": src, "raw": _text(raw)}
-    value = orjson.dumps(fwd)
-    if len(value) > MAX_FORWARD_BYTES:  # the bytes as sent are a courtesy for dead letters
-        del fwd["raw"]
-        value = orjson.dumps(fwd)
-        if len(value) > MAX_FORWARD_BYTES:
-            raise BadRecord(f"record too large once validated ({len(value)} bytes > "
-                            f"{MAX_FORWARD_BYTES})")
+    head: dict[str, Any] = {"kind": kind, "rk": rk, "model": spec.name, "src": src}
+    if not plain:
+        head["body"] = {**body, "model": spec.name}
+        value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
+        if len(value) <= MAX_FORWARD_BYTES:
+            return rk, value
+        del head["body"]  # too large twice over: the learn stage validates the bytes again
+    value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
+    if len(value) > MAX_FORWARD_BYTES:
+        raise BadRecord(f"record too large to forward ({len(value)} bytes > "
+                        f"{MAX_FORWARD_BYTES})")
     return rk, value
 
 
-def _text(raw: bytes | None) -> str | None:
-    """The record as sent, carried along so that a refusal on the learn stage can dead-letter
-    the bytes the user sent (not a re-encoded body). Valid JSON is UTF-8 in practice; the
-    rare UTF-16/32 JSON is carried without it."""
-    try:
-        return raw.decode() if raw is not None else None
-    except UnicodeDecodeError:
-        return None
+def read_record(value: bytes) -> tuple[dict[str, Any], bytes | None]:
+    """A records-topic message as (header with `kind`, `rk`, `src` and `body`, the bytes as
+    sent or None). Reads both formats: the current one (`RECORD_V2`) and the single JSON
+    object older workers wrote (body included; `raw` as text when it was UTF-8)."""
+    if value[:1] == RECORD_V2:
+        nl = value.index(b"\n")
+        head = orjson.loads(value[1:nl])
+        raw = value[nl + 1:]
+        if "body" not in head:
+            role = ROLE_OF.get(head.get("kind"))
+            if role is None:
+                raise BadRecord(f"unknown record kind {head.get('kind')!r}")
+            head["body"] = {**validate(role, raw)[0], "model": head["model"]}
+        return head, raw
+    rec = orjson.loads(value)
+    old = rec.get("raw")
+    return rec, old.encode("utf-8", "surrogatepass") if isinstance(old, str) else None
 
 
 def refusal_words(exc: Exception, body: Any, host: Any) -> str:
@@ -207,7 +240,7 @@ class Processor:
             return []
         st.offset = offset
         st.dirty += 1
-        rec = orjson.loads(value)
+        rec, raw = read_record(value)
         src = rec.get("src") or {}
         if "topic" in src and "offset" in src:
             key = (str(src["topic"]), int(src.get("partition", 0)))
@@ -215,17 +248,17 @@ class Processor:
                 st.duplicates += 1  # forwarded twice by the ingest stage: already applied
                 return []
             st.src_high[key] = int(src["offset"])
-        shape = SHAPES.get(rec.get("kind"))
+        kind = rec.get("kind")
+        shape = SHAPES.get(kind)
         if shape is None:
-            raise BadRecord(f"unknown record kind {rec.get('kind')!r}")
+            raise BadRecord(f"unknown record kind {kind!r}")
         host = self.host(st, rec["rk"], rec.get("body", {}).get("model"))
         try:
             # the ingest stage validated this body already: construct without re-validating
-            kind = rec["kind"]
             msg = (Record(**rec["body"]) if kind in _PLAIN
                    else shape.model_construct(**rec["body"]))
-            if kind == "label" and "raw" in rec:  # a label may wait, then be dead-lettered
-                src = {**src, "raw": rec["raw"]}
+            if kind == "label" and raw is not None:  # a label may wait, then be dead-lettered
+                src = {**src, "raw": raw}
             return host.handle(kind, msg, now, src)
         except BadRecord:
             raise

@@ -164,7 +164,7 @@ class BatchEngine:
         self.producer = Producer({
             **client_config, "enable.idempotence": True, "linger.ms": linger_ms,
             "compression.type": compression, "batch.size": 1_000_000,
-            "message.max.bytes": 1_000_000, "delivery.report.only.error": True,
+            "message.max.bytes": 1_048_576, "delivery.report.only.error": True,
             # Java-compatible key hashing: the records partition of a model shard is the one
             # the Faust-era worker and any Java client compute
             "partitioner": "murmur2_random", "client.id": f"streamsvc-{worker_id}",

@@ -6,8 +6,8 @@ no test of their own, each driven from outside through a real broker where it ma
   (orphan_ttl shortened, model kind changed: the learned model is kept and says so);
 * a lagging records partition's waiting label is not expired on another partition's clock;
 * failures during gap replay are counted *and* logged;
-* dead letters of learner refusals carry the bytes as sent also for records the ingest stage
-  could not carry verbatim (known gaps: strict xfails that flip once fixed).
+* dead letters of learner refusals carry the bytes as sent also for JSON that is not UTF-8
+  and for records near the size limit, and an expired UTF-16 orphan label too.
 """
 
 from __future__ import annotations
@@ -206,19 +206,11 @@ def test_a_learner_refusal_of_utf16le_json_carries_the_bytes_as_sent() -> None:
     assert _as_sent(_refusal_raw(sent), sent)
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: JSON that is not UTF-8 (UTF-16 with a BOM) is "
-                   "accepted by the ingest stage but forwarded without its raw bytes "
-                   "(processor._text -> None); a learner refusal then dead-letters the "
-                   "rebuilt body, not the bytes as sent")
 def test_a_learner_refusal_of_utf16_json_with_bom_carries_the_bytes_as_sent() -> None:
     sent = '{"id": "b", "x": {"f": 2.0}, "y": "cat"}'.encode("utf-16")
     assert _as_sent(_refusal_raw(sent), sent)
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: a valid record of ~450 KB or more is forwarded "
-                   "without its raw bytes (processor.route drops `raw` above "
-                   "MAX_FORWARD_BYTES=900,000 for raw+body); a learner refusal then "
-                   "dead-letters the rebuilt body (and raw_size is the rebuilt size)")
 def test_a_learner_refusal_of_a_large_record_carries_the_bytes_as_sent() -> None:
     sent = ('{ "id" : "b",  "y" : "cat", "x": {' + ", ".join(
         f'"k{i}" : "{"a" * 4000}"' for i in range(120)) + "}}").encode()
@@ -226,8 +218,6 @@ def test_a_learner_refusal_of_a_large_record_carries_the_bytes_as_sent() -> None
     assert _as_sent(_refusal_raw(sent), sent)
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: an orphan label sent as UTF-16 JSON with a BOM "
-                   "expires to a dead letter carrying label.model_dump_json(), not the bytes")
 def test_an_expired_utf16_orphan_label_carries_the_bytes_as_sent() -> None:
     pipe = Pipeline(SPECS, HostLimits(orphan_ttl=1.0))
     pipe.assign(0, None, None)

@@ -73,8 +73,6 @@ def test_the_kind_of_fault_comes_before_the_first_colon() -> None:
     assert kinds == {"invalid 'y' (the label)", "invalid 'x' (the features)", "missing 'id'"}
 
 
-@pytest.mark.xfail(strict=True, reason="agents.messages.said() writes 'a object' (fix belongs "
-                   "in agents/messages.py: 'an object'); the file reader already says it right")
 def test_an_object_is_an_object() -> None:
     with pytest.raises(BadRecord) as err:
         decode(b'{"id": "1", "x": {"a": {"b": 1}}}', EventIn)
