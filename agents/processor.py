@@ -178,9 +178,11 @@ class Processor:
         Limits (`pending_max`, `orphan_ttl`, ...), the alert cooldown and the drift detector
         come from the config now in force, so changing them and restarting takes effect. A
         model whose `kind` or `params` changed keeps what it learned (learning is never thrown
-        away silently); its status says `config_changed` and the log says how to start fresh.
+        away silently) unless its config says `on_config_change = "reset"`; either way its
+        status says `config_changed` (old and new values, and the `action` taken) and the log
+        says what happened.
         """
-        for h in state.hosts.values():
+        for rk, h in list(state.hosts.items()):
             spec = self.specs.get(getattr(h, "name", None))
             if spec is None:
                 continue  # a model no longer configured: its records go to dead-letters
@@ -206,13 +208,24 @@ class Processor:
                 ("params", getattr(h, "params", dict(spec.params)), dict(spec.params)))
                 if old != new}
             h.config_changed = changed or None
-            if changed:
+            if not changed:
+                continue
+            was = {k: v["learned_with"] for k, v in changed.items()}
+            now = {k: v["config"] for k, v in changed.items()}
+            shard = getattr(h, "shard", "?")
+            if spec.on_config_change == "reset":
+                fresh = state.hosts[rk] = host_class(spec.family)(spec, rk, self.limits)
+                fresh.config_changed = {**changed, "action": "reset"}
                 log.warning("model %r (shard %s): the restored model was built with %s; the "
-                            "config now says %s. Keeping what it learned; to start fresh, "
-                            "give the model a new name (or the service a new app_id).",
-                            h.name, getattr(h, "shard", "?"),
-                            {k: v["learned_with"] for k, v in changed.items()},
-                            {k: v["config"] for k, v in changed.items()})
+                            "config now says %s and on_config_change = \"reset\": starting it "
+                            "fresh (%d examples learned before are dropped).", h.name, shard,
+                            was, now, getattr(h, "learned", 0))
+            else:
+                h.config_changed = {**changed, "action": "kept"}
+                log.warning("model %r (shard %s): the restored model was built with %s; the "
+                            "config now says %s. Keeping what it learned; to start it fresh, "
+                            "set on_config_change = \"reset\" for this model (or give it a "
+                            "new name).", h.name, shard, was, now)
         self.partitions[state.partition] = state
 
     def state(self, partition: int) -> PartitionState:

@@ -233,6 +233,7 @@ _WORKER_COUNTERS = [
     ("send_errors", "Sends to Kafka that failed for good"),
     ("send_retries", "Sends to Kafka retried"),
     ("replayed", "Records replayed after a restore"),
+    ("replay_errors", "Records that failed again while replayed (dead-lettered the first time)"),
     ("snapshots_saved", "Model snapshots written"),
     ("snapshots_refused", "Model snapshots refused unread: signature missing or wrong"),
 ]

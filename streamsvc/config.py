@@ -43,6 +43,9 @@ class ModelSpec:
     data_drift_params: dict[str, Any] = field(default_factory=dict)
     reference_drift: bool = True  # a frozen reference model's errors (sees adapted drifts)
     reference_drift_params: dict[str, Any] = field(default_factory=dict)
+    # a restored model whose kind or params differ from this config: "keep" what it learned
+    # (and say so), or "reset" it (start fresh under this config, and say so)
+    on_config_change: str = "keep"
 
     def build(self) -> Any:
         return build_model(self.kind, copy.deepcopy(self.params))
@@ -167,7 +170,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 _SECTIONS = {"kafka", "topics", "worker", "api", "models"}
 _MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown",
                "alert_on", "drift_params", "data_drift", "data_drift_params",
-               "reference_drift", "reference_drift_params"}
+               "reference_drift", "reference_drift_params", "on_config_change"}
 _COMPRESSION = {"none", "gzip", "snappy", "lz4", "zstd"}
 _DETECTORS = set(DETECTORS)
 _MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
@@ -290,9 +293,15 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
         cooldown = m.get("alert_cooldown", 500)
         if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
             raise ConfigError(f"config key '{sec}.alert_cooldown' must be an integer >= 0")
+        on_change = m.get("on_config_change", "keep")
+        if on_change not in ("keep", "reset"):
+            raise ConfigError(f"config key '{sec}.on_config_change' must be \"keep\" (a restored "
+                              "model whose kind or params changed keeps what it learned) or "
+                              "\"reset\" (it starts fresh under the new config)")
         spec = ModelSpec(
             name=name, kind=m["kind"], family=family, params=params, shards=shards,
             drift_detector=detector, drift_delta=float(delta), alert_cooldown=cooldown,
+            on_config_change=on_change,
             **_drift_keys(sec, m, detector, float(delta)),
         )
         try:

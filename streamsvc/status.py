@@ -63,8 +63,11 @@ class StatusView:
             if value is None:
                 self.shards.pop(key, None)
                 return
-            self.shards[key] = value
             name = value.get("model", key.split("#", 1)[0])
+            if not isinstance(name, str):  # anyone who can write the topic can send this
+                log.warning("ignoring model-status record %r: its 'model' is not text", key)
+                return
+            self.shards[key] = value
             hist = self.history.setdefault(name, deque(maxlen=600))
             point = {"t": value.get("updated", time.time()),
                      "shard": key,

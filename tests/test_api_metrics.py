@@ -34,7 +34,7 @@ def new_status(worker: str, t: float, *, events: int = 1000, outputs: int = 990,
                      "edges_in": 40, "node_labels_in": 5, "records": 1275,
                      "outputs": outputs, "predictions": 980, "drift_alerts": 2,
                      "dead_letters": 5, "snapshots_saved": 7, "replayed": 11, "skipped": 3,
-                     "send_errors": 1, "send_retries": 4, "batches": 60},
+                     "replay_errors": 2, "send_errors": 1, "send_retries": 4, "batches": 60},
         "dead_letters_by_reason": dict(REASONS),
         "lag": lag if lag is not None else {"streamsvc-records": {"0": 12, "1": 30},
                                             "events": {"0": 5}},
@@ -122,7 +122,7 @@ def test_metrics_worker_counters_lag_and_rates(view: StatusView) -> None:
     for reason, n in REASONS.items():
         assert get(s, "streamsvc_dead_letters_total", worker="w1", reason=reason) == n
     for name, n in [("send_errors", 1), ("send_retries", 4), ("replayed", 11),
-                    ("snapshots_saved", 7)]:
+                    ("replay_errors", 2), ("snapshots_saved", 7)]:
         assert get(s, f"streamsvc_{name}_total", worker="w1") == n
     assert get(s, "streamsvc_snapshots_saved_total", worker="w2") == 1
     assert get(s, "streamsvc_send_errors_total", worker="w2") is None
@@ -242,4 +242,16 @@ def test_malformed_worker_status_never_fails_a_scrape() -> None:
 
 def test_dashboard_has_the_throughput_panel(view: StatusView) -> None:
     html = TestClient(create_api(view)).get("/").text
-    assert "Throughput and lag" in html and 'fetch("/workers' in html
+    assert "Throughput and lag" in html and 'getJSON("/workers' in html
+
+
+def test_a_status_whose_model_is_not_text_is_ignored_not_a_500() -> None:
+    """Anyone who can write to model-status could send `"model": 5` or null: /models must
+    go on answering (it sorted mixed types and failed)."""
+    v = StatusView({})
+    v.on_status("x", {"model": 5, "examples_learned": 1})
+    v.on_status("y", {"model": None})
+    v.on_status("ok", {"model": "ok", "examples_learned": 3})
+    r = TestClient(create_api(v)).get("/models")
+    assert r.status_code == 200
+    assert [m["name"] for m in r.json()] == ["ok"]

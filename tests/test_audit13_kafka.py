@@ -100,7 +100,7 @@ def test_idle_partition_orphan_expires_after_restart_under_changed_config(
         assert d["waiting_orphan_labels"] == 0
         assert d["examples_learned"] == 20 and d["kind"] == "hoeffding_tree"
         assert d["config_changed"] == {"kind": {"learned_with": "hoeffding_tree",
-                                                "config": "arf"}}
+                                                "config": "arf"}, "action": "kept"}
         c = workers["wb"]["counters"]
         assert c["records"] == 0 and c["replayed"] == 0, f"the partition was not idle: {c}"
         assert "Keeping what it learned" in service.log_of(b)

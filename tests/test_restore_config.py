@@ -55,7 +55,8 @@ def test_a_changed_kind_keeps_the_learned_model_and_says_so(caplog: pytest.LogCa
     s = pipe.statuses()[0]
     assert s["examples_learned"] == 50 and s["kind"] == "hoeffding_tree"
     assert s["config_changed"]["kind"] == {"learned_with": "hoeffding_tree", "config": "arf"}
-    assert "Keeping what it learned" in caplog.text and "new name" in caplog.text
+    assert s["config_changed"]["action"] == "kept"
+    assert "Keeping what it learned" in caplog.text and 'on_config_change = "reset"' in caplog.text
     host = next(iter(pipe.proc.partitions[0].hosts.values()))
     assert host.detector_name == "page_hinkley"   # the detector follows the config
     _feed(pipe, 70, 5, labelled=True)             # and the shard goes on learning
@@ -85,3 +86,34 @@ def test_alerting_settings_follow_the_config_after_a_restore() -> None:
     h2 = next(iter(again.proc.partitions[0].hosts.values()))
     assert h2.data_detector is not None and h2.detector_name == "adwin"
     assert h2.reference is not None and h2.reference.trained == 0  # learns from now on
+
+
+def test_on_config_change_reset_starts_the_changed_model_fresh_and_says_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    blob = _snapshot(HT, HostLimits())
+    arf = {"STREAMSVC_MODELS__DEFAULT__KIND": "arf",
+           "STREAMSVC_MODELS__DEFAULT__ON_CONFIG_CHANGE": "reset"}
+    pipe = Pipeline(load_settings(None, arf).models, HostLimits())
+    with caplog.at_level(logging.WARNING, logger="streamsvc.agents"):
+        start = pipe.assign(0, blob, None)
+    assert start == 70, "records already applied must not be learned again"
+    s = pipe.statuses()[0]
+    assert s["kind"] == "arf" and s["examples_learned"] == 0 and s["pending_labels"] == 0
+    assert s["config_changed"]["kind"] == {"learned_with": "hoeffding_tree", "config": "arf"}
+    assert s["config_changed"]["action"] == "reset"
+    assert "starting it fresh (50 examples learned before are dropped)" in caplog.text
+    _feed(pipe, 70, 5, labelled=True)
+    assert pipe.statuses()[0]["examples_learned"] == 5
+    # restored again under the same config: nothing changed, nothing reset
+    blob2, _ = pipe.snapshot(0)
+    again = Pipeline(load_settings(None, arf).models, HostLimits())
+    again.assign(0, blob2, None)
+    s2 = again.statuses()[0]
+    assert s2["examples_learned"] == 5 and s2["config_changed"] is None
+
+
+def test_on_config_change_takes_keep_or_reset_only() -> None:
+    from streamsvc.config import ConfigError
+
+    with pytest.raises(ConfigError, match="on_config_change' must be \"keep\""):
+        load_settings(None, {"STREAMSVC_MODELS__DEFAULT__ON_CONFIG_CHANGE": "drop"})
