@@ -47,10 +47,14 @@ def _learned(port: int) -> int:
 
 
 def test_readme_kafka_examples_run_in_order(service: ServiceProcs, tmp_path: Path) -> None:
+    rows = 0
     for kind, value in readme_steps():  # mydata.csv, made by the README's demo section
         if kind == "file":
             name, text = value
             (tmp_path / name).write_text(text)
+            if name == "mydata.csv":
+                rows = len([ln for ln in text.splitlines()[1:] if ln.strip()])
+    assert rows > 0
     (tmp_path / "labels.jsonl").write_text(  # "{id, y} lines for events sent earlier"
         "".join(json.dumps({"id": f"late{i}", "y": True}) + "\n" for i in range(3)))
     # the graph line is for a node_property model, as the README says next to it
@@ -66,8 +70,10 @@ def test_readme_kafka_examples_run_in_order(service: ServiceProcs, tmp_path: Pat
         if line.startswith(("pip ", "export ")):
             continue  # installed already; the broker address comes from the fixture
         if line.startswith("curl"):
-            wait_for(lambda: _learned(port) >= 600, 120,
+            # the synthetic stream and every row of mydata.csv: one model takes both
+            wait_for(lambda: _learned(port) >= 600 + rows, 120,
                      "the README's curl to show what the model learned")
+            assert _learned(port) == 600 + rows
             continue
         argv = _argv(line, service.topics)
         assert argv[0] in ("produce", "tail"), line
