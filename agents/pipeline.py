@@ -22,16 +22,15 @@ Exactly-once learning across crashes and rebalances (see README, "Nothing learne
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import time
 from typing import Any, NamedTuple
 
-import orjson
-
 from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
-from agents.processor import INPUTS, RECORD_V2, Processor, route
+from agents.processor import INPUTS, Processor, record_header, route
 
 log = logging.getLogger("streamsvc.pipeline")
 
@@ -85,22 +84,18 @@ def source_of(value: bytes | None, partition: int, offset: int, records_topic: s
     """Where a records-topic message came from (the user's topic, partition and offset) and
     the bytes the user sent (from a message of an older worker without them: the validated
     body; else the message itself)."""
+    # the standard library's parser: this runs when a record failed, perhaps because orjson
+    # refused it (e.g. a lone surrogate written by an older worker or by hand)
     try:
-        if value is not None and value[:1] == RECORD_V2:
-            nl = value.index(b"\n")
-            rec, raw = orjson.loads(value[1:nl]), value[nl + 1:]
-        else:
-            rec = orjson.loads(value or b"")
-            raw = rec["raw"].encode("utf-8", "surrogatepass") \
-                if isinstance(rec.get("raw"), str) else None
+        rec, raw = record_header(value or b"", json.loads)
         src = rec["src"]
         where = str(src["topic"]), int(src["partition"]), int(src["offset"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return records_topic, partition, offset, value
     if raw is None:
         try:
-            raw = orjson.dumps(rec["body"])
-        except (KeyError, TypeError, orjson.JSONEncodeError):
+            raw = json.dumps(rec["body"], ensure_ascii=False).encode("utf-8", "surrogatepass")
+        except (KeyError, TypeError, ValueError):
             raw = value
     return (*where, raw)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -124,23 +124,30 @@ def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str,
     return rk, value
 
 
-def read_record(value: bytes) -> tuple[dict[str, Any], bytes | None]:
-    """A records-topic message as (header with `kind`, `rk`, `src` and `body`, the bytes as
-    sent or None). Reads both formats: the current one (`RECORD_V2`) and the single JSON
-    object older workers wrote (body included; `raw` as text when it was UTF-8)."""
+def record_header(value: bytes, loads: Callable[[bytes], Any] = orjson.loads
+                  ) -> tuple[dict[str, Any], bytes | None]:
+    """A records-topic message as (its header: `kind`, `rk`, `src`, and `body` when it
+    carries one; the bytes as sent, or None), without validating anything. Reads both
+    formats: the current one (`RECORD_V2`) and the single JSON object older workers wrote
+    (body included; `raw` as text when it was UTF-8)."""
     if value[:1] == RECORD_V2:
         nl = value.index(b"\n")
-        head = orjson.loads(value[1:nl])
-        raw = value[nl + 1:]
-        if "body" not in head:
-            role = ROLE_OF.get(head.get("kind"))
-            if role is None:
-                raise BadRecord(f"unknown record kind {head.get('kind')!r}")
-            head["body"] = {**validate(role, raw)[0], "model": head["model"]}
-        return head, raw
-    rec = orjson.loads(value)
+        return loads(value[1:nl]), value[nl + 1:]
+    rec = loads(value)
     old = rec.get("raw")
     return rec, old.encode("utf-8", "surrogatepass") if isinstance(old, str) else None
+
+
+def read_record(value: bytes) -> tuple[dict[str, Any], bytes | None]:
+    """`record_header`, with the validated body (validated again from the bytes as sent when
+    the header does not carry it)."""
+    head, raw = record_header(value)
+    if "body" not in head:
+        role = ROLE_OF.get(head.get("kind"))
+        if role is None:
+            raise BadRecord(f"unknown record kind {head.get('kind')!r}")
+        head["body"] = {**validate(role, raw)[0], "model": head["model"]}
+    return head, raw
 
 
 def refusal_words(exc: Exception, body: Any, host: Any) -> str:

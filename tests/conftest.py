@@ -227,18 +227,20 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float
 class TopicReader:
     """Accumulates every message of one topic from the beginning (kafka-python, no group)."""
 
-    def __init__(self, bootstrap: str, topic: str, **client_kwargs: Any) -> None:
+    def __init__(self, bootstrap: str, topic: str,
+                 decode: Callable[[bytes], Any] = json.loads, **client_kwargs: Any) -> None:
         from kafka import KafkaConsumer
 
         self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                       auto_offset_reset="earliest", enable_auto_commit=False,
                                       **client_kwargs)
+        self.decode = decode
         self.messages: list[dict[str, Any]] = []
 
     def poll(self) -> list[dict[str, Any]]:
         for batch in self.consumer.poll(timeout_ms=300).values():
             for m in batch:
-                self.messages.append(json.loads(m.value))
+                self.messages.append(self.decode(m.value))
         return self.messages
 
     def close(self) -> None:

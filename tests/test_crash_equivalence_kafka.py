@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
+from agents.processor import record_header
 from tests.conftest import ServiceProcs, TopicReader, load_partition_states
 
 pytestmark = pytest.mark.kafka
@@ -92,7 +93,8 @@ class Run:
         self.worker = svc.start_worker(ENV)
         self.prod = KafkaProducer(bootstrap_servers=svc.broker.bootstrap, linger_ms=20)
         self.preds = TopicReader(svc.broker.bootstrap, t["predictions"])
-        self.records = TopicReader(svc.broker.bootstrap, t["records"])
+        self.records = TopicReader(svc.broker.bootstrap, t["records"],
+                                   decode=lambda v: record_header(v)[0])
         self.status = TopicReader(svc.broker.bootstrap, t["model_status"])
 
     def close(self) -> None:
