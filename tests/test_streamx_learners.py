@@ -102,6 +102,35 @@ def test_q_learns_a_short_corridor():
     assert ag.epsilon == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("truncated", [False, True])
+def test_q_cut_episode_bootstraps_terminal_does_not(truncated):
+    """Issue 11: a time-limit cut is not a terminal state; its target keeps γ·max q(s')."""
+    ag = StreamQ(n_actions=2, obs_dim=3, epsilon_start=0.0, epsilon_end=0.0, normalize_obs=False,
+                 scale_reward=False, time_limit=None, seed=0)
+    x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
+    q0, q1 = ag.q_values(x0), ag.q_values(x1)
+    a = int(np.argmax(q0))
+    ag.learn_one(x0, a, 1.0, x1, done=True, truncated=truncated)
+    target = 1.0 + (ag.gamma * max(q1) if truncated else 0.0)
+    assert ag.inspect()["abs_td_error_ema"] == pytest.approx(0.01 * abs(target - q0[a]))
+    assert ag.inspect()["episodes_finished"] == 1
+
+
+def test_q_episode_done_at_time_limit_counts_as_cut():
+    x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
+    thetas = []
+    for truncated in (None, True, False):
+        ag = StreamQ(n_actions=2, obs_dim=3, time_limit=2, seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(30):  # another agent's steps, so that q(s') is no longer ~0
+            ag.step("warm-up", "0", rng.normal(size=3), 1.0, False)
+        ag.step("a", "1", x0, 0.0, False)
+        ag.step("a", "1", x1, 1.0, False)
+        ag.step("a", "1", x0, 1.0, True, truncated=truncated)  # done after 2 = time_limit steps
+        thetas.append(ag.net.theta.copy())
+    assert np.array_equal(thetas[0], thetas[1]) and not np.array_equal(thetas[0], thetas[2])
+
+
 def test_trace_reset_on_episode_end_and_non_greedy_action():
     ag = StreamQ(n_actions=2, obs_dim=3, epsilon_start=0.0, epsilon_end=0.0, seed=0)
     x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])

@@ -15,41 +15,39 @@ class StreamQ(StreamLearner):
 
     Two ways to drive it:
 
-    * ``step(agent, episode, obs, reward, done)``: the service path. Transitions of many agents
+    * ``step(agent, episode, obs, reward, done, truncated=None)``: the service path. Transitions of many agents
       may be interleaved; each agent has its own trace and episode. The first transition of an
       episode carries reward 0 (ignored); later ones carry the reward of the previous action.
       Returns the next action.
-    * ``act(obs)`` / ``learn_one(obs, action, reward, next_obs, done)``: the single-agent
+    * ``act(obs)`` / ``learn_one(obs, action, reward, next_obs, done, truncated=None)``: the single-agent
       gymnasium-style loop for notebooks.
 
-    Update per transition (s, a, r, s'): δ = r̃ + γ·max_a' q(s', a')·(1 - done) - q(s, a) with r̃
-    the scaled reward; z ← γλz + ∇q(s, a); θ ← θ + step·δ·z (ObGD step); the trace is zeroed at
-    episode end and after a non-greedy (exploratory) action. ε decays linearly from
+    Update per transition (s, a, r, s'): δ = r̃ + γ·max_a' q(s', a')·(1 - terminal) - q(s, a)
+    with r̃ the scaled reward; z ← γλz + ∇q(s, a); θ ← θ + step·δ·z (ObGD step); the trace is
+    zeroed at episode end and after a non-greedy (exploratory) action. ε decays linearly from
     ``epsilon_start`` to ``epsilon_end`` over ``exploration_steps`` decisions (all agents).
+
+    Terminal vs cut: an episode that ends in a terminal state has value 0 after it; one that
+    is cut by a time limit (``truncated``, or by default any episode that is done after
+    exactly ``time_limit`` steps) still bootstraps from its last observation. Why (issue 11,
+    studied on CartPole seeds 0–59): with the 500-step cap taken as terminal, every
+    successful episode ends with a target of ~0 for a balanced state. The time feature
+    alone does not isolate that: the TD error at the cap is ≈ -q, it is spread back by the
+    trace, and the values of balanced states drift down (mean TD error < 0 during runs of
+    500-step episodes) until the greedy action flips and returns fall to ~10 for thousands
+    of steps. Bootstrapping at the cut removed most of these collapses (seeds 0–29: 18 → 28
+    of 30 at ≥ 400 over steps 40k–50k, 6 → 0 below 300; seeds 30–59: 22 → 24, 5 → 3).
+    What is left: a rare failure late in a long episode (TD error ≈ -q ≈ -3) still drags the
+    values of all states down with it (interference); (64, 64) hidden units made that rarer
+    on CartPole (58/60 seeds ≥ 400) but the default stays (32, 32), the paper's size.
 
     Parameters (besides those of every stream-x learner: ``obs_dim`` (None → inferred from the
     first observation, then enforced), ``hidden``, ``lr``, ``gamma``, ``lam``, ``kappa``,
     ``sparsity``, ``optimizer`` ("obgd" | "adaptive"), ``normalize_obs``, ``scale_reward``,
-    ``time_limit`` (episode length the time feature is scaled by; None = no time feature),
+    ``time_limit`` (the episode cap: scales the time feature, and an episode done after
+    exactly that many steps is taken as cut; None = no time feature),
     ``max_agents``, ``return_window``, ``seed``): ``n_actions``, ``epsilon_start``,
     ``epsilon_end``, ``exploration_steps``.
-
-    Defaults and their known weak spot (issue 11, studied on CartPole seeds 0–9): with the
-    reward divided by the return's std (~30 on CartPole) every TD error is far below 1, so the
-    ObGD bound δ̄ = max(|δ|, 1) never shrinks a step and each update moves q(s, a) by about
-    70% of its TD error (more than 100% on one update in ten: the bound assumes gradients of
-    at most 1 per weight). The two actions' values differ by ~1% of their size, so a few
-    failed episodes can flip the greedy action in the start states, and the values of all
-    states then drop together (a collapse to returns ~10 that lasts until ε's 1% of random
-    actions finds the way back). None of the variants measured on those seeds made this
-    rarer without making other seeds worse: κ 3–6, λ 0.5, exploration over 10k–20k
-    decisions, ε_end 0.05, no or frozen observation normalisation, unscaled rewards, a wider
-    network, the adaptive optimizer, a bound on the exact first-order change, acting with
-    averaged weights, advantage learning (0.5, 0.9), a bootstrap target from averaged
-    weights, first-layer units keeping at least one input. Without the time feature the deep
-    collapses were gone on those seeds but fewer seeds reached 400 (6/10 instead of 8/10).
-    So the stream-x defaults stay; the collapse rate is measured by
-    ``python -m bench.cartpole`` on seeds not used for this.
 
     Example: a corridor of 6 cells (one-hot), start in cell 0, +1 for reaching cell 5, a small
     cost per step; after 200 episodes the greedy action in every cell is "right" (1).
@@ -141,11 +139,22 @@ class StreamQ(StreamLearner):
             return a, a == greedy_a
         return greedy_a, True
 
-    def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool) -> None:
-        """One Q(λ) update from (st.x, st.action, reward, x_next, done)."""
+    def _cut_short(self, st: AgentState, done: bool, truncated: bool | None) -> bool:
+        """Did the episode end by being cut (time limit) rather than in a terminal state?
+
+        ``truncated`` None: an episode that is done after exactly ``time_limit`` steps counts as
+        cut (``time_limit`` is the cap the time feature is scaled by)."""
+        if truncated is not None:
+            return bool(truncated)
+        return done and bool(self.time_limit) and st.t >= self.time_limit
+
+    def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool,
+               cut_short: bool = False) -> None:
+        """One Q(λ) update from (st.x, st.action, reward, x_next, done). An episode that was
+        cut short (time limit) still bootstraps from x_next; only a terminal state has value 0."""
         q, cache = self._forward_state(st)
         r = self._scaled_reward(st, reward)
-        if done:
+        if done and not cut_short:
             target = r
         else:
             q_next, _ = self.net.forward(x_next)
@@ -156,18 +165,22 @@ class StreamQ(StreamLearner):
         self._apply(st, grad, delta, cut=done or not st.greedy)
 
     # ---- service API ----------------------------------------------------------------------
-    def step(self, agent: str, episode: str, obs: Any, reward: float, done: bool) -> dict:
+    def step(self, agent: str, episode: str, obs: Any, reward: float, done: bool,
+             truncated: bool | None = None) -> dict:
         """Learn from this agent's previous transition (if any), then choose its next action.
 
         A transition for an agent whose episode id differs from the one in progress starts a
         new episode (the unfinished one is dropped: its traces are reset, nothing is learned
         from its last action). ``done`` ends the episode; the returned action is then the
-        greedy one (no exploration, ε not advanced) and can be ignored.
+        greedy one (no exploration, ε not advanced) and can be ignored. ``truncated`` says
+        the episode was cut (gymnasium's ``truncated``: a time limit, not a terminal state),
+        so its last target still bootstraps from ``obs``; it also ends the episode. None
+        (default): cut if it ends after exactly ``time_limit`` steps.
         Returns {"action", "step", "greedy", "q", "epsilon", "done"}.
         """
         x_raw = self._check_obs(obs)
         r = self._check_reward(reward)
-        done = bool(done)
+        done = bool(done) or bool(truncated)
         st = self._agent(agent)
         if st.x is None or st.episode != episode:
             self._start_episode(st, episode)
@@ -175,7 +188,7 @@ class StreamQ(StreamLearner):
         else:
             st.t += 1
             x = self._features(st, x_raw)
-            self._learn(st, r, x, done)
+            self._learn(st, r, x, done, self._cut_short(st, done, truncated))
             st.x, st.cache = x, None
         q, _ = self._forward_state(st)
         eps = self.epsilon
@@ -208,9 +221,11 @@ class StreamQ(StreamLearner):
         st.action, st.greedy = self._choose(q)
         return st.action
 
-    def learn_one(self, obs: Any, action: int, reward: float, next_obs: Any, done: bool = False) -> None:
+    def learn_one(self, obs: Any, action: int, reward: float, next_obs: Any, done: bool = False,
+                  truncated: bool | None = None) -> None:
         """Learn from one transition. The trace is cut if ``action`` is not greedy under the
-        current Q (in a single-agent loop: exactly when ``act`` explored)."""
+        current Q (in a single-agent loop: exactly when ``act`` explored). ``done`` and
+        ``truncated`` as in ``step``: a truncated episode ends but ``next_obs`` is not terminal."""
         x_raw = self._check_obs(obs)
         x_next_raw = self._check_obs(next_obs, "next_obs")
         r = self._check_reward(reward)
@@ -220,9 +235,10 @@ class StreamQ(StreamLearner):
         st = self._local_obs(x_raw)
         q, _ = self._forward_state(st)
         st.action, st.greedy = a, a == int(q.argmax())
+        done = bool(done) or bool(truncated)
         st.t += 1
         x_next = self._features(st, x_next_raw)
-        self._learn(st, r, x_next, bool(done))
+        self._learn(st, r, x_next, done, self._cut_short(st, done, truncated))
         if done:
             self._end_episode(st)
         else:
