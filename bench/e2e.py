@@ -206,12 +206,37 @@ def service(broker: Any, kind: str, workers: int = 1, env: dict[str, str] | None
         s.stop()
 
 
-def service_rate(svc: Service, raws: list[bytes]) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used per event by each process of a run: where the machine's cores go."""
+
+    def __init__(self, procs: dict[str, int]) -> None:
+        self.procs = {k: v for k, v in procs.items() if v}
+        self.t0 = {k: cpu_seconds(p) for k, p in self.procs.items()}
+
+    def per_event_us(self, n: int) -> dict[str, float]:
+        return {k: 1e6 * (cpu_seconds(p) - self.t0[k]) / n for k, p in self.procs.items()}
+
+
+def service_rate(svc: Service, raws: list[bytes], cpu: dict[str, float] | None = None
+                 ) -> float:
     """Events produced as fast as the client can; rate until the last prediction is out."""
     c = _consumer(svc.broker.bootstrap, [svc.topics["predictions"]])
     c.consume(1, 2.0)
     want = {json.loads(r)["id"] for r in raws}
     p = _producer(svc.broker.bootstrap)
+    broker_proc = getattr(svc.broker, "proc", None)
+    meter = CpuMeter({"worker": svc.procs[0].pid if len(svc.procs) == 1 else 0,
+                      "broker": broker_proc.pid if broker_proc is not None else 0,
+                      "load client": os.getpid()})
     t0 = time.perf_counter()
     threading.Thread(target=_produce_all, args=(p, svc.topics["events"], raws),
                      daemon=True).start()
@@ -224,6 +249,8 @@ def service_rate(svc: Service, raws: list[bytes]) -> float:
                 bar.update(1)
     bar.close()
     dt = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.update(meter.per_event_us(len(raws)))
     c.close()
     return len(raws) / dt
 
@@ -370,6 +397,7 @@ def main() -> None:
         print(lines[-1], snaps[-1], flush=True)
     lat_rows: list[str] = []
     extra: list[str] = []
+    cpu_rows: list[tuple[str, float, dict[str, float]]] = []
     if args.kafka or args.latency or args.rl or args.scale:
         from streamsvc.devbroker import KafkaBroker
 
@@ -380,7 +408,9 @@ def main() -> None:
             for kind in args.kinds if (args.kafka or args.latency) else []:
                 n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
                 with service(broker, kind) as s:
-                    rate = service_rate(s, [r.replace(b'"e', b'"k', 1) for r in raws[:n]])
+                    cpu: dict[str, float] = {}
+                    rate = service_rate(s, [r.replace(b'"e', b'"k', 1) for r in raws[:n]], cpu)
+                    cpu_rows.append((kind, rate, cpu))
                     lines.append(f"| Kafka broker + 1 worker, {kind} | {rate:,.0f} | bare {kind}"
                                  f" predict+learn | {bare[kind]:,.0f} | "
                                  f"{rate / bare[kind]:.2f} |")
@@ -430,6 +460,22 @@ def main() -> None:
               "and a writer thread stores it in Kafka while the stream goes on. The worker runs below snapshot "
               "every 5 s (`STREAMSVC_WORKER__CHECKPOINT_INTERVAL=5`), so the throughput and "
               "latency figures include them.", ""]
+    if cpu_rows:
+        cores = os.cpu_count() or 1
+        lines += ["**Where the cores go** (CPU time per event of each process during the Kafka "
+                  "runs above, from /proc; each event is produced once by the client, forwarded "
+                  "once by the worker to the records topic and answered once, so the broker "
+                  "takes in and hands out three messages per event):", "",
+                  "| model | worker µs/event | broker µs/event | load client µs/event | sum "
+                  "| ceiling on this machine if every core were busy | measured |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for kind, rate, cpu in cpu_rows:
+            total = sum(cpu.values())
+            ceiling = cores * 1e6 / total if total else float("nan")
+            lines.append(f"| {kind} | {cpu.get('worker', 0):.1f} | {cpu.get('broker', 0):.1f} | "
+                         f"{cpu.get('load client', 0):.1f} | {total:.1f} | {ceiling:,.0f}/s | "
+                         f"{rate:,.0f}/s |")
+        lines.append("")
     if lat_rows:
         lines += ["**Latency, produce → prediction consumed** (fixed rate as a share of the "
                   "rate the worker sustained above; about 20 s per level, the first 2 s not "

@@ -67,18 +67,24 @@ def _learned(api: str) -> int:
         else 0
 
 
-@pytest.mark.parametrize("listener", ["sasl", "tls"])
-def test_worker_sidecar_and_cli_through_a_secured_listener(secure_service: Any,
-                                                           listener: str) -> None:
-    svc: ServiceProcs = secure_service(listener)
-    env = {"STREAMSVC_WORKER__STATUS_INTERVAL": "1.0",
-           "STREAMSVC_WORKER__SNAPSHOT_KEY": SNAPSHOT_KEY, "STREAMSVC_API__TOKEN": TOKEN}
+def _worker_and_sidecar(svc: ServiceProcs, env: dict[str, str]) -> tuple[Any, Any, str]:
+    """Start a worker and a sidecar with `env`; wait until the sidecar answers /health."""
     worker = svc.start_worker(env=env)
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
     api = svc.start("api", "--port", str(port), env=env, name="api")
     wait_for(lambda: _code(f"{api_url}/health") == 200
              if api.poll() is None else pytest.fail(svc.log_of(api)), 60, "sidecar up")
+    return worker, api, api_url
+
+
+@pytest.mark.parametrize("listener", ["sasl", "tls"])
+def test_worker_sidecar_and_cli_through_a_secured_listener(secure_service: Any,
+                                                           listener: str) -> None:
+    svc: ServiceProcs = secure_service(listener)
+    env = {"STREAMSVC_WORKER__STATUS_INTERVAL": "1.0",
+           "STREAMSVC_WORKER__SNAPSHOT_KEY": SNAPSHOT_KEY, "STREAMSVC_API__TOKEN": TOKEN}
+    worker, api, api_url = _worker_and_sidecar(svc, env)
 
     cli_env = {**svc.env, **env}
     r = cli("produce", "--synthetic", "sea-abrupt", "--count", "400", env=cli_env)
@@ -135,12 +141,7 @@ def test_without_key_or_token_each_warns_once_at_start(secure_service: Any) -> N
     env = {"STREAMSVC_WORKER__STATUS_INTERVAL": "1.0"}
     assert not any(k in svc.env for k in ("STREAMSVC_WORKER__SNAPSHOT_KEY",
                                           "STREAMSVC_API__TOKEN"))
-    worker = svc.start_worker(env=env)
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}"
-    api = svc.start("api", "--port", str(port), env=env, name="api")
-    wait_for(lambda: _code(f"{api_url}/health") == 200
-             if api.poll() is None else pytest.fail(svc.log_of(api)), 60, "sidecar up")
+    worker, api, api_url = _worker_and_sidecar(svc, env)
     r = cli("produce", "--synthetic", "sea-abrupt", "--count", "200", env={**svc.env, **env})
     assert r.returncode == 0, r.stderr
     wait_for(lambda: _learned(api_url) >= 200, 60, "/models/default: 200 learned")
