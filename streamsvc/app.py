@@ -116,6 +116,12 @@ def create_app(settings: Settings) -> faust.App:
     async def start_engine() -> None:
         thread.start()
 
+    @app.timer(1.0)
+    async def control_loop_turns() -> None:
+        """Faust's event loop says it still turns: the engine touches the liveness file only
+        while this mark is fresh, so a stuck control loop fails the probe too."""
+        engine.mark_control_loop()
+
     async def stop_engine(sender: Any, **_: Any) -> None:
         engine.stop()
         await asyncio.get_running_loop().run_in_executor(None, thread.join, 120)

@@ -50,6 +50,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 SMALL_BATCH = 4
 #: commit intervals a commit may wait for the producer to run dry before the loop flushes
 MAX_COMMIT_DELAY = 5
+#: seconds without a mark from Faust's event loop after which the heartbeat is withheld
+CONTROL_STALE = 15.0
 
 
 class FatalEngineError(RuntimeError):
@@ -143,6 +145,9 @@ class BatchEngine:
         self._last_commit = 0.0
         self.heartbeat_file = heartbeat_file
         self._last_beat = 0.0
+        # the process's other loop (Faust's event loop: lifecycle, signals, timers) marks
+        # itself here every second; None until it first does (a bare engine in tests)
+        self._control_mark: float | None = None
         self._load_snapshots = load_snapshots
         self._roles = {topics[r]: r for r in INPUTS}
         self._records = topics["records"]
@@ -458,11 +463,23 @@ class BatchEngine:
                 self.pipe.release(tp.partition)
         consumer.unassign()
 
+    def mark_control_loop(self) -> None:
+        """Called from Faust's event loop every second (see `streamsvc.app`)."""
+        self._control_mark = time.monotonic()
+
     def _beat(self) -> None:
         """Touch the heartbeat file (at most once a second): the liveness probe's evidence
-        that this loop still turns."""
+        that this loop still turns — and Faust's event loop too, if it marks itself: a mark
+        older than `CONTROL_STALE` seconds stops the heartbeat, so the probe fails."""
         now = time.monotonic()
         if self.heartbeat_file is None or now - self._last_beat < 1.0:
+            return
+        mark = self._control_mark
+        if mark is not None and now - mark > CONTROL_STALE:
+            if now - self._last_beat > CONTROL_STALE:  # say it once per stale stretch
+                log.warning("Faust's event loop has not turned for %.0f s: liveness heartbeat "
+                            "withheld", now - mark)
+                self._last_beat = now
             return
         self._last_beat = now
         try:

@@ -72,3 +72,39 @@ def test_pipeline_marks_a_failed_snapshot_due_again() -> None:
     assert pipe.due() == [] and meta["records"] == 10
     pipe.mark_unsaved(0, meta["records"])   # the write failed
     assert pipe.due() == [0]
+
+
+def test_the_heartbeat_is_withheld_while_fausts_event_loop_does_not_turn(tmp_path) -> None:
+    """The liveness file proves both loops turn: the engine's (it touches the file) and
+    Faust's (it marks itself every second); a stale mark stops the touches."""
+    import os
+    import time
+
+    from agents.host import HostLimits
+    from agents.pipeline import Pipeline
+    from streamsvc import engine as eng
+    from streamsvc.config import load_settings
+
+    hb = tmp_path / "alive"
+    e = eng.BatchEngine(pipeline=Pipeline(load_settings(None, {}).models, HostLimits()),
+                        topics={r: r for r in ("events", "labels", "transitions", "edges",
+                                               "node_labels", "records", "predictions",
+                                               "drift_alerts", "dead_letters",
+                                               "model_status")},
+                        client_config={"bootstrap.servers": "127.0.0.1:9"}, group_id="g",
+                        worker_id="w", load_snapshots=dict, save_snapshot=lambda *a: None,
+                        heartbeat_file=str(hb))
+    try:
+        e._beat()  # no mark yet (a bare engine): the engine's own loop is enough
+        assert hb.exists()
+        os.utime(hb, (0, 0))
+        e._control_mark = time.monotonic() - eng.CONTROL_STALE - 1  # Faust's loop stuck
+        e._last_beat = 0.0
+        e._beat()
+        assert hb.stat().st_mtime == 0, "touched although Faust's loop is stuck"
+        e.mark_control_loop()  # it turns again
+        e._last_beat = 0.0
+        e._beat()
+        assert hb.stat().st_mtime > time.time() - 5
+    finally:
+        e.writer.close()
