@@ -236,6 +236,9 @@ def _check(bootstrap: str, security: KafkaSecurity, timeout: float, quiet: loggi
                     or ("Disconnected" in x and "APIVERSION_QUERY" in x)]
             if hint:
                 raise KafkaRefused(explain(bootstrap, security, hint[-1]))
+            from streamsvc.client import check_reachable
+
+            check_reachable(bootstrap)  # nothing listens: the same sentence as `produce`'s
             seen = errors[-1].str() if errors else last
             raise KafkaUnreachable(explain(bootstrap, security, seen, reachable=False))
 
