@@ -85,6 +85,7 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
         load_snapshots=load_snapshots, save_snapshot=save_snapshot,
         status_interval=wk["status_interval"], max_batch=wk["max_batch"],
         session_timeout=wk["session_timeout"], linger_ms=wk["linger_ms"],
+        busy_linger_ms=wk["busy_linger_ms"],
         compression=wk["compression"], commit_interval=wk["commit_interval"],
         fetch_min_bytes=wk["fetch_min_bytes"], fetch_max_wait_ms=wk["fetch_max_wait_ms"],
         snapshot_fork=wk["snapshot_fork"],

@@ -238,9 +238,10 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
     if kafka["partitions"] < 1:
         raise ConfigError("config key 'kafka.partitions' must be >= 1")
     for key, value in worker.items():
-        if key in ("linger_ms", "fetch_max_wait_ms") and value < 0:
+        if key in ("linger_ms", "busy_linger_ms", "fetch_max_wait_ms") and value < 0:
             raise ConfigError(f"config key 'worker.{key}' must be >= 0, got {value}")
-        if key not in ("linger_ms", "fetch_max_wait_ms") and isinstance(value, int | float) \
+        if key not in ("linger_ms", "busy_linger_ms", "fetch_max_wait_ms") \
+                and isinstance(value, int | float) \
                 and not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"config key 'worker.{key}' must be > 0, got {value}")
     if worker["compression"] not in _COMPRESSION:

@@ -132,7 +132,7 @@ class BatchEngine:
                  save_snapshot: Callable[[int, bytes, dict[str, Any]], None],
                  status_interval: float = 2.0, max_batch: int = 2000,
                  session_timeout: float = 30.0, linger_ms: float = 5.0,
-                 compression: str = "none", commit_interval: float = 0.2,
+                 busy_linger_ms: float = 20.0, compression: str = "none", commit_interval: float = 0.2,
                  heartbeat_file: str | None = None, fetch_min_bytes: int = 65536,
                  fetch_max_wait_ms: float = 5.0, snapshot_fork: bool = True) -> None:
         self.pipe = pipeline
@@ -166,18 +166,30 @@ class BatchEngine:
             "fetch.min.bytes": fetch_min_bytes, "fetch.wait.max.ms": int(fetch_max_wait_ms),
             "client.id": f"streamsvc-{worker_id}",
         })
-        self.producer = Producer({
-            **client_config, "enable.idempotence": True, "linger.ms": linger_ms,
-            "compression.type": compression, "batch.size": 1_000_000,
-            "message.max.bytes": 1_048_576, "delivery.report.only.error": True,
-            # Java-compatible key hashing: the records partition of a model shard is the one
-            # the Faust-era worker and any Java client compute
-            "partitioner": "murmur2_random", "client.id": f"streamsvc-{worker_id}",
-            # one callback for the producer, not one per message: a per-message callback
-            # costs ~3 µs per produce in the Python client (two produces per record); the
-            # origin of a failed output is found in `_inflight` instead
-            "on_delivery": self._on_delivery,
-        })
+        def producer(linger: float, name: str) -> Producer:
+            return Producer({
+                **client_config, "enable.idempotence": True, "linger.ms": linger,
+                "compression.type": compression, "batch.size": 1_000_000,
+                "message.max.bytes": 1_048_576, "delivery.report.only.error": True,
+                # Java-compatible key hashing: the records partition of a model shard is the
+                # one the Faust-era worker and any Java client compute
+                "partitioner": "murmur2_random", "client.id": f"streamsvc-{worker_id}{name}",
+                # one callback for the producer, not one per message: a per-message callback
+                # costs ~3 µs per produce in the Python client (two produces per record); the
+                # origin of a failed output is found in `_inflight` instead
+                "on_delivery": self._on_delivery,
+            })
+
+        # Two producers, one in use at a time: while the worker keeps up with its input,
+        # outputs wait at most `linger_ms` to share a request (latency); while it works
+        # through a backlog (full batches), `busy_linger_ms` (fewer, fuller requests: the
+        # broker's CPU per record falls by a third here, and the worker gets more of the
+        # machine). A switch flushes the producer in use first, so order is kept.
+        self._light = producer(linger_ms, "")
+        self._busy = producer(max(linger_ms, busy_linger_ms), "-busy") \
+            if busy_linger_ms > linger_ms else self._light
+        self.producer = self._light
+        self._full_batches = 0  # consecutive full batches (a backlog)
         self.writer = SnapshotWriter(save_snapshot, self.pipe.mark_unsaved)
         self.latency = LatencyHistogram()
         self._failed: list[tuple[Any, str, bytes | None, bytes, tuple]] = []
@@ -214,6 +226,8 @@ class BatchEngine:
             self.writer.close()
             self.consumer.close()  # leaves the group: partitions move at once
             self.producer.flush(10)
+            if self._busy is not self._light:  # the other one is empty (switches flush)
+                (self._light if self.producer is self._busy else self._busy).flush(1)
 
     def _poll_batch(self) -> list[Any]:
         first = self.consumer.poll(0.2)
@@ -223,7 +237,19 @@ class BatchEngine:
         return [first, *rest]
 
     # -- one batch ----------------------------------------------------------------------------
+    def _pick_producer(self, n: int) -> None:
+        """Busy after two full batches in a row, light again after any batch that emptied
+        the local queue; a switch flushes the producer in use (a few ms, rare)."""
+        self._full_batches = self._full_batches + 1 if n >= self.max_batch else 0
+        want = self._busy if self._full_batches >= 2 else self._light
+        if want is not self.producer:
+            self._flush()
+            self.producer = want
+            if want is self._busy:
+                self.pipe.counters["backlog_switches"] += 1
+
     def process(self, msgs: list[Any]) -> None:
+        self._pick_producer(len(msgs))
         pipe = self.pipe
         records = self._records
         roles = self._roles

@@ -74,26 +74,56 @@ def test_pipeline_marks_a_failed_snapshot_due_again() -> None:
     assert pipe.due() == [0]
 
 
+def _engine(**kw):
+    """A BatchEngine that never reaches a broker (its clients connect lazily)."""
+    from agents.host import HostLimits
+    from agents.pipeline import Pipeline
+    from streamsvc import engine as eng
+    from streamsvc.config import load_settings
+
+    roles = ("events", "labels", "transitions", "edges", "node_labels", "records",
+             "predictions", "drift_alerts", "dead_letters", "model_status")
+    return eng.BatchEngine(pipeline=Pipeline(load_settings(None, {}).models, HostLimits()),
+                           topics={r: r for r in roles},
+                           client_config={"bootstrap.servers": "127.0.0.1:9"}, group_id="g",
+                           worker_id="w", load_snapshots=dict, save_snapshot=lambda *a: None,
+                           **kw)
+
+
+def test_a_backlog_switches_to_the_lingering_producer_and_back() -> None:
+    """Full batches twice in a row: outputs go through the producer that lingers
+    `busy_linger_ms` (fuller requests); a batch that empties the queue: back to the one
+    that lingers `linger_ms`. Counted in the worker status."""
+    e = _engine(max_batch=100, linger_ms=5.0, busy_linger_ms=20.0)
+    try:
+        light = e.producer
+        e._pick_producer(100)
+        assert e.producer is light, "one full batch is not a backlog"
+        e._pick_producer(100)
+        assert e.producer is not light and e.pipe.counters["backlog_switches"] == 1
+        e._pick_producer(100)
+        assert e.pipe.counters["backlog_switches"] == 1
+        e._pick_producer(37)
+        assert e.producer is light
+        same = _engine(max_batch=100, linger_ms=5.0, busy_linger_ms=5.0)
+        try:
+            assert same._busy is same._light  # nothing to gain: one producer
+        finally:
+            same.writer.close()
+    finally:
+        e.writer.close()
+
+
 def test_the_heartbeat_is_withheld_while_fausts_event_loop_does_not_turn(tmp_path) -> None:
     """The liveness file proves both loops turn: the engine's (it touches the file) and
     Faust's (it marks itself every second); a stale mark stops the touches."""
     import os
     import time
 
-    from agents.host import HostLimits
-    from agents.pipeline import Pipeline
     from streamsvc import engine as eng
-    from streamsvc.config import load_settings
 
     hb = tmp_path / "alive"
-    e = eng.BatchEngine(pipeline=Pipeline(load_settings(None, {}).models, HostLimits()),
-                        topics={r: r for r in ("events", "labels", "transitions", "edges",
-                                               "node_labels", "records", "predictions",
-                                               "drift_alerts", "dead_letters",
-                                               "model_status")},
-                        client_config={"bootstrap.servers": "127.0.0.1:9"}, group_id="g",
-                        worker_id="w", load_snapshots=dict, save_snapshot=lambda *a: None,
-                        heartbeat_file=str(hb))
+    e = _engine(heartbeat_file=str(hb))
     try:
         e._beat()  # no mark yet (a bare engine): the engine's own loop is enough
         assert hb.exists()
