@@ -6,7 +6,8 @@ confluent-kafka (librdkafka) ~200k on the same broker. The worker passes every r
 two hops, so the hot path runs on confluent-kafka in a thread of its own; Faust keeps the
 application (lifecycle, signals, logging).
 
-One loop, one consumer (input topics + the records topic, one consumer group), one producer:
+One loop, one consumer (input topics + the records topic, one consumer group), one producer
+in use at a time (lingering `linger_ms`, or `busy_linger_ms` through a backlog):
 
     poll → ingest input records (forward to records / dead-letter)
          → learn records-topic messages (outputs)          ─ all produced without waiting
