@@ -113,11 +113,10 @@ def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str,
     head: dict[str, Any] = {"kind": kind, "rk": rk, "model": spec.name, "src": src}
     if not plain:
         head["body"] = {**body, "model": spec.name}
-        value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
-        if len(value) <= MAX_FORWARD_BYTES:
-            return rk, value
-        del head["body"]  # too large twice over: the learn stage validates the bytes again
     value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
+    if len(value) > MAX_FORWARD_BYTES and "body" in head:
+        del head["body"]  # too large twice over: the learn stage validates the bytes again
+        value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
     if len(value) > MAX_FORWARD_BYTES:
         raise BadRecord(f"record too large to forward ({len(value)} bytes > "
                         f"{MAX_FORWARD_BYTES})")
@@ -214,8 +213,8 @@ class Processor:
                 ("kind", h.kind, spec.kind),
                 ("params", getattr(h, "params", dict(spec.params)), dict(spec.params)))
                 if old != new}
-            h.config_changed = changed or None
             if not changed:
+                h.config_changed = None
                 continue
             was = {k: v["learned_with"] for k, v in changed.items()}
             now = {k: v["config"] for k, v in changed.items()}

@@ -133,7 +133,8 @@ class BatchEngine:
                  save_snapshot: Callable[[int, bytes, dict[str, Any]], None],
                  status_interval: float = 2.0, max_batch: int = 2000,
                  session_timeout: float = 30.0, linger_ms: float = 5.0,
-                 busy_linger_ms: float = 20.0, compression: str = "none", commit_interval: float = 0.2,
+                 busy_linger_ms: float = 20.0, compression: str = "none",
+                 commit_interval: float = 0.2,
                  heartbeat_file: str | None = None, fetch_min_bytes: int = 65536,
                  fetch_max_wait_ms: float = 5.0, snapshot_fork: bool = True) -> None:
         self.pipe = pipeline
@@ -187,8 +188,8 @@ class BatchEngine:
         # broker's CPU per record falls by a third here, and the worker gets more of the
         # machine). A switch flushes the producer in use first, so order is kept.
         self._light = producer(linger_ms, "")
-        self._busy = producer(max(linger_ms, busy_linger_ms), "-busy") \
-            if busy_linger_ms > linger_ms else self._light
+        self._busy = producer(busy_linger_ms, "-busy") if busy_linger_ms > linger_ms \
+            else self._light
         self.producer = self._light
         self._full_batches = 0  # consecutive full batches (a backlog)
         self.writer = SnapshotWriter(save_snapshot, self.pipe.mark_unsaved)
@@ -226,9 +227,8 @@ class BatchEngine:
         finally:
             self.writer.close()
             self.consumer.close()  # leaves the group: partitions move at once
-            self.producer.flush(10)
-            if self._busy is not self._light:  # the other one is empty (switches flush)
-                (self._light if self.producer is self._busy else self._busy).flush(1)
+            for p in {self._light, self._busy}:  # the one not in use is empty (switches flush)
+                p.flush(10)
 
     def _poll_batch(self) -> list[Any]:
         first = self.consumer.poll(0.2)
