@@ -166,6 +166,7 @@ class ClassifierHost:
         self._last_resets = self.__dict__.get("_last_resets", 0)
         self._ring = self.__dict__.get("_ring") or bytearray(RING)  # last errors, evidence only
         self._n_err = self.__dict__.get("_n_err", 0)
+        self._label_text: dict[Any, str] = self.__dict__.get("_label_text") or {}  # class -> str
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -254,9 +255,11 @@ class ClassifierHost:
 
     # -- internals --------------------------------------------------------------------------
     def _predict(self, x: dict[str, Any]) -> tuple[Any, dict[str, float], int | None]:
-        """(most probable class, {class as text: probability}, DriftMoE's answering expert);
-        non-finite probabilities are left out. One pass: this runs for every event."""
+        """(most probable class, {class as text: probability to 6 decimals}, DriftMoE's
+        answering expert); non-finite probabilities are left out. One pass, and no `round()`
+        or `str()` per class: this runs for every event."""
         m = self.model
+        text = self._label_text
         y_pred, best, proba = None, -1.0, {}
         for k, v in m.predict_proba_one(x).items():
             if v is None:
@@ -264,7 +267,11 @@ class ClassifierHost:
             v = float(v)
             if v - v != 0.0:  # inf or nan
                 continue
-            proba[str(k)] = round(v, 6)
+            name = text.get(k)
+            if name is None:
+                name = text[k] = str(k)
+            # a probability to 6 decimals as round(v, 6) gives it, for a third of its cost
+            proba[name] = int(v * 1e6 + 0.5) / 1e6 if 0.0 <= v <= 1.0 else round(v, 6)
             if v > best:  # the first of equals, as max() would pick
                 y_pred, best = k, v
         expert = getattr(m, "last_expert", None)

@@ -195,6 +195,25 @@ class Pipeline:
             return [self.dead_letter(topic, p, o, _reason(exc), body)]
         return [] if replay else outs
 
+    def process(self, role: str, topic: str, partition: int, offset: int, raw: bytes | None,
+                ts_ms: int | None = None) -> list[Out]:
+        """Both stages in one step for in-process use (the demo, a notebook, a benchmark):
+        every model shard lives here, so there is no records topic to route through. What to
+        publish: the outputs, or a dead letter with the reason and the bytes as sent."""
+        self.counters[f"{role}_in"] += 1
+        now = record_clock(ts_ms)
+        clock = self.clocks.get(partition)
+        if clock is None:
+            clock = self.clocks[partition] = StreamClock()
+        clock.saw(now)
+        src = {"topic": topic, "partition": partition, "offset": offset}
+        try:
+            outs = self.proc.process(partition, offset, role, raw, now, src)
+        except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker
+            return [self.dead_letter(topic, partition, offset, _reason(exc), raw)]
+        self.counters["records"] += 1
+        return outs
+
     def tick(self) -> list[Out]:
         """Time passes with no record: expire waiting labels that are due, each partition on
         its own clock."""

@@ -91,6 +91,21 @@ def validate(role: str, raw: bytes | None) -> tuple[dict[str, Any], bool]:
         raise BadRecord(_reason(exc)) from None
 
 
+def resolve(role: str, raw: bytes | None, specs: Mapping[str, Any]
+            ) -> tuple[str, str, dict[str, Any], bool]:
+    """Validate one raw input record and find its model shard: (kind, routing key, body with
+    its `model` filled in, whether it took the fast path). Raises `BadRecord` for anything
+    that cannot be processed, including an unknown model or a model of another family (e.g.
+    an event sent to a reinforcement-learning model)."""
+    kind, _, family, shard_by = INPUTS[role]
+    body, plain = validate(role, raw)
+    spec = _model_for(role, family, body.get("model"), specs)
+    rk = routing_key(spec.name, spec.shards if shard_by else 1,
+                     str(body[shard_by]) if shard_by else "")
+    body["model"] = spec.name
+    return kind, rk, body, plain
+
+
 def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
           ) -> tuple[str, bytes]:
     """Validate one raw input record and return (routing key, records-topic value).
@@ -100,19 +115,12 @@ def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str,
     user sent whatever its encoding or size. The learn stage validates those bytes again
     (the same code, a microsecond for a plain event); a body that took pydantic's slower path
     travels in the header too when it fits, so it is not validated twice.
-
-    Raises `BadRecord` for anything that cannot be processed, including an unknown model or a
-    model of another family (e.g. an event sent to a reinforcement-learning model).
     """
-    kind, _, family, shard_by = INPUTS[role]
-    body, plain = validate(role, raw)
+    kind, rk, body, plain = resolve(role, raw, specs)
     assert raw is not None  # validate() refuses None
-    spec = _model_for(role, family, body.get("model"), specs)
-    rk = routing_key(spec.name, spec.shards if shard_by else 1,
-                     str(body[shard_by]) if shard_by else "")
-    head: dict[str, Any] = {"kind": kind, "rk": rk, "model": spec.name, "src": src}
+    head: dict[str, Any] = {"kind": kind, "rk": rk, "model": body["model"], "src": src}
     if not plain:
-        head["body"] = {**body, "model": spec.name}
+        head["body"] = body
     value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
     if len(value) > MAX_FORWARD_BYTES and "body" in head:
         del head["body"]  # too large twice over: the learn stage validates the bytes again
@@ -145,7 +153,8 @@ def read_record(value: bytes) -> tuple[dict[str, Any], bytes | None]:
         role = ROLE_OF.get(head.get("kind"))
         if role is None:
             raise BadRecord(f"unknown record kind {head.get('kind')!r}")
-        head["body"] = {**validate(role, raw)[0], "model": head["model"]}
+        body = head["body"] = validate(role, raw)[0]
+        body["model"] = head["model"]
     return head, raw
 
 
@@ -267,22 +276,39 @@ class Processor:
                 st.duplicates += 1  # forwarded twice by the ingest stage: already applied
                 return []
             st.src_high[key] = int(src["offset"])
-        kind = rec.get("kind")
+        return self.apply(st, rec.get("kind"), rec["rk"], rec.get("body", {}), now, src, raw)
+
+    def process(self, partition: int, offset: int, role: str, raw: bytes | None, now: float,
+                src: dict[str, Any]) -> list[Out]:
+        """Validate, route and apply one raw input record in one step (`route` + `handle`
+        without the records-topic message between them): for in-process use, where every
+        model shard lives in this process (the demo, a notebook). Same checks, same host
+        code, same outputs."""
+        kind, rk, body, _ = resolve(role, raw, self.specs)
+        st = self.state(partition)
+        if offset <= st.offset:
+            return []
+        st.offset = offset
+        st.dirty += 1
+        return self.apply(st, kind, rk, body, now, src, raw)
+
+    def apply(self, st: PartitionState, kind: str | None, rk: str, body: dict[str, Any],
+              now: float, src: dict[str, Any], raw: bytes | None) -> list[Out]:
+        """Give one validated record to the host of its model shard (created on first use)."""
         shape = SHAPES.get(kind)
         if shape is None:
             raise BadRecord(f"unknown record kind {kind!r}")
-        host = self.host(st, rec["rk"], rec.get("body", {}).get("model"))
+        host = self.host(st, rk, body.get("model"))
         try:
-            # the ingest stage validated this body already: construct without re-validating
-            msg = (Record(**rec["body"]) if kind in _PLAIN
-                   else shape.model_construct(**rec["body"]))
+            # validated already: construct without validating again
+            msg = Record(**body) if kind in _PLAIN else shape.model_construct(**body)
             if kind == "label" and raw is not None:  # a label may wait, then be dead-lettered
                 src = {**src, "raw": raw}
             return host.handle(kind, msg, now, src)
         except BadRecord:
             raise
         except (ValueError, TypeError, ArithmeticError) as exc:  # the learner refused it
-            raise BadRecord(refusal_words(exc, rec.get("body"), host)) from None
+            raise BadRecord(refusal_words(exc, body, host)) from None
 
     def tick(self, now: float, partition: int | None = None) -> list[Out]:
         """Expire what is due at `now` (in every partition, or only in `partition`)."""

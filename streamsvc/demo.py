@@ -19,7 +19,7 @@ from tqdm import tqdm
 from agents.alerts import describe, match_drifts
 from agents.host import HostLimits
 from agents.messages import BadRecord, dead_letter
-from agents.processor import Processor, route
+from agents.processor import Processor
 from streamsvc.config import Settings
 
 
@@ -119,9 +119,8 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
             raw = json.dumps(msg).encode()
             now = time.time()
             try:
-                _, value = route("events", raw, proc.specs,
-                                 {"topic": "file", "partition": 0, "offset": offset})
-                outs = proc.handle(0, offset, value, now)
+                outs = proc.process(0, offset, "events", raw, now,
+                                    {"topic": "file", "partition": 0, "offset": offset})
             except BadRecord as exc:
                 bad += 1
                 _count_reason(dead_by_reason, str(exc))

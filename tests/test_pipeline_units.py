@@ -114,3 +114,40 @@ def test_a_graph_model_refuses_a_label_of_another_type() -> None:
                     0, 1, 1000)
     assert outs and outs[0][0] == "dead_letters"
     assert outs[0][2]["error"].startswith("label True is a boolean, but model 'g' learns integers")
+
+
+def test_the_one_step_path_gives_what_the_two_stages_give() -> None:
+    """`Pipeline.process` (in-process: the demo) skips only the records-topic message: the
+    same predictions, learning, label joins and dead letters as ingest → learn."""
+    sent = [
+        ("events", b'{"id": "a", "x": {"f": 1.0, "g": "u"}, "y": 1}'),
+        ("events", b'{"id": "b", "x": {"f": 2.0, "g": "v"}}'),
+        ("labels", b'{"id": "b", "y": 0}'),
+        ("labels", b'{"id": "nobody",  "y": 1}'),
+        ("events", b'{"id": "c", "x": {"f": "text now"}, "y": 1}'),  # refused: dead letter
+        ("events", b'not json'),
+        ("transitions", b'{"agent": "a", "episode": "e", "obs": [1], "reward": 0, '
+                        b'"done": false}'),  # no RL model configured: dead letter
+        *[("events", f'{{"id": "e{i}", "x": {{"f": {i % 7}.5, "g": "u"}}, "y": {i % 2}}}'
+           .encode()) for i in range(300)],
+        ("events", b'{"id": "late", "x": {"f": 1.0, "g": "v"}}'),
+    ]
+    one, two = _pipe(orphan_ttl=60.0), _pipe(orphan_ttl=60.0)
+    got_one, got_two = [], []
+    for off, (role, raw) in enumerate(sent):
+        ts = 1_000_000 + 1000 * off
+        got_one += one.process(role, role, 0, off, raw, ts)
+        fwd = two.ingest(role, role, 0, off, raw)
+        got_two += (two.learn(0, off, fwd.value, ts) if isinstance(fwd, Forward) else [fwd])
+    assert got_one == got_two
+    roles = [r for r, _, _ in got_one]
+    assert roles.count("predictions") == 303 and roles.count("dead_letters") == 4
+    dead = [v for r, _, v in got_one if r == "dead_letters"]
+    assert [d["raw"] for d in dead[:3]] == [
+        '{"id": "c", "x": {"f": "text now"}, "y": 1}', "not json",
+        '{"agent": "a", "episode": "e", "obs": [1], "reward": 0, "done": false}']
+    assert dead[3]["raw"] == '{"id": "nobody",  "y": 1}'  # the orphan label, expired
+    h1, h2 = (p.proc.partitions[0].hosts["default"] for p in (one, two))
+    assert h1.learned == h2.learned == 302
+    assert h1.counters == h2.counters and h1.counters["labels_joined"] == 1
+    assert one.counters["dead_letters"] == 3 and one.counters["events_in"] == 305
