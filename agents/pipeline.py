@@ -106,7 +106,7 @@ class Pipeline:
     COUNTERS = ("events_in", "labels_in", "transitions_in", "edges_in", "node_labels_in",
                 "dead_letters", "records", "outputs", "predictions", "drift_alerts",
                 "snapshots_saved", "replayed", "replay_errors", "skipped", "send_errors",
-                "send_retries", "batches", "backlog_switches")
+                "send_retries", "batches", "backlog_switches", "commit_flushes")
 
     def __init__(self, specs: Any, limits: HostLimits, records_topic: str = "records",
                  checkpoint_every: int = 5000, checkpoint_interval: float = 30.0) -> None:

@@ -262,23 +262,23 @@ class BatchEngine:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer: %s", err)
                 continue
-            topic, part, off = m.topic(), m.partition(), m.offset()
+            topic, part, off, value = m.topic(), m.partition(), m.offset(), m.value()
+            ts = m.timestamp()[1]
             if topic == records:
-                outs = pipe.learn(part, off, m.value(), m.timestamp()[1])
+                outs = pipe.learn(part, off, value, ts)
                 if outs:
-                    origin = (topic, part, off, m.value())
+                    origin = (topic, part, off, value)
                     for out in outs:
                         self._send(out, origin)
                     outs_n += len(outs)
-                    stamps.append(m.timestamp()[1])
+                    stamps.append(ts)
             else:
-                res = pipe.ingest(roles[topic], topic, part, off, m.value())
+                res = pipe.ingest(roles[topic], topic, part, off, value)
                 if isinstance(res, Forward):
-                    ts = m.timestamp()[1]
                     self._produce(records, res.key.encode(), res.value, (topic, part, off,
-                                  m.value()), timestamp=ts if ts > 0 else 0)
+                                  value), timestamp=ts if ts > 0 else 0)
                 else:
-                    self._send(res, (topic, part, off, m.value()))
+                    self._send(res, (topic, part, off, value))
             self._offsets[(topic, part)] = off + 1
         pipe.counters["outputs"] += outs_n
         pipe.counters["batches"] += 1
@@ -316,6 +316,7 @@ class BatchEngine:
         if len(self.producer) or self._failed:
             if since < self.commit_interval * MAX_COMMIT_DELAY:
                 return  # try again after the next batch
+            self.pipe.counters["commit_flushes"] += 1
             self._flush()  # retries and dead-letters what failed; returns when all is in Kafka
         else:
             self._inflight.clear()
