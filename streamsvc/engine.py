@@ -51,6 +51,9 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 SMALL_BATCH = 4
 #: commit intervals a commit may wait for the producer to run dry before the loop flushes
 MAX_COMMIT_DELAY = 5
+#: at a commit point, how long the loop may wait for the outputs in flight (sent at once,
+#: bypassing the linger) before it goes on and tries again at the next commit point
+COMMIT_WAIT = 0.003
 #: seconds without a mark from Faust's event loop after which the heartbeat is withheld
 CONTROL_STALE = 15.0
 
@@ -199,6 +202,7 @@ class BatchEngine:
         # Kafka (emptied once the producer has nothing in flight)
         self._inflight: dict[bytes, tuple] = {}
         self._offsets: dict[tuple[str, int], int] = {}  # next offset to commit
+        self._due_since: float | None = None  # when a due snapshot began to wait for outputs
         self._stop = threading.Event()
         self._last_status = 0.0
         self._rate_mark = (time.monotonic(), 0, 0)
@@ -298,11 +302,12 @@ class BatchEngine:
         """Commit what was processed once its outputs are in Kafka, every `commit_interval`
         seconds (not per batch).
 
-        Without waiting when it can: when the producer has nothing in flight (every output
-        acknowledged, every delivery report served) the offsets are committed at once. Only
-        if that moment does not come within `MAX_COMMIT_DELAY` commit intervals (a stream so
-        busy that the producer never runs dry) does the loop stop to flush, so a busy worker
-        stalls about once a second rather than five times, and one at half load not at all.
+        Hardly waiting: when the producer has nothing in flight (every output acknowledged,
+        every delivery report served) the offsets are committed at once; else what is queued
+        is sent at once and the loop waits up to `COMMIT_WAIT` for it, and commits if it all
+        landed. Only if that does not happen within `MAX_COMMIT_DELAY` commit intervals (the
+        broker is slow) does the loop stop for a full flush: at half load a full flush every
+        second was the main cause of the latency tail.
         """
         now = time.monotonic()
         if not self._offsets:  # idle: forget what is known delivered (status messages)
@@ -312,14 +317,11 @@ class BatchEngine:
         since = now - self._last_commit
         if since < self.commit_interval:
             return
-        self.producer.poll(0)  # serve delivery reports: failures land in _failed
-        if len(self.producer) or self._failed:
+        if not self._outputs_landed():
             if since < self.commit_interval * MAX_COMMIT_DELAY:
                 return  # try again after the next batch
             self.pipe.counters["commit_flushes"] += 1
             self._flush()  # retries and dead-letters what failed; returns when all is in Kafka
-        else:
-            self._inflight.clear()
         self._commit(asynchronous=True)
         self._last_commit = now
 
@@ -430,11 +432,38 @@ class BatchEngine:
         self.pipe.counters["snapshots_saved"] += 1
 
     def _maybe_checkpoint(self) -> None:
+        """Snapshot the partitions that are due once every output of the records a snapshot
+        includes is in Kafka: at once if the producer is empty or empties within
+        `COMMIT_WAIT`, else at a later pass of the loop (a full flush only after
+        `MAX_COMMIT_DELAY` commit intervals), so a snapshot does not stall the stream."""
         due = self.pipe.due()
-        if due:
-            self._flush()  # the outputs of every record a snapshot includes are in Kafka
-            for p in due:
-                self._checkpoint(p, "due")
+        if not due:
+            return
+        if not self._outputs_landed():
+            now = time.monotonic()
+            if self._due_since is None:
+                self._due_since = now
+            if now - self._due_since < self.commit_interval * MAX_COMMIT_DELAY:
+                return
+            self.pipe.counters["commit_flushes"] += 1
+            self._flush()
+        self._due_since = None
+        for p in due:
+            self._checkpoint(p, "due")
+
+    def _outputs_landed(self) -> bool:
+        """True when every output handed to the producer is in Kafka (delivery reports
+        served, nothing failed); what is queued is sent at once and given `COMMIT_WAIT`."""
+        self.producer.poll(0)  # serve delivery reports: failures land in _failed
+        if len(self.producer) and not self._failed:
+            # a stream that never pauses never finds the producer empty by itself: send what
+            # is queued now and wait a few ms for it (a miss costs `COMMIT_WAIT`; the next
+            # pass tries again)
+            self.producer.flush(COMMIT_WAIT)
+        if len(self.producer) or self._failed:
+            return False
+        self._inflight.clear()
+        return True
 
     def _finish(self, reason: str) -> None:
         self._flush()
