@@ -455,10 +455,11 @@ class BatchEngine:
         """True when every output handed to the producer is in Kafka (delivery reports
         served, nothing failed); what is queued is sent at once and given `COMMIT_WAIT`."""
         self.producer.poll(0)  # serve delivery reports: failures land in _failed
-        if len(self.producer) and not self._failed:
+        if len(self.producer) and not self._failed and self.producer is self._light:
             # a stream that never pauses never finds the producer empty by itself: send what
             # is queued now and wait a few ms for it (a miss costs `COMMIT_WAIT`; the next
-            # pass tries again)
+            # pass tries again). Not through a backlog: there the busy producer's fuller
+            # requests matter more than when the commit comes.
             self.producer.flush(COMMIT_WAIT)
         if len(self.producer) or self._failed:
             return False

@@ -138,3 +138,37 @@ def test_the_heartbeat_is_withheld_while_fausts_event_loop_does_not_turn(tmp_pat
         assert hb.stat().st_mtime > time.time() - 5
     finally:
         e.writer.close()
+
+
+def test_outputs_in_flight_postpone_commits_and_snapshots_without_stalling() -> None:
+    """While outputs are in flight the loop neither commits nor snapshots, and it does not
+    stop for a full flush either (that stall, once a second at half load, was the latency
+    tail): it waits `COMMIT_WAIT` and goes on; only after `MAX_COMMIT_DELAY` commit
+    intervals would it flush. Here the broker is unreachable, so nothing ever lands."""
+    import json
+
+    from streamsvc import engine as eng
+
+    e = _engine(commit_interval=0.2)
+    try:
+        e.pipe.assign(0, None, None)
+        fwd = e.pipe.ingest("events", "events", 0, 0,
+                            json.dumps({"id": "a", "x": {"f": 1.0}, "y": 1}).encode())
+        e._produce("records", fwd.key.encode(), fwd.value, ("events", 0, 0, b""))
+        e._offsets[("events", 0)] = 1
+        e.pipe.proc.state(0).dirty = 1
+        e.pipe.proc.state(0).saved_at = 0.0  # a snapshot is due
+        e._last_commit = time.monotonic() - 0.3  # a commit is due, not yet overdue
+        t0 = time.monotonic()
+        e._maybe_commit()
+        e._maybe_checkpoint()
+        took = time.monotonic() - t0
+        assert took < 0.5, f"the loop stalled {took:.2f} s"
+        assert took >= eng.COMMIT_WAIT  # it did give the outputs a moment
+        assert e._offsets == {("events", 0): 1}, "committed although an output is in flight"
+        assert e.pipe.counters["snapshots_saved"] == 0
+        assert e.pipe.counters["commit_flushes"] == 0
+        assert e.pipe.due() == [0]  # still due: the next pass tries again
+    finally:
+        e.writer.close()
+        e._light.purge()
