@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "Kafka), with progress bar, outputs and a summary",
                        description="Run a configured model in-process, without Kafka, on a "
                        "built-in drifting stream or your\nCSV/JSONL file, through the same "
-                       "processing path as a worker: progress bar, drift alerts\nas they "
-                       "happen, output files and a summary.\n\nexamples:\n"
+                       "validation and model code as a worker: progress bar, drift\nalerts as "
+                       "they happen, output files and a summary.\n\nexamples:\n"
                        "  streamsvc demo\n  streamsvc demo --stream led-gradual --count 5000\n"
                        "  streamsvc demo --file mydata.csv --target label --id-column id\n"
                        "  streamsvc demo --serve                 dashboard at "
