@@ -28,6 +28,10 @@ Beyond the reference: router inputs are standardised online, categorical values 
 encoded through a growing vocabulary, features appearing late get new router input units,
 and the expert predictions computed by ``predict_*`` are reused by the following
 ``learn_one`` on the same ``x`` (test-then-train costs one round of expert predictions).
+The data variant's experts also learn as ARF's trees do, with Poisson(6) example weights, and
+the pool mixes cautious trees (split confidence 1e-7) with fast-growing ones (0.01): the
+reference's unit-weight, 1e-7 trees grew too slowly to follow an RBF stream or a curved
+boundary (issue 11; ``python -m bench.drift_tune``), while ARF's settings alone lose on LED.
 """
 
 from __future__ import annotations
@@ -77,7 +81,17 @@ class DriftMoEClassifier(base.Classifier):
         RBF streams, same on LED).
     grace_period, delta, leaf_prediction
         Passed to every ``river.tree.HoeffdingTreeClassifier`` expert (``delta`` is the split
-        confidence).
+        confidence). ``grace_period`` and ``delta`` may be tuples, cycled over the experts
+        (expert *e* gets item ``e % len``). ``None``: the variant's default. Data variant:
+        grace period 100 and a pool of two kinds of trees, split confidence 1e-7 (the
+        reference's: cautious trees, whose few leaves keep enough examples for their
+        naive-Bayes models — best where that model fits, e.g. LED) for the even experts and
+        0.01 (ARF's: trees that grow fast — best on curved boundaries, e.g. RBF, Bananas)
+        for the odd ones; the router learns which kind is right where. Task variant: the
+        reference's 50 and 1e-7. With Poisson weights (``train_lambda``) the grace period
+        counts weight, so 100 at λ = 6 means a split attempt about every 17 examples a leaf
+        learns (ARF: 50, every ~8; halving the attempts keeps the per-example cost of the
+        data variant within ~15 % of the unit-weight trees').
     task_train
         Task variant only: ``"all"`` (every one-vs-rest tree learns every example, so each
         sees all its negatives) or ``"topk"`` (true class's tree + router's top-k; cheaper
@@ -101,12 +115,38 @@ class DriftMoEClassifier(base.Classifier):
         weighted by the router's confidence ``sigmoid(z_e)`` that each is right.
     train_lambda
         ``0`` (reference): the chosen experts learn each example once. ``> 0``: with a weight
-        drawn from Poisson(``train_lambda``), as online bagging and ARF do (ARF uses 6) — the
-        trees grow faster and differ more from each other.
+        drawn from Poisson(``train_lambda``), as online bagging and ARF do (ARF uses 6): the
+        trees grow faster (the Hoeffding bound counts weight) and differ more from each
+        other. A tuple is cycled over the experts. ``None``: 6 for the data variant, 0 for
+        the task variant. Why (issue 11, ``python -m bench.drift_tune``): with unit weights
+        and split confidence 1e-7 the experts grew too slowly, 7–13 points below ARF(10) on
+        ``rbf-fast`` and Bananas; ARF's own settings for every expert close that gap but cost
+        5 points on LED; the mixed pool keeps both.
     seed
-        Seed of the router initialisation; with it, runs are reproducible.
+        Seed of the router initialisation and of the training weights; with it, runs are
+        reproducible.
+
+    Examples
+    --------
+    >>> from river import datasets
+    >>> from models.drift_moe import DriftMoEClassifier
+    >>> model = DriftMoEClassifier(seed=1)
+    >>> hits = 0
+    >>> for x, y in datasets.Phishing().take(600):
+    ...     hits += model.predict_one(x) == y  # test, then train
+    ...     model.learn_one(x, y)
+    >>> hits / 600 > 0.8
+    True
+    >>> label, expert = model.predict_one_with_expert(x)  # the router's top expert answered
+    >>> label in (True, False), 0 <= expert < 12
+    (True, True)
     """
 
+    #: expert-tree settings when left at ``None``, per variant (see the parameters)
+    _DEFAULTS = {
+        "data": {"grace_period": 100, "delta": (1e-7, 0.01), "train_lambda": 6.0},
+        "task": {"grace_period": 50, "delta": 1e-7, "train_lambda": 0.0},
+    }
     _HEDGE_DECAY = 0.995  # task-variant mixer: forgetting factor of the log-loss sums
 
     def __init__(
@@ -117,8 +157,8 @@ class DriftMoEClassifier(base.Classifier):
         hidden: tuple[int, ...] = (256, 128),
         lr: float = 2e-3,
         batch_size: int = 16,
-        grace_period: int = 50,
-        delta: float = 1e-7,
+        grace_period: int | tuple[int, ...] | None = None,
+        delta: float | tuple[float, ...] | None = None,
         leaf_prediction: str = "nba",
         task_train: str = "all",
         drift_reset: bool = True,
@@ -126,7 +166,7 @@ class DriftMoEClassifier(base.Classifier):
         rolling_window: int = 500,
         max_features: int = 4096,
         predict_top: int = 3,
-        train_lambda: float = 0.0,
+        train_lambda: float | tuple[float, ...] | None = None,
         seed: int | None = 42,
     ) -> None:
         if variant not in ("data", "task"):
@@ -135,8 +175,23 @@ class DriftMoEClassifier(base.Classifier):
             raise ValueError(f"task_train must be 'all' or 'topk', got {task_train!r}")
         if n_experts < 1 or top_k < 1 or batch_size < 1 or predict_top < 1:
             raise ValueError("n_experts, top_k, batch_size and predict_top must be >= 1")
-        if train_lambda < 0:
-            raise ValueError(f"train_lambda must be >= 0, got {train_lambda!r}")
+        grace_period, delta, train_lambda = (
+            tuple(v) if isinstance(v, list) else v  # TOML arrays
+            for v in (grace_period, delta, train_lambda)
+        )
+        dflt = self._DEFAULTS[variant]
+        self._grace = dflt["grace_period"] if grace_period is None else grace_period
+        self._delta = dflt["delta"] if delta is None else delta
+        self._lam = dflt["train_lambda"] if train_lambda is None else train_lambda
+
+        def _vals(v: Any) -> tuple:
+            return v if isinstance(v, tuple) else (v,)
+
+        lams, deltas, graces = _vals(self._lam), _vals(self._delta), _vals(self._grace)
+        if not (lams and deltas and graces) or min(lams) < 0 or min(graces) < 1:
+            raise ValueError("train_lambda must be >= 0 and grace_period >= 1")
+        if not all(0 < d < 1 for d in deltas):
+            raise ValueError(f"delta must be in (0, 1), got {delta!r}")
         self.variant = variant
         self.n_experts = n_experts
         self.top_k = top_k
@@ -161,6 +216,7 @@ class DriftMoEClassifier(base.Classifier):
         self._router = MLP(0, self.hidden, n_out, seed=seed)
         self._opt = Adam(lr=lr)
         self._experts: list[tree.HoeffdingTreeClassifier] = []
+        self._lams: list[float] = []  # Poisson rate of each expert's training weights
         self._classes: list[Any] = []  # task variant: class of each expert
         self._class_idx: dict[Any, int] = {}  # task variant: class -> expert index
         self._seen: dict[Any, None] = {}  # ordered set of labels seen
@@ -187,15 +243,22 @@ class DriftMoEClassifier(base.Classifier):
                 self._add_expert()
 
     # ----------------------------------------------------------------- helpers
-    def _new_tree(self) -> tree.HoeffdingTreeClassifier:
+    @staticmethod
+    def _slot(value: Any, e: int) -> Any:
+        """Expert ``e``'s value of a per-expert parameter (a tuple is cycled over experts)."""
+        return value[e % len(value)] if isinstance(value, tuple) else value
+
+    def _new_tree(self, e: int) -> tree.HoeffdingTreeClassifier:
         return FastHoeffdingTreeClassifier(
-            grace_period=self.grace_period,
-            delta=self.delta,
+            grace_period=self._slot(self._grace, e),
+            delta=self._slot(self._delta, e),
             leaf_prediction=self.leaf_prediction,
         )
 
     def _add_expert(self) -> None:
-        self._experts.append(self._new_tree())
+        e = len(self._experts)
+        self._experts.append(self._new_tree(e))
+        self._lams.append(float(self._slot(self._lam, e)))
         self._detectors.append(drift.ADWIN(delta=self.drift_delta))
         self._acc.append(0.0)
         self._share.append(0.0)
@@ -217,7 +280,7 @@ class DriftMoEClassifier(base.Classifier):
         before = det.estimation
         det.update(error)
         if det.drift_detected and det.estimation > before:
-            self._experts[e] = self._new_tree()
+            self._experts[e] = self._new_tree(e)
             self._detectors[e] = drift.ADWIN(delta=self.drift_delta)
             self.n_resets += 1
 
@@ -440,16 +503,21 @@ class DriftMoEClassifier(base.Classifier):
         if not any_right:
             mask[best_e] = 1.0
         chosen = order[: self.top_k]
-        lam = self.train_lambda
-        weights = self._rng.poisson(lam, len(chosen)).tolist() if lam > 0 else None
-        for i, e in enumerate(chosen):
+        for e in chosen:
             if self.drift_reset:
                 self._watch(e, 1.0 - mask[e] if any_right else 1.0)
-            if weights is None:
-                self._experts[e].learn_one(x, y)
-            elif weights[i]:
-                self._experts[e].learn_one(x, y, w=weights[i])
+            self._train(e, x, y)
         return mask, chosen
+
+    def _train(self, e: int, x: dict, y: Any) -> None:
+        """Expert ``e`` learns ``(x, y)``, with a Poisson(λ_e) weight when its λ_e > 0."""
+        lam = self._lams[e]
+        if lam <= 0:
+            self._experts[e].learn_one(x, y)
+            return
+        k = int(self._rng.poisson(lam))
+        if k:
+            self._experts[e].learn_one(x, y, w=k)
 
     def _learn_task(self, x: dict, y: Any, z: np.ndarray, sources: tuple | None) -> tuple:
         yi = self._class_idx[y]
@@ -478,7 +546,7 @@ class DriftMoEClassifier(base.Classifier):
         for e in chosen:
             if self.drift_reset:
                 self._watch(e, 1.0 - float((scores[e] > 0.5) == (e == yi)))
-            self._experts[e].learn_one(x, cls[e] == y)
+            self._train(e, x, cls[e] == y)
         return mask, chosen
 
     def _update_router(self) -> None:

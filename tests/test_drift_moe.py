@@ -286,9 +286,43 @@ def test_poisson_training_weights_are_seeded_and_learn():
         runs.append(_prequential(m, _quadrants(2000, seed=4)))
     assert runs[0] == runs[1]  # reproducible with the seed
     assert runs[0] > 0.8
-    ref = DriftMoEClassifier(seed=5, **SMALL)
+    ref = DriftMoEClassifier(seed=5, train_lambda=0.0, **SMALL)
     _prequential(ref, _quadrants(2000, seed=4))
     # weights > 1 grow the trees faster than unit weights on the same examples
     assert sum(t["n_leaves"] for t in m.expert_tree_sizes()) > sum(
         t["n_leaves"] for t in ref.expert_tree_sizes()
     )
+
+
+def test_expert_settings_default_per_variant_and_cycle_over_experts():
+    data = DriftMoEClassifier(n_experts=4)
+    deltas = [ex.delta for ex in data._experts]
+    assert deltas == [1e-7, 0.01, 1e-7, 0.01]  # cautious and fast-growing trees alternate
+    assert {ex.grace_period for ex in data._experts} == {100}
+    assert data._lams == [6.0] * 4
+    task = DriftMoEClassifier(variant="task")
+    for x, y in _quadrants(50):
+        task.learn_one(x, y)
+    assert {(ex.delta, ex.grace_period) for ex in task._experts} == {(1e-7, 50)}
+    assert task._lams == [0.0] * 4
+    # lists (as TOML gives them) are tuples; explicit values win over the variant's default
+    m = DriftMoEClassifier(n_experts=3, delta=[0.1, 0.2], train_lambda=[0, 2], grace_period=7)
+    assert m.delta == (0.1, 0.2)
+    assert [ex.delta for ex in m._experts] == [0.1, 0.2, 0.1]
+    assert m._lams == [0.0, 2.0, 0.0]
+    assert {ex.grace_period for ex in m._experts} == {7}
+    assert m.clone()._lams == m._lams
+    for bad in ({"delta": 0.0}, {"delta": (0.1, 1.5)}, {"train_lambda": -1}, {"grace_period": 0}):
+        with pytest.raises(ValueError):
+            DriftMoEClassifier(**bad)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import models.drift_moe
+    import models.hoeffding
+
+    for mod in (models.drift_moe, models.hoeffding):
+        res = doctest.testmod(mod)
+        assert res.attempted > 0 and res.failed == 0

@@ -81,3 +81,32 @@ def test_pickle_round_trip_keeps_predicting_the_same():
 
 def test_river_check_estimator():
     check_estimator(FastHoeffdingTreeClassifier(**PARAMS))
+
+
+@pytest.mark.parametrize("stream", ["rbf-fast", "led-abrupt"])
+def test_weighted_learning_and_fast_split_search_match_river(stream):
+    """Poisson-weighted learning (as DriftMoE's experts get it) grows river's very tree.
+
+    The split search is the inlined Gaussian-splitter/information-gain one: every candidate
+    merit must be river's, so the trees split at the same points at the same times.
+    """
+    rng = random.Random(3)
+    params = {"grace_period": 50, "delta": 0.01, "leaf_prediction": "nba"}
+    ref, fast = tree.HoeffdingTreeClassifier(**params), FastHoeffdingTreeClassifier(**params)
+    for x, y in make_stream(stream, 3000, 11):
+        assert ref.predict_one(x) == fast.predict_one(x)
+        k = 1 + int(rng.random() * 6)
+        ref.learn_one(x, y, w=k)
+        fast.learn_one(x, y, w=k)
+    assert ref.n_nodes == fast.n_nodes > 5
+    leaf_r, leaf_f = ref._root, fast._root
+    while hasattr(leaf_r, "children"):  # same split features and thresholds down one path
+        assert leaf_r.feature == leaf_f.feature and leaf_r.threshold == leaf_f.threshold
+        leaf_r, leaf_f = leaf_r.children[0], leaf_f.children[0]
+    crit = fast._new_split_criterion()
+    for a, b in zip(
+        leaf_r.best_split_suggestions(crit, ref),
+        leaf_f.best_split_suggestions(crit, fast),
+        strict=True,
+    ):
+        assert (a.merit, a.feature, a.split_info) == (b.merit, b.feature, b.split_info)
