@@ -2,11 +2,12 @@
 the service path ``step()``.
 
 Quality bar (issue 11): mean return of the episodes that end within steps 40k–50k ≥ 400 on at
-least 9 of 10 seeds, none below 300. The defaults were studied on seeds 0–9; the fix for the
-collapses (bootstrapping at the 500-step cut instead of treating it as terminal) and the
-hidden width (64, 64) on seeds 0–59 (CartPole) and 0–11 (Acrobot). This reports on seeds
-100–109 (Acrobot 100–104), never used for a choice, but seen once with width (32, 32) before
-the width was changed: the page written by this script says so, with those numbers.
+least 9 of 10 seeds, none below 300. Choices made on tuning seeds only: bootstrapping at the
+500-step cut, the hidden width (64, 64), and rescaling the output layer when the reward scale
+moves (CartPole seeds 0–59, Acrobot 0–11; CartPole 60–99 and Acrobot 12–23 as a check). This
+reports on seeds 100–109 (Acrobot 100–104), never used for a choice, but seen twice before
+(widths (32, 32) and (64, 64), before the rescaling): the page written by this script says so,
+with those numbers.
 Acrobot-v1 (3 actions, reward -1 per step, cap 500) checks that the defaults carry to a
 second task.
 Reference measured in the same run: a uniformly random policy on each task (mean return,
@@ -34,28 +35,56 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 HIDDEN = tuple(inspect.signature(StreamQ).parameters["hidden"].default)
 
 # How the width was chosen, and what had been seen before (written into the page as is).
-DISCLOSURE = """**How the hidden width was chosen (full disclosure).** The default width went from (32, 32)
-to (64, 64) after the bootstrapping fix, by a rule fixed before any report seed was run with
-(64, 64): adopt it if, on tuning seeds only, it has clearly more CartPole seeds ≥ 400, no
-more seeds below 300, and Acrobot is not worse.
+DISCLOSURE = """**How the defaults were chosen (full disclosure).**
 
-| tuning seeds (steps 40k–50k) | hidden (32, 32) | hidden (64, 64) |
-|---|---|---|
-| CartPole 0–29: ≥ 400 / below 300 | 28/30 / 0 | 28/30 / 2 (seeds 10, 15) |
-| CartPole 30–59: ≥ 400 / below 300 | 24/30 / 3 (seeds 34, 39, 41) | 30/30 / 0 |
-| CartPole 0–59: ≥ 400 / below 300 | **52/60 / 3** | **58/60 / 2** |
-| CartPole 0–59: mean return, mean worst stretch | 460.0, 381.5 | 480.9, 439.2 |
-| Acrobot 0–11: mean / median return (higher = better) | -234.2 / -176.8 | -218.2 / -155.6 |
+*Output layer rescaled when the reward scale moves* (issue 11, second study; tuning seeds
+only). Collapses reproduced on CartPole tuning seeds (10: 500 for 10k steps, then a plateau at
+~150 with the cart drifting off the track; 15: a plateau at ~110, then returns of ~9 for 17k
+steps) and instrumented (`StreamQ` docstring): the reward scale σ (running std of the
+discounted return) moved from ~21 to ~34 in the first 5k steps and by 5–15% later, while the
+network's outputs kept the old scale; Q-learning corrects only the action taken, and the scale
+error (0.17 on seed 10, steps 10k–15k) was 5–10× the action gaps (0.01–0.04). The ObGD step,
+ε, normalisation statistics, traces and the first layer were examined too (table). The causal
+check: a constant σ = 30 (no drift, CartPole's typical value, not usable as a default) gave
+60/60 like the fix; freezing σ after 10k steps did not help (the early drift does the damage).
+Fix adopted: output layer × σ_old/σ_new at every change of σ (the scale half of Pop-Art), with
+the TD error of that transition taken under the rescaled layer.
 
-Seed by seed, 8 CartPole seeds reach ≥ 400 only with (64, 64) and 2 (10, 15) only with
-(32, 32): a one-sided sign test gives p ≈ 0.055, so the gain is likely, not certain.
-Acrobot: (64, 64) better on 6 of 12 seeds, 2 seeds stuck near -500 with either width.
+| CartPole seeds 0–59, steps 40k–50k | ≥ 400 | below 300 | mean | worst stretches < 100 | mean worst stretch |
+|---|---|---|---|---|---|
+| before (shipped defaults, (64, 64)) | 58/60 | 2 (10, 15) | 480.9 | 3 | 439.2 |
+| ε floor 0.05 instead of 0.01 | 47/60 | 7 | 439.8 | 12 | 321.0 |
+| traces kept after exploratory actions (the paper's default) | 54/60 | 4 | 472.7 | 5 | 421.6 |
+| no time feature | 55/60 | 3 | 476.0 | 6 | 396.4 |
+| no reward scaling | 51/60 | 6 | 451.4 | 5 | 389.7 |
+| ObGD bound on g·z (the actual first-order change) as well as ‖z‖₁ | 47/60 | 10 | 431.1 | 9 | 326.7 |
+| ObGD bound on g·z alone, κ = 1 | 56/60 | 2 | 482.6 | 4 | 415.8 |
+| first layer keeps one input per unit (sparse init zeroes all 5 today) | 46/60 | 7 | 433.4 | 5 | 327.3 |
+| σ frozen after 10k steps | 58/60 | 2 | 482.2 | 2 | 441.0 |
+| constant σ = 30 (causal check only) | 60/60 | 0 | 499.0 | 0 | 494.0 |
+| output rescaled, TD error with the stale q(s, a) | 59/60 | 0 | 495.8 | 0 | 478.6 |
+| **output rescaled, TD error under the rescaled layer (adopted)** | **60/60** | **0** | 500.0 | 0 | 494.7 |
 
-The report seeds above had **already been run once with (32, 32)** (same script, commit
-a23cea8), and the decision to look again at the width was taken knowing that run fell short:
-CartPole 100–109: 500.0, 245.5, 168.9, 500.0, 497.3, 500.0, 500.0, 500.0, 500.0, 455.1
-(8/10 ≥ 400, 2 below 300); Acrobot 100–104: -370.4, -147.2, -167.3, -469.9, -487.7. Those
-numbers did not enter the rule; the tables above are the first and only run with (64, 64)."""
+Check on seeds not tuned on (run once each): CartPole 60–99, before 36/40 ≥ 400 with 4 below
+300, after 40/40 with none below 300 (lowest 10-episode stretch 24.5 → 228.5); Acrobot 0–23
+(0–11 tuning) mean / median return before -222.7 / -143.5, after -220.5 / -145.5 (seeds stuck
+near -500: 5 before, 4 after; that is an exploration problem this fix does not address).
+
+*Hidden width (64, 64)* (before the rescaling), by a rule fixed before any report seed was run
+with (64, 64): adopt it if, on tuning seeds only, it has clearly more CartPole seeds ≥ 400, no
+more seeds below 300, and Acrobot is not worse. CartPole 0–59 ≥ 400 / below 300: (32, 32)
+52/60 / 3, (64, 64) 58/60 / 2 (sign test p ≈ 0.055); Acrobot 0–11 mean -234.2 vs -218.2.
+
+*The report seeds were seen twice before this run* (same script, earlier defaults), and both
+later changes were made knowing those runs fell short:
+with (32, 32) (commit a23cea8): CartPole 100–109: 500.0, 245.5, 168.9, 500.0, 497.3, 500.0,
+500.0, 500.0, 500.0, 455.1 (8/10 ≥ 400, 2 below 300); Acrobot 100–104: -370.4, -147.2,
+-167.3, -469.9, -487.7.
+With (64, 64), before the rescaling (commit 744905c): CartPole 500.0, 500.0, 500.0, 415.7,
+251.5, 500.0, 500.0, 500.0, 217.5, 500.0 (8/10, 2 below 300; seed 104 at ~10 for 1041
+episodes); Acrobot -119.1, -108.7, -305.0, -153.2, -100.9.
+Those numbers did not enter any choice; the tables above are the first and only run with the
+rescaling."""
 
 
 def run_seed(env_id: str, seed: int, steps: int, bar: tqdm) -> dict:
@@ -208,11 +237,12 @@ Command: `{command()}`
 Machine: {machine()}
 Setup: `StreamQ(n_actions=n, seed=s)` and nothing else: the shipped defaults (α = 1, κ = 2,
 γ = 0.99, λ = 0.8, hidden {HIDDEN}, ε 1 → 0.01 over the first 5,000 decisions, time feature
-for episodes capped at 500, observation normalisation, reward scaling), driven through the
+for episodes capped at 500, observation normalisation, reward scaling with the output layer
+rescaled whenever the scale moves), driven through the
 service path `step(agent, episode, obs, reward, done, truncated)`: an episode cut at the
 500-step cap bootstraps from its last observation, only a real termination has value 0.
-Defaults studied on seeds 0–59 (CartPole) and 0–11 (Acrobot); these seeds were not used for any
-choice (but see the disclosure below). Reference in the same run: a uniformly random policy
+Defaults studied on seeds 0–59 (CartPole) and 0–11 (Acrobot), checked on CartPole 60–99 and
+Acrobot 12–23; these seeds were not used for any choice (but see the disclosure below). Reference in the same run: a uniformly random policy
 (CartPole mean return {cp_ref['mean_return']:.1f}, bare environment
 {cp_ref['env_steps_per_s']:.0f} steps/s).
 
@@ -227,11 +257,12 @@ after step {args.steps // 2} (a collapse shows here).
 Learner speed (time inside `StreamQ.step`, one process, shared machine): median
 {np.median(sps):.0f} steps/s, {np.median(sps) / cp_ref['env_steps_per_s']:.2f}× the bare
 environment's stepping rate.
-Collapses (returns falling to ~10 for thousands of steps) and what caused most of them (the
-cap taken as terminal): see the `StreamQ` docstring.
+Collapses (returns falling to ~10 for thousands of steps) and their two causes found so far
+(the cap taken as terminal; the reward scale moving under stale outputs): see the `StreamQ`
+docstring and the disclosure below.
 
 **Acrobot-v1** (3 actions, reward -1 per step until the tip swings above the bar, cap 500;
-seeds 0–11 checked the width choice, these were not used). Random policy in the same run: {ac_ref['mean_return']:.1f} mean return
+seeds 0–11 checked the choices, 12–23 the rescaling, these were not used). Random policy in the same run: {ac_ref['mean_return']:.1f} mean return
 over all its episodes, {ac_ref['window_mean']:.1f} in the same step window.
 
 | seed | StreamQ mean return, steps {lo}–{hi} | random policy, same window | ratio (lower = better, returns are negative) | worst stretch | episodes |
@@ -241,8 +272,8 @@ over all its episodes, {ac_ref['window_mean']:.1f} in the same step window.
 ![learning curves](cartpole-learning-curves.png)
 
 {DISCLOSURE}
-With {HIDDEN} on the same report seeds (tables above): {n400}/{len(cp)} ≥ 400, {n300} below 300,
-so the issue 11 target (≥ 9/10, none below 300) is {"met" if n400 >= 0.9 * len(cp) and n300 == 0 else "not met"}.
+With the rescaling and {HIDDEN} on the report seeds (tables above): {n400}/{len(cp)} ≥ 400,
+{n300} below 300, so the issue 11 target (≥ 9/10, none below 300) is {"met" if n400 >= 0.9 * len(cp) and n300 == 0 else "not met"}.
 """
     print("wrote", write_section("cartpole", body))
 

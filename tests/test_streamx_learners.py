@@ -116,6 +116,51 @@ def test_q_cut_episode_bootstraps_terminal_does_not(truncated):
     assert ag.inspect()["episodes_finished"] == 1
 
 
+def test_q_outputs_keep_reward_units_when_the_reward_scale_moves():
+    """Issue 11: σ (running std of the discounted return) moves as returns change; StreamQ
+    rescales its output layer by σ_old / σ_new, so q × σ of every state is unchanged by the
+    rescale itself (learning is what changes it), for the actions taken and the others."""
+    ag = StreamQ(n_actions=3, obs_dim=2, normalize_obs=False, time_limit=None, seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(50):  # weights away from their initial values, σ well above its floor
+        ag.step("a", "0", rng.normal(size=2), float(rng.normal(5.0, 3.0)), False)
+    probes = rng.normal(size=(20, 2))
+    before = np.array([ag.q_values(x) for x in probes]) * ag.reward_std()
+    std0 = ag.reward_std()
+    st = ag._agents["a"]
+    ag._scaled_reward(st, 40.0)  # a large reward: σ moves, nothing is learned
+    assert ag.reward_std() != pytest.approx(std0)
+    after = np.array([ag.q_values(x) for x in probes]) * ag.reward_std()
+    np.testing.assert_allclose(after, before, rtol=1e-12, atol=1e-12)
+
+
+def test_q_td_error_uses_q_under_the_rescaled_outputs():
+    """The TD error of the transition that moved σ compares the target with q(s, a) as the
+    rescaled network gives it (not with the stale output at the old scale)."""
+    ag = StreamQ(n_actions=2, obs_dim=3, epsilon_start=0.0, epsilon_end=0.0, normalize_obs=False,
+                 time_limit=None, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        ag.step("warm-up", "0", rng.normal(size=3), 1.0, False)
+    x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
+    q0 = np.array(ag.q_values(x0))
+    a = int(np.argmax(q0))
+    std0 = ag.reward_std()
+    ema0 = ag.inspect()["abs_td_error_ema"]
+    ag.learn_one(x0, a, 25.0, x1, done=True)  # terminal: target = r / σ_new
+    std1 = ag.reward_std()
+    assert std1 != pytest.approx(std0)
+    delta = 25.0 / std1 - q0[a] * std0 / std1
+    ema1 = ag.inspect()["abs_td_error_ema"]
+    assert ema1 == pytest.approx(ema0 + 0.01 * (abs(delta) - ema0))
+
+
+def test_td_outputs_are_not_rescaled():
+    """StreamTD keeps its own scheme (value = output × σ, σ floored at 1): unchanged here."""
+    td = StreamTD(obs_dim=1, seed=0)
+    assert not td._preserve_outputs
+
+
 def test_q_episode_done_at_time_limit_counts_as_cut():
     x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
     thetas = []

@@ -33,8 +33,20 @@ MAX_MAGNITUDE = 1e100
 class AgentState:
     """Per-agent trajectory bookkeeping (own trace, last features, return so far)."""
 
-    __slots__ = ("episode", "t", "raw", "x", "cache", "out", "version", "action", "greedy",
-                 "z", "G", "ret")
+    __slots__ = (
+        "episode",
+        "t",
+        "raw",
+        "x",
+        "cache",
+        "out",
+        "version",
+        "action",
+        "greedy",
+        "z",
+        "G",
+        "ret",
+    )
 
     def __init__(self, n_params: int) -> None:
         self.episode: str | None = None
@@ -159,9 +171,11 @@ class StreamLearner(base.Base):
         if not math.isfinite(np.add.reduce(x)):  # any NaN/inf makes the sum non-finite
             raise ValueError(f"{what} contains NaN or infinite values: {x.tolist()}")
         if float(np.maximum.reduce(np.abs(x))) > MAX_MAGNITUDE:
-            raise ValueError(f"{what} has a value beyond ±{MAX_MAGNITUDE:g}, too large to learn "
-                             f"from (its square would overflow the running statistics): "
-                             f"{x.tolist()}")
+            raise ValueError(
+                f"{what} has a value beyond ±{MAX_MAGNITUDE:g}, too large to learn "
+                f"from (its square would overflow the running statistics): "
+                f"{x.tolist()}"
+            )
         return x
 
     @staticmethod
@@ -173,8 +187,10 @@ class StreamLearner(base.Base):
         if not math.isfinite(r):
             raise ValueError(f"reward must be finite, got {reward!r}")
         if abs(r) > MAX_MAGNITUDE:
-            raise ValueError(f"reward {r:g} is beyond ±{MAX_MAGNITUDE:g}, too large to learn from "
-                             "(its square would overflow the running statistics)")
+            raise ValueError(
+                f"reward {r:g} is beyond ±{MAX_MAGNITUDE:g}, too large to learn from "
+                "(its square would overflow the running statistics)"
+            )
         return r
 
     # ---- agents and episodes ----------------------------------------------------------
@@ -230,12 +246,33 @@ class StreamLearner(base.Base):
             st.version = self._version
         return st.out, st.cache
 
+    # Keep the outputs' meaning in reward units when the reward scale moves (see StreamQ).
+    _preserve_outputs = False
+
     def _scaled_reward(self, st: AgentState, r: float) -> float:
+        """r / σ, updating σ (running std of the discounted return) with this reward first.
+
+        With ``_preserve_outputs`` the output layer is multiplied by σ_old / σ_new whenever σ
+        changes, so that output × σ (the estimate in reward units) is unchanged by the new
+        scale: the scale-only half of Pop-Art (van Hasselt et al. 2016, "preserving outputs
+        precisely while adaptively rescaling targets"). Callers holding an output computed
+        before this call multiply it by the same ratio (``reward_std()`` before / after)."""
         st.ret += r
         if not self.scale_reward:
             return r
         st.G = self.gamma * st.G + r
-        return self._rewards.scale(r, st.G)
+        if not self._preserve_outputs:
+            return self._rewards.scale(r, st.G)
+        old = self._rewards.std
+        scaled = self._rewards.scale(r, st.G)
+        new = self._rewards.std
+        if new != old:
+            W, b = self.net.layers[-1]
+            ratio = old / new
+            W *= ratio
+            b *= ratio
+            self._version += 1
+        return scaled
 
     def _apply(self, st: AgentState, grad: np.ndarray, delta: float, cut: bool) -> None:
         """Trace update + ObGD step; ``cut`` zeroes the trace afterwards (episode end etc.)."""

@@ -37,15 +37,28 @@ class StreamQ(StreamLearner):
     500-step episodes) until the greedy action flips and returns fall to ~10 for thousands
     of steps. Bootstrapping at the cut removed most of these collapses (seeds 0–29: 18 → 28
     of 30 at ≥ 400 over steps 40k–50k, 6 → 0 below 300; seeds 30–59: 22 → 24, 5 → 3).
-    What is left: a rare failure late in a long episode (TD error ≈ -q ≈ -3) still drags the
-    values of all states down with it (interference). Wider hidden layers make that rarer, so
-    the default is (64, 64) (the paper's size is (32, 32)), chosen on the same tuning seeds:
-    CartPole seeds 0–59 at ≥ 400 over steps 40k–50k, (32, 32) 52/60 with 3 below 300,
-    (64, 64) 58/60 with 2 below 300 (seeds 10 and 15, which (32, 32) learned); Acrobot seeds
-    0–11 mean return -234 (32, 32) vs -218 (64, 64). A learning step costs ~5–10% more time
-    (numpy call overhead dominates at this size). On the report seeds 100–109 both widths
-    give 8/10 ≥ 400 and 2 below 300 (different seeds fail): the target is not met yet
-    (docs/bench-streamx.md).
+    What was left after that (issue 11, second study): a learner that had reached 500 slid
+    back to plateaus of ~150 (the cart drifting off the track) or fell to returns of ~10 for
+    10–20k steps. Cause: the reward scale σ (running std of the discounted return) is a moving
+    normaliser of the targets (it moved from ~21 to ~34 in the first 5k steps on CartPole, then
+    by 5–15% over later stretches as episode lengths changed), but the network's outputs kept
+    the old scale; every change of σ made all stored Q-values wrong by the same factor, and
+    Q-learning corrects only the action taken in each state. Over a few thousand steps that
+    scale error (q·Δσ/σ: seed 10, steps 10k–15k, σ -6% with q ≈ 3.1 gives 0.17) is 5–10× the
+    action gaps the greedy policy rests on (0.01–0.04), so which action looked better was
+    decided by stale scales rather than by returns. Instrumented runs also showed why one bad stretch spreads: hidden
+    representations of visited states are ~0.99 alike (cosine), so one terminal update with
+    δ ≈ -q moves the Q-values of all states by ~0.8 (out of ~4). Fix: whenever σ changes, the
+    output layer is multiplied by σ_old/σ_new (the scale half of Pop-Art, van Hasselt et al.
+    2016), so q × σ is unchanged by the rescale, and the TD error of that transition uses q(s, a)
+    under the rescaled layer. CartPole seeds 0–59 at ≥ 400 over steps 40k–50k: 58/60 → 60/60,
+    below 300: 2 → 0, lowest 10-episode stretch after step 25k 8.7 → 363; seeds 60–99 (checked
+    once, not tuned on): 36/40 → 40/40, below 300: 4 → 0; Acrobot seeds 0–23 mean return -223
+    → -221 (median -144 → -146). What did not help, same seeds: a longer ε floor (0.05), keeping
+    traces after exploratory actions, no time feature, no reward scaling, freezing σ after 10k
+    steps, a bound on the exact first-order change g·z instead of ‖z‖₁, first-layer init that
+    keeps an input per unit (docs/bench-streamx.md). The hidden width (64, 64) (the paper's is
+    (32, 32)) was chosen before this fix on the same tuning seeds.
 
     Parameters (besides those of every stream-x learner: ``obs_dim`` (None → inferred from the
     first observation, then enforced), ``hidden``, ``lr``, ``gamma``, ``lam``, ``kappa``,
@@ -83,6 +96,7 @@ class StreamQ(StreamLearner):
     """
 
     _kind = "stream_q"
+    _preserve_outputs = True
 
     def __init__(
         self,
@@ -117,10 +131,20 @@ class StreamQ(StreamLearner):
         self.exploration_steps = exploration_steps
         self.n_decisions = 0
         super().__init__(
-            obs_dim=obs_dim, hidden=hidden, lr=lr, gamma=gamma, lam=lam, kappa=kappa,
-            sparsity=sparsity, optimizer=optimizer, normalize_obs=normalize_obs,
-            scale_reward=scale_reward, time_limit=time_limit, max_agents=max_agents,
-            return_window=return_window, seed=seed,
+            obs_dim=obs_dim,
+            hidden=hidden,
+            lr=lr,
+            gamma=gamma,
+            lam=lam,
+            kappa=kappa,
+            sparsity=sparsity,
+            optimizer=optimizer,
+            normalize_obs=normalize_obs,
+            scale_reward=scale_reward,
+            time_limit=time_limit,
+            max_agents=max_agents,
+            return_window=return_window,
+            seed=seed,
         )
 
     def _n_outputs(self) -> int:
@@ -154,25 +178,37 @@ class StreamQ(StreamLearner):
             return bool(truncated)
         return done and bool(self.time_limit) and st.t >= self.time_limit
 
-    def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool,
-               cut_short: bool = False) -> None:
+    def _learn(
+        self, st: AgentState, reward: float, x_next: np.ndarray, done: bool, cut_short: bool = False
+    ) -> None:
         """One Q(λ) update from (st.x, st.action, reward, x_next, done). An episode that was
         cut short (time limit) still bootstraps from x_next; only a terminal state has value 0."""
         q, cache = self._forward_state(st)
-        r = self._scaled_reward(st, reward)
+        a = st.action
+        q_sa = float(q[a])
+        std = self.reward_std()
+        r = self._scaled_reward(st, reward)  # rescales the output layer if σ moved
+        if self._preserve_outputs:
+            q_sa *= std / self.reward_std()  # q(s, a) under the rescaled output layer
         if done and not cut_short:
             target = r
         else:
             q_next, _ = self.net.forward(x_next)
             target = r + self.gamma * float(np.maximum.reduce(q_next))
-        a = st.action
-        delta = target - float(q[a])
+        delta = target - q_sa
         grad = self.net.backward_row(cache, a)
         self._apply(st, grad, delta, cut=done or not st.greedy)
 
     # ---- service API ----------------------------------------------------------------------
-    def step(self, agent: str, episode: str, obs: Any, reward: float, done: bool,
-             truncated: bool | None = None) -> dict:
+    def step(
+        self,
+        agent: str,
+        episode: str,
+        obs: Any,
+        reward: float,
+        done: bool,
+        truncated: bool | None = None,
+    ) -> dict:
         """Learn from this agent's previous transition (if any), then choose its next action.
 
         A transition for an agent whose episode id differs from the one in progress starts a
@@ -206,8 +242,14 @@ class StreamQ(StreamLearner):
         t = st.t
         if done:
             self._end_episode(st)
-        return {"action": a, "step": t, "greedy": greedy, "q": q.tolist(), "epsilon": eps,
-                "done": done}
+        return {
+            "action": a,
+            "step": t,
+            "greedy": greedy,
+            "q": q.tolist(),
+            "epsilon": eps,
+            "done": done,
+        }
 
     # ---- single-agent API -----------------------------------------------------------------
     def _local_obs(self, x_raw: np.ndarray) -> AgentState:
@@ -227,8 +269,15 @@ class StreamQ(StreamLearner):
         st.action, st.greedy = self._choose(q)
         return st.action
 
-    def learn_one(self, obs: Any, action: int, reward: float, next_obs: Any, done: bool = False,
-                  truncated: bool | None = None) -> None:
+    def learn_one(
+        self,
+        obs: Any,
+        action: int,
+        reward: float,
+        next_obs: Any,
+        done: bool = False,
+        truncated: bool | None = None,
+    ) -> None:
         """Learn from one transition. The trace is cut if ``action`` is not greedy under the
         current Q (in a single-agent loop: exactly when ``act`` explored). ``done`` and
         ``truncated`` as in ``step``: a truncated episode ends but ``next_obs`` is not terminal."""
