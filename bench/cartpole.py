@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import time
 from pathlib import Path
 
@@ -101,7 +102,9 @@ def run_seed(env_id: str, seed: int, steps: int, bar: tqdm) -> dict:
         done = term or trunc
         ret += r
         t0 = time.perf_counter()
-        res = agent.step("bench", str(ep), obs.tolist(), float(r), done, truncated=trunc and not term)
+        res = agent.step(
+            "bench", str(ep), obs.tolist(), float(r), done, truncated=trunc and not term
+        )
         learn_time += time.perf_counter() - t0
         if done:
             ends.append(t)
@@ -111,8 +114,12 @@ def run_seed(env_id: str, seed: int, steps: int, bar: tqdm) -> dict:
             t0 = time.perf_counter()
             res = agent.step("bench", str(ep), obs.tolist(), 0.0, False)
             learn_time += time.perf_counter() - t0
-            bar.set_postfix(task=env_id.split("-")[0], seed=seed, ret=f"{np.mean(returns[-10:]):.0f}",
-                            refresh=False)
+            bar.set_postfix(
+                task=env_id.split("-")[0],
+                seed=seed,
+                ret=f"{np.mean(returns[-10:]):.0f}",
+                refresh=False,
+            )
         bar.update(1)
     env.close()
     assert agent.inspect()["steps_learned"] == steps
@@ -134,8 +141,12 @@ def random_reference(env_id: str, steps: int, seed: int) -> dict:
             returns.append(ret)
             ret = 0.0
             env.reset()
-    return {"ends": ends, "returns": returns, "mean_return": float(np.mean(returns)),
-            "env_steps_per_s": steps / (time.perf_counter() - t0)}
+    return {
+        "ends": ends,
+        "returns": returns,
+        "mean_return": float(np.mean(returns)),
+        "env_steps_per_s": steps / (time.perf_counter() - t0),
+    }
 
 
 def window_mean(run: dict, lo: int, hi: int) -> float:
@@ -146,7 +157,9 @@ def window_mean(run: dict, lo: int, hi: int) -> float:
 def worst_stretch(run: dict, after: int, k: int = 10) -> float:
     """Lowest moving mean of k episode returns among episodes ending after step ``after``."""
     idx = [i for i, t in enumerate(run["ends"]) if t > after and i >= k - 1]
-    return min((float(np.mean(run["returns"][i - k + 1 : i + 1])) for i in idx), default=float("nan"))
+    return min(
+        (float(np.mean(run["returns"][i - k + 1 : i + 1])) for i in idx), default=float("nan")
+    )
 
 
 def _curve(ax, run: dict, label: str, **kw) -> None:
@@ -156,15 +169,19 @@ def _curve(ax, run: dict, label: str, **kw) -> None:
     ax.plot(ends[k - 1 :], smooth, label=label, lw=1.1, **kw)
 
 
-def plot(cp: list[dict], cp_ref: dict, ac: list[dict], ac_ref: dict, steps: int, path: Path) -> None:
+def plot(
+    cp: list[dict], cp_ref: dict, ac: list[dict], ac_ref: dict, steps: int, path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    for ax, runs, ref, title, bar in ((axes[0], cp, cp_ref, "CartPole-v1", 400),
-                                      (axes[1], ac, ac_ref, "Acrobot-v1", None)):
+    for ax, runs, ref, title, bar in (
+        (axes[0], cp, cp_ref, "CartPole-v1", 400),
+        (axes[1], ac, ac_ref, "Acrobot-v1", None),
+    ):
         for run in runs:
             _curve(ax, run, f"seed {run['seed']}")
         _curve(ax, ref, "random policy", color="black", ls=":")
@@ -181,7 +198,9 @@ def plot(cp: list[dict], cp_ref: dict, ac: list[dict], ac_ref: dict, steps: int,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 110)))
     ap.add_argument("--acrobot-seeds", type=int, nargs="+", default=[100, 101, 102, 103, 104])
     ap.add_argument("--steps", type=int, default=50_000)
@@ -190,6 +209,7 @@ def main() -> None:
     args = ap.parse_args()
     lo, hi = int(0.8 * args.steps), args.steps
 
+    load_start = os.getloadavg()[0]
     cp_ref = random_reference("CartPole-v1", args.steps, seed=12345)
     ac_ref = random_reference("Acrobot-v1", args.steps, seed=12345)
     cp, ac = [], []
@@ -207,15 +227,22 @@ def main() -> None:
     n400 = sum(run["window_mean"] >= 400 for run in cp)
     n300 = sum(run["window_mean"] < 300 for run in cp)
     for run in cp:
-        print(f"CartPole seed {run['seed']}: steps {lo}-{hi} mean return {run['window_mean']:.1f}, "
-              f"worst 10-episode mean after {args.steps // 2}: {run['worst10']:.1f}")
+        print(
+            f"CartPole seed {run['seed']}: steps {lo}-{hi} mean return {run['window_mean']:.1f}, "
+            f"worst 10-episode mean after {args.steps // 2}: {run['worst10']:.1f}"
+        )
     for run in ac:
         print(f"Acrobot seed {run['seed']}: steps {lo}-{hi} mean return {run['window_mean']:.1f}")
-    print(f"CartPole: {n400}/{len(cp)} seeds >= 400, {n300} below 300; random {cp_ref['mean_return']:.1f}")
+    print(
+        f"CartPole: {n400}/{len(cp)} seeds >= 400, {n300} below 300; random {cp_ref['mean_return']:.1f}"
+    )
     print(f"Acrobot random policy: {ac_ref['mean_return']:.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"cartpole": cp, "acrobot": ac, "cartpole_random": cp_ref,
-                                         "acrobot_random": ac_ref}))
+        args.json.write_text(
+            json.dumps(
+                {"cartpole": cp, "acrobot": ac, "cartpole_random": cp_ref, "acrobot_random": ac_ref}
+            )
+        )
     if args.no_doc:
         return
     png = DOCS / "cartpole-learning-curves.png"
@@ -243,8 +270,8 @@ service path `step(agent, episode, obs, reward, done, truncated)`: an episode cu
 500-step cap bootstraps from its last observation, only a real termination has value 0.
 Defaults studied on seeds 0–59 (CartPole) and 0–11 (Acrobot), checked on CartPole 60–99 and
 Acrobot 12–23; these seeds were not used for any choice (but see the disclosure below). Reference in the same run: a uniformly random policy
-(CartPole mean return {cp_ref['mean_return']:.1f}, bare environment
-{cp_ref['env_steps_per_s']:.0f} steps/s).
+(CartPole mean return {cp_ref["mean_return"]:.1f}, bare environment
+{cp_ref["env_steps_per_s"]:.0f} steps/s).
 
 **CartPole-v1** (cap 500). "worst stretch" = lowest mean of 10 consecutive episodes ending
 after step {args.steps // 2} (a collapse shows here).
@@ -255,15 +282,16 @@ after step {args.steps // 2} (a collapse shows here).
 
 **{n400}/{len(cp)} seeds ≥ 400, {n300} below 300** (target: ≥ 9/10, none below 300).
 Learner speed (time inside `StreamQ.step`, one process, shared machine): median
-{np.median(sps):.0f} steps/s, {np.median(sps) / cp_ref['env_steps_per_s']:.2f}× the bare
-environment's stepping rate.
+{np.median(sps):.0f} steps/s, {np.median(sps) / cp_ref["env_steps_per_s"]:.2f}× the bare
+environment's stepping rate (load average {load_start:.1f} when the run started,
+{os.getloadavg()[0]:.1f} when it ended, on 2 cores: compare speeds across runs with care).
 Collapses (returns falling to ~10 for thousands of steps) and their two causes found so far
 (the cap taken as terminal; the reward scale moving under stale outputs): see the `StreamQ`
 docstring and the disclosure below.
 
 **Acrobot-v1** (3 actions, reward -1 per step until the tip swings above the bar, cap 500;
-seeds 0–11 checked the choices, 12–23 the rescaling, these were not used). Random policy in the same run: {ac_ref['mean_return']:.1f} mean return
-over all its episodes, {ac_ref['window_mean']:.1f} in the same step window.
+seeds 0–11 checked the choices, 12–23 the rescaling, these were not used). Random policy in the same run: {ac_ref["mean_return"]:.1f} mean return
+over all its episodes, {ac_ref["window_mean"]:.1f} in the same step window.
 
 | seed | StreamQ mean return, steps {lo}–{hi} | random policy, same window | ratio (lower = better, returns are negative) | worst stretch | episodes |
 |---|---|---|---|---|---|
