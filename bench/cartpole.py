@@ -42,7 +42,7 @@ DISCLOSURE = """**How the defaults were chosen (full disclosure).**
 only). Collapses reproduced on CartPole tuning seeds (10: 500 for 10k steps, then a plateau at
 ~150 with the cart drifting off the track; 15: a plateau at ~110, then returns of ~9 for 17k
 steps) and instrumented (`StreamQ` docstring): the reward scale σ (running std of the
-discounted return) moved from ~21 to ~34 in the first 5k steps and by 5–15% later, while the
+discounted return) rose from ~21 at step 2.5k to 31–34 at 5k and moved 5–30% later, while the
 network's outputs kept the old scale; Q-learning corrects only the action taken, and the scale
 error (0.17 on seed 10, steps 10k–15k) was 5–10× the action gaps (0.01–0.04). The ObGD step,
 ε, normalisation statistics, traces and the first layer were examined too (table). The causal

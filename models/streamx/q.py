@@ -40,15 +40,15 @@ class StreamQ(StreamLearner):
     What was left after that (issue 11, second study): a learner that had reached 500 slid
     back to plateaus of ~150 (the cart drifting off the track) or fell to returns of ~10 for
     10–20k steps. Cause: the reward scale σ (running std of the discounted return) is a moving
-    normaliser of the targets (it moved from ~21 to ~34 in the first 5k steps on CartPole, then
-    by 5–15% over later stretches as episode lengths changed), but the network's outputs kept
+    normaliser of the targets (on CartPole it rose from ~21 at step 2.5k to 31–34 at step 5k,
+    then moved by 5–30% over later stretches as episode lengths changed), but the outputs kept
     the old scale; every change of σ made all stored Q-values wrong by the same factor, and
     Q-learning corrects only the action taken in each state. Over a few thousand steps that
     scale error (q·Δσ/σ: seed 10, steps 10k–15k, σ -6% with q ≈ 3.1 gives 0.17) is 5–10× the
     action gaps the greedy policy rests on (0.01–0.04), so which action looked better was
-    decided by stale scales rather than by returns. Instrumented runs also showed why one bad stretch spreads: hidden
-    representations of visited states are ~0.99 alike (cosine), so one terminal update with
-    δ ≈ -q moves the Q-values of all states by ~0.8 (out of ~4). Fix: whenever σ changes, the
+    decided by stale scales rather than by returns. Instrumented runs also showed why one bad
+    stretch spreads: hidden representations of visited states are ~0.99 alike (cosine), so one
+    terminal update with δ ≈ -q moves the Q-values of all states by ~0.8 (out of ~4). Fix: whenever σ changes, the
     output layer is multiplied by σ_old/σ_new (the scale half of Pop-Art, van Hasselt et al.
     2016), so q × σ is unchanged by the rescale, and the TD error of that transition uses q(s, a)
     under the rescaled layer. CartPole seeds 0–59 at ≥ 400 over steps 40k–50k: 58/60 → 60/60,
