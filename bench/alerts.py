@@ -36,6 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
+import hashlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import pickle  # noqa: E402
@@ -58,7 +59,8 @@ from streamsvc.config import load_settings  # noqa: E402
 from streamsvc.streams import compose, drift_width, make_stream  # noqa: E402
 from streamsvc.streams import drift_points as builtin_drifts  # noqa: E402
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streamsvc-bench-alerts"
 WITHIN = 2000
 #: detector settings compared (name, drift_detector, drift_delta, drift_params)
@@ -282,17 +284,29 @@ def record(case: Case, model: dict[str, Any] | None = None) -> dict[str, Any]:
     answers and alerts."""
     path = CACHE / f"{case.key}{'-' + model['kind'] if model else ''}.pkl"
     if path.exists():
-        return {**pickle.loads(path.read_bytes()), "cached": True}
+        kept = pickle.loads(path.read_bytes())
+        if kept.get("code") == _models_code():  # recorded by the learners of today
+            return {**kept, "cached": True}
     data = list(examples(case))
     host = ClassifierHost(_spec(**(model or {})), "default", HostLimits())
     answers: list[Any] = []
     host.model = Recording(host.model, answers)
     alerts, secs = run_host(host, data)
     out = {"answers": answers, "alerts": alerts, "seconds": secs, "spec": _signature(model),
+           "code": _models_code(),
            "accuracy": host.metrics.accuracy, "improvements": host.counters["improvements"]}
     CACHE.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(out))
     return out
+
+
+def _models_code() -> str:
+    """A fingerprint of the learners' source (`models/`): a recorded run is reused only by
+    the code that recorded it (a changed default model must run again)."""
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "models").rglob("*.py")):
+        h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _signature(model: dict[str, Any] | None = None) -> str:
