@@ -202,7 +202,6 @@ class BatchEngine:
         # Kafka (emptied once the producer has nothing in flight)
         self._inflight: dict[bytes, tuple] = {}
         self._offsets: dict[tuple[str, int], int] = {}  # next offset to commit
-        self._due_since: float | None = None  # when a due snapshot began to wait for outputs
         self._stop = threading.Event()
         self._last_status = 0.0
         self._rate_mark = (time.monotonic(), 0, 0)
@@ -224,7 +223,6 @@ class BatchEngine:
                 if msgs:
                     self.process(msgs)
                 self._maybe_commit()
-                self._maybe_checkpoint()
                 self._maybe_status()
                 self._beat()
             self._finish("shutdown")
@@ -299,31 +297,49 @@ class BatchEngine:
                 self.latency.observe(max(0.0, done - ts / 1000.0))
 
     def _maybe_commit(self) -> None:
-        """Commit what was processed once its outputs are in Kafka, every `commit_interval`
-        seconds (not per batch).
+        """Every `commit_interval` seconds (not per batch): commit what was processed and
+        snapshot the partitions that are due, once the outputs of those records are in Kafka.
 
         Hardly waiting: when the producer has nothing in flight (every output acknowledged,
-        every delivery report served) the offsets are committed at once; else what is queued
-        is sent at once and the loop waits up to `COMMIT_WAIT` for it, and commits if it all
-        landed. Only if that does not happen within `MAX_COMMIT_DELAY` commit intervals (the
-        broker is slow) does the loop stop for a full flush: at half load a full flush every
-        second was the main cause of the latency tail.
+        every delivery report served) that is at once; else what is queued is sent at once
+        and the loop waits up to `COMMIT_WAIT` for it, and goes on if it all landed. Only if
+        that does not happen within `MAX_COMMIT_DELAY` commit intervals (the broker is slow)
+        does the loop stop for a full flush: at half load, a full flush every second was the
+        main cause of the latency tail.
         """
         now = time.monotonic()
-        if not self._offsets:  # idle: forget what is known delivered (status messages)
-            if self._inflight and not self._failed and not len(self.producer):
-                self._inflight.clear()
-            return
         since = now - self._last_commit
         if since < self.commit_interval:
             return
+        due = self.pipe.due()
+        if not self._offsets and not due:  # idle: forget what is known delivered (status)
+            if self._inflight and not self._failed and not len(self.producer):
+                self._inflight.clear()
+            return
         if not self._outputs_landed():
             if since < self.commit_interval * MAX_COMMIT_DELAY:
-                return  # try again after the next batch
+                return  # try again at the next commit point
             self.pipe.counters["commit_flushes"] += 1
             self._flush()  # retries and dead-letters what failed; returns when all is in Kafka
         self._commit(asynchronous=True)
         self._last_commit = now
+        for p in due:  # the outputs of every record these snapshots include are in Kafka
+            self._checkpoint(p, "due")
+
+    def _outputs_landed(self) -> bool:
+        """True when every output handed to the producer is in Kafka (delivery reports
+        served, nothing failed); what is queued is sent at once and given `COMMIT_WAIT`."""
+        self.producer.poll(0)  # serve delivery reports: failures land in _failed
+        if len(self.producer) and not self._failed and self.producer is self._light:
+            # a stream that never pauses never finds the producer empty by itself: send what
+            # is queued now and wait a few ms for it (a miss costs `COMMIT_WAIT`; the next
+            # commit point tries again). Not through a backlog: there the busy producer's
+            # fuller requests matter more than when the commit comes.
+            self.producer.flush(COMMIT_WAIT)
+        if len(self.producer) or self._failed:
+            return False
+        self._inflight.clear()
+        return True
 
     def _send(self, out: Out, origin: tuple) -> None:
         role, key, value = out
@@ -430,41 +446,6 @@ class BatchEngine:
             blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
         self.writer.put(partition, blob, {**meta, "reason": reason, "worker": self.worker_id})
         self.pipe.counters["snapshots_saved"] += 1
-
-    def _maybe_checkpoint(self) -> None:
-        """Snapshot the partitions that are due once every output of the records a snapshot
-        includes is in Kafka: at once if the producer is empty or empties within
-        `COMMIT_WAIT`, else at a later pass of the loop (a full flush only after
-        `MAX_COMMIT_DELAY` commit intervals), so a snapshot does not stall the stream."""
-        due = self.pipe.due()
-        if not due:
-            return
-        if not self._outputs_landed():
-            now = time.monotonic()
-            if self._due_since is None:
-                self._due_since = now
-            if now - self._due_since < self.commit_interval * MAX_COMMIT_DELAY:
-                return
-            self.pipe.counters["commit_flushes"] += 1
-            self._flush()
-        self._due_since = None
-        for p in due:
-            self._checkpoint(p, "due")
-
-    def _outputs_landed(self) -> bool:
-        """True when every output handed to the producer is in Kafka (delivery reports
-        served, nothing failed); what is queued is sent at once and given `COMMIT_WAIT`."""
-        self.producer.poll(0)  # serve delivery reports: failures land in _failed
-        if len(self.producer) and not self._failed and self.producer is self._light:
-            # a stream that never pauses never finds the producer empty by itself: send what
-            # is queued now and wait a few ms for it (a miss costs `COMMIT_WAIT`; the next
-            # pass tries again). Not through a backlog: there the busy producer's fuller
-            # requests matter more than when the commit comes.
-            self.producer.flush(COMMIT_WAIT)
-        if len(self.producer) or self._failed:
-            return False
-        self._inflight.clear()
-        return True
 
     def _finish(self, reason: str) -> None:
         self._flush()
