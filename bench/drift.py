@@ -304,7 +304,8 @@ def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) ->
         "the router's top-3 experts vote weighted by its confidence (`predict_top=3`), "
         "router batches of 16, ADWIN-triggered expert replacement (`drift_reset=True`), and "
         "(since issue 11) experts learning with Poisson(6) weights, grace period 100, split "
-        "confidence alternating 1e-7 / 0.01 over the experts; `DriftMoE-prev` (when shown) "
+        "confidence 1e-7 for every third expert and 0.01 for the others; "
+        "`DriftMoE-prev` (when shown) "
         "is that default before issue 11 (unit weights, grace period 50, split confidence "
         "1e-7). Experts are `models.hoeffding.FastHoeffdingTreeClassifier` (river's Hoeffding tree "
         "with vectorised naive-Bayes leaves, same predictions); the HT baseline is river's own.",

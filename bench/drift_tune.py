@@ -19,6 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
+import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     for c in args.cand or ["default={}"]:
         name, _, kw = c.partition("=")
         cands[name] = (DriftMoEClassifier, json.loads(kw or "{}"))
-    lines: list[str] = [f"python -m bench.drift_tune {' '.join(argv or sys.argv[1:])}", ""]
+    cmd = shlex.join(argv if argv is not None else sys.argv[1:])
+    lines: list[str] = [f"python -m bench.drift_tune {cmd}", ""]
 
     def say(text: str) -> None:
         print(text, flush=True)

@@ -29,7 +29,7 @@ encoded through a growing vocabulary, features appearing late get new router inp
 and the expert predictions computed by ``predict_*`` are reused by the following
 ``learn_one`` on the same ``x`` (test-then-train costs one round of expert predictions).
 The data variant's experts also learn as ARF's trees do, with Poisson(6) example weights, and
-the pool mixes cautious trees (split confidence 1e-7) with fast-growing ones (0.01): the
+the pool mixes cautious trees (split confidence 1e-7, a third) with fast-growing ones (0.01): the
 reference's unit-weight, 1e-7 trees grew too slowly to follow an RBF stream or a curved
 boundary (issue 11; ``python -m bench.drift_tune``), while ARF's settings alone lose on LED.
 """
@@ -83,15 +83,15 @@ class DriftMoEClassifier(base.Classifier):
         Passed to every ``river.tree.HoeffdingTreeClassifier`` expert (``delta`` is the split
         confidence). ``grace_period`` and ``delta`` may be tuples, cycled over the experts
         (expert *e* gets item ``e % len``). ``None``: the variant's default. Data variant:
-        grace period 100 and a pool of two kinds of trees, split confidence 1e-7 (the
-        reference's: cautious trees, whose few leaves keep enough examples for their
-        naive-Bayes models — best where that model fits, e.g. LED) for the even experts and
-        0.01 (ARF's: trees that grow fast — best on curved boundaries, e.g. RBF, Bananas)
-        for the odd ones; the router learns which kind is right where. Task variant: the
-        reference's 50 and 1e-7. With Poisson weights (``train_lambda``) the grace period
-        counts weight, so 100 at λ = 6 means a split attempt about every 17 examples a leaf
-        learns (ARF: 50, every ~8; halving the attempts keeps the per-example cost of the
-        data variant within ~15 % of the unit-weight trees').
+        grace period 100 and a pool of two kinds of trees: every third expert (0, 3, 6, ...)
+        has split confidence 1e-7 (the reference's: cautious trees, whose few leaves keep
+        enough examples for their naive-Bayes models — best where that model fits, e.g.
+        LED), the others 0.01 (ARF's: trees that grow fast — best on curved or moving
+        boundaries, e.g. RBF, Bananas); the router learns which kind is right where. Task
+        variant: the reference's 50 and 1e-7. With Poisson weights (``train_lambda``) the
+        grace period counts weight, so 100 at λ = 6 means a split attempt about every 17
+        examples a leaf learns (ARF: 50, every ~8; halving the attempts keeps the
+        per-example cost of the data variant within ~15 % of the unit-weight trees').
     task_train
         Task variant only: ``"all"`` (every one-vs-rest tree learns every example, so each
         sees all its negatives) or ``"topk"`` (true class's tree + router's top-k; cheaper
@@ -144,7 +144,7 @@ class DriftMoEClassifier(base.Classifier):
 
     #: expert-tree settings when left at ``None``, per variant (see the parameters)
     _DEFAULTS = {
-        "data": {"grace_period": 100, "delta": (1e-7, 0.01), "train_lambda": 6.0},
+        "data": {"grace_period": 100, "delta": (1e-7, 0.01, 0.01), "train_lambda": 6.0},
         "task": {"grace_period": 50, "delta": 1e-7, "train_lambda": 0.0},
     }
     _HEDGE_DECAY = 0.995  # task-variant mixer: forgetting factor of the log-loss sums

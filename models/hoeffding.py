@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from river import stats, tree
 from river.proba import Gaussian
-from river.tree.nodes.branch import DTBranch
+from river.tree.nodes.branch import DTBranch, NumericBinaryBranch
 from river.tree.nodes.htc_nodes import LeafNaiveBayesAdaptive
 from river.tree.nodes.leaf import HTLeaf
 from river.tree.split_criterion import InfoGainSplitCriterion
@@ -129,6 +129,16 @@ def _new_gaussian() -> Gaussian:
 
 
 _SHARED_RNG = random.Random(0)
+_BRANCH_TYPES: dict[type, bool] = {}
+
+
+def _is_branch(t: type) -> bool:
+    """``issubclass(t, DTBranch)``, cached (``isinstance`` on river's abstract node classes
+    goes through ``abc`` and showed up in profiles of the root-to-leaf walk)."""
+    b = _BRANCH_TYPES.get(t)
+    if b is None:
+        b = _BRANCH_TYPES[t] = issubclass(t, DTBranch)
+    return b
 
 
 class _GaussianTable:
@@ -369,9 +379,15 @@ class FastHoeffdingTreeClassifier(tree.HoeffdingTreeClassifier):
         # (its split feature missing, or an unseen category) takes river's own code
         root = self._root
         p_node, node = None, root
-        while isinstance(node, DTBranch):
+        while True:
+            t = type(node)
             try:
-                child = node.next(x)
+                if t is NumericBinaryBranch:  # river's branch_no, inlined
+                    child = node.children[0 if x[node.feature] <= node.threshold else 1]
+                elif _is_branch(t):
+                    child = node.next(x)
+                else:
+                    break
             except KeyError:
                 break
             p_node, node = node, child
@@ -403,9 +419,15 @@ class FastHoeffdingTreeClassifier(tree.HoeffdingTreeClassifier):
         proba = {c: 0.0 for c in sorted(self.classes)}
         node = self._root
         if node is not None:
-            while isinstance(node, DTBranch):
+            while True:
+                t = type(node)
                 try:
-                    node = node.next(x)
+                    if t is NumericBinaryBranch:
+                        node = node.children[0 if x[node.feature] <= node.threshold else 1]
+                    elif _is_branch(t):
+                        node = node.next(x)
+                    else:
+                        break
                 except KeyError:
                     node = node.most_common_path()[1]
             proba.update(node.prediction(x, tree=self))
