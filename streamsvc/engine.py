@@ -223,6 +223,7 @@ class BatchEngine:
                 if msgs:
                     self.process(msgs)
                 self._maybe_commit()
+                self._maybe_checkpoint()
                 self._maybe_status()
                 self._beat()
             self._finish("shutdown")
@@ -446,6 +447,19 @@ class BatchEngine:
             blob = pickle.dumps(st, protocol=pickle.HIGHEST_PROTOCOL)
         self.writer.put(partition, blob, {**meta, "reason": reason, "worker": self.worker_id})
         self.pipe.counters["snapshots_saved"] += 1
+
+    def _maybe_checkpoint(self) -> None:
+        """Through a backlog (the busy producer in use) a due snapshot is taken at once, after
+        a full flush, as soon as it is due: the events wait anyway, and a prompt snapshot
+        bounds what a crash replays. While the stream keeps up, the commit points take them
+        without a stall (`_maybe_commit`)."""
+        if self.producer is self._light:
+            return
+        due = self.pipe.due()
+        if due:
+            self._flush()  # the outputs of every record a snapshot includes are in Kafka
+            for p in due:
+                self._checkpoint(p, "due")
 
     def _finish(self, reason: str) -> None:
         self._flush()
