@@ -12,8 +12,16 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ORDER = [
-    ("bench-drift.md", "DriftMoE vs river's learners on drifting streams (`bench/drift.py`)"),
-    ("bench-drift-unseen.md", "DriftMoE on other seeds (`bench/drift.py --seed ...`)"),
+    ("bench-drift-issue11-s42.md", "The shipped DriftMoE vs ARF(10), HT and its previous "
+                                   "parameters, seed 42 (`bench/drift.py --append`)"),
+    ("bench-drift-issue11-s7.md", "The same on seed 7, with generator families never used to "
+                                  "choose its defaults"),
+    ("bench-drift-tune.md", "How DriftMoE's defaults were chosen (tuning seeds 1-3, "
+                            "`bench/drift_tune.py`)"),
+    ("bench-drift.md", "DriftMoE's previous default vs river's learners, 100,000 examples "
+                       "(`bench/drift.py`)"),
+    ("bench-drift-unseen.md", "DriftMoE's previous default on other seeds "
+                              "(`bench/drift.py --seed ...`)"),
     ("bench-streamx.md", "stream TD(λ) / Q(λ) (`bench/cartpole.py`, `bench/td.py`, "
                          "`bench/streamx_speed.py`)"),
     ("bench-graph.md", "Node-property prediction on edge streams (`bench/graph.py`)"),
