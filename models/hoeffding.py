@@ -141,6 +141,18 @@ def _is_branch(t: type) -> bool:
     return b
 
 
+def _child(node: Any, x: dict) -> Any:
+    """The child a branch sends ``x`` to (``KeyError`` when it cannot route it: its feature
+    is missing or the category unseen), or None at a leaf. River's ``branch_no`` inlined for
+    numeric splits, the common case of the root-to-leaf walk."""
+    t = type(node)
+    if t is NumericBinaryBranch:
+        return node.children[0 if x[node.feature] <= node.threshold else 1]
+    if _is_branch(t):
+        return node.next(x)
+    return None
+
+
 class _GaussianTable:
     """Per-(class, feature) weighted Welford statistics, rows = classes, columns = features.
 
@@ -380,15 +392,11 @@ class FastHoeffdingTreeClassifier(tree.HoeffdingTreeClassifier):
         root = self._root
         p_node, node = None, root
         while True:
-            t = type(node)
             try:
-                if t is NumericBinaryBranch:  # river's branch_no, inlined
-                    child = node.children[0 if x[node.feature] <= node.threshold else 1]
-                elif _is_branch(t):
-                    child = node.next(x)
-                else:
-                    break
+                child = _child(node, x)
             except KeyError:
+                break
+            if child is None:
                 break
             p_node, node = node, child
         if root is None or not isinstance(node, HTLeaf):
@@ -420,16 +428,13 @@ class FastHoeffdingTreeClassifier(tree.HoeffdingTreeClassifier):
         node = self._root
         if node is not None:
             while True:
-                t = type(node)
                 try:
-                    if t is NumericBinaryBranch:
-                        node = node.children[0 if x[node.feature] <= node.threshold else 1]
-                    elif _is_branch(t):
-                        node = node.next(x)
-                    else:
-                        break
+                    child = _child(node, x)
                 except KeyError:
-                    node = node.most_common_path()[1]
+                    child = node.most_common_path()[1]
+                if child is None:
+                    break
+                node = child
             proba.update(node.prediction(x, tree=self))
         return proba
 
