@@ -85,7 +85,9 @@ def _engine(**kw):
              "predictions", "drift_alerts", "dead_letters", "model_status")
     return eng.BatchEngine(pipeline=Pipeline(load_settings(None, {}).models, HostLimits()),
                            topics={r: r for r in roles},
-                           client_config={"bootstrap.servers": "127.0.0.1:9"}, group_id="g",
+                           # log_level 0: no "connection refused" lines on the test output
+                           client_config={"bootstrap.servers": "127.0.0.1:9", "log_level": 0},
+                           group_id="g",
                            worker_id="w", load_snapshots=dict, save_snapshot=lambda *a: None,
                            **kw)
 
