@@ -171,10 +171,7 @@ class Pipeline:
             self.counters["skipped"] += 1
             return []
         now = record_clock(ts_ms)
-        clock = self.clocks.get(partition)
-        if clock is None:
-            clock = self.clocks[partition] = StreamClock()
-        clock.saw(now)
+        self._saw(partition, now)
         replay = offset < self.replay_until.get(partition, -1)
         if replay:
             self.counters["replayed"] += 1
@@ -195,6 +192,13 @@ class Pipeline:
             return [self.dead_letter(topic, p, o, _reason(exc), body)]
         return [] if replay else outs
 
+    def _saw(self, partition: int, now: float) -> None:
+        """A record with clock `now` was processed in `partition`: advance its label clock."""
+        clock = self.clocks.get(partition)
+        if clock is None:
+            clock = self.clocks[partition] = StreamClock()
+        clock.saw(now)
+
     def process(self, role: str, topic: str, partition: int, offset: int, raw: bytes | None,
                 ts_ms: int | None = None) -> list[Out]:
         """Both stages in one step for in-process use (the demo, a notebook, a benchmark):
@@ -202,10 +206,7 @@ class Pipeline:
         publish: the outputs, or a dead letter with the reason and the bytes as sent."""
         self.counters[f"{role}_in"] += 1
         now = record_clock(ts_ms)
-        clock = self.clocks.get(partition)
-        if clock is None:
-            clock = self.clocks[partition] = StreamClock()
-        clock.saw(now)
+        self._saw(partition, now)
         src = {"topic": topic, "partition": partition, "offset": offset}
         try:
             outs = self.proc.process(partition, offset, role, raw, now, src)
