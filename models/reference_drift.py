@@ -13,6 +13,20 @@ has not learned from, and the CUSUM looks for a rise to ``p0 + max(min_rise, rel
 (a rise relative to where the error is, with a floor). After a detection, or when the caller
 reports a drift found another way (`restart`), a new reference is trained on the next window.
 
+A re-armed reference is checked against a later one. A detection inside a gradual window
+re-arms the reference while the old concept is still mixed in: trained on that mixture, it
+makes more mistakes on the new concept than a model of it would, and calibrated while the
+mixture was still moving, its baseline is too high to see the next drift. So after a re-arm (a detection,
+or `restart` from the caller), a candidate is trained on the window that follows the
+reference's calibration and both are scored on the same next ``calibrate`` examples: when the
+candidate's error is lower by more than ``rearm_margin`` (a half) of the rise the CUSUM looks
+for (a one-sided test on the examples only one of the two gets wrong, at ``rearm_z`` standard
+errors), the transition was still under way and the candidate replaces the reference (no alert: the drift
+was reported already), and is checked in turn, until a candidate no longer wins (the new
+concept has settled). Only after a re-arm: candidates trained all the time would absorb a slow
+drift instead of reporting it. The first reference is not checked (nothing was detected before
+it).
+
 >>> import random
 >>> from models.reference_drift import ReferenceDriftDetector
 >>> rng = random.Random(1)
@@ -43,16 +57,25 @@ class ReferenceDriftDetector:
     after that estimate its error rate ``p0`` — one standard error above the sample mean, so
     that an unlucky calibration does not turn noise into alarms; ``threshold`` is the CUSUM's
     alarm level in nats (roughly ``exp(threshold)`` stationary examples between false alarms);
-    the rise looked for is ``max(min_rise, rel_rise * p0)``.
+    the rise looked for is ``max(min_rise, rel_rise * p0)``; ``rearm_check`` turns the check
+    of a re-armed reference against a later candidate on or off; the candidate replaces it
+    when its error is lower by more than ``rearm_margin`` times that rise, ``rearm_z``
+    standard errors clear (both chosen on the tune streams of `bench.alerts`).
     """
 
     def __init__(self, window: int = 1000, calibrate: int = 500, threshold: float = 12.0,
-                 min_rise: float = 0.03, rel_rise: float = 0.3) -> None:
+                 min_rise: float = 0.03, rel_rise: float = 0.3, rearm_check: bool = True,
+                 rearm_z: float = 1.5, rearm_margin: float = 0.5) -> None:
         for name, v in (("window", window), ("calibrate", calibrate)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 50:
                 raise ValueError(f"{name} must be a whole number of examples >= 50")
+        if not isinstance(rearm_check, bool):
+            raise ValueError("rearm_check must be true or false")
+        if (not isinstance(rearm_margin, (int, float)) or isinstance(rearm_margin, bool)
+                or not rearm_margin >= 0):
+            raise ValueError("rearm_margin must be a number >= 0")
         for name, v in (("threshold", threshold), ("min_rise", min_rise),
-                        ("rel_rise", rel_rise)):
+                        ("rel_rise", rel_rise), ("rearm_z", rearm_z)):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
                 raise ValueError(f"{name} must be a positive number")
         self.window = window
@@ -60,15 +83,31 @@ class ReferenceDriftDetector:
         self.threshold = float(threshold)
         self.min_rise = float(min_rise)
         self.rel_rise = float(rel_rise)
+        self.rearm_check = rearm_check
+        self.rearm_z = float(rearm_z)
+        self.rearm_margin = float(rearm_margin)
         self.n_detections = 0
         self.n_references = 0
+        self.n_replaced = 0  # re-armed references a later candidate replaced
         self.evidence: dict[str, Any] = {}
-        self.restart()
+        self._new_reference(checked=False)
 
     def restart(self) -> None:
-        """Train a new reference on the examples that come next (the concept of now)."""
-        self.model = FrozenNaiveBayes()
-        self.trained = 0
+        """Train a new reference on the examples that come next (the concept of now); it is
+        checked against a candidate trained after it (see the module's doc)."""
+        self._new_reference(checked=self.rearm_check)
+
+    def _new_reference(self, checked: bool) -> None:
+        self.candidate: FrozenNaiveBayes | None = None
+        self.check = "pending" if checked else "off"  # pending → training → comparing → off
+        self.cand_trained = 0
+        self.cand_scored = 0
+        self.only_ref_wrong = self.only_cand_wrong = 0
+        self._fresh(FrozenNaiveBayes(), trained=0)
+
+    def _fresh(self, model: FrozenNaiveBayes, trained: int) -> None:
+        self.model = model
+        self.trained = trained
         self.seen = 0  # examples scored since the reference froze
         self.errors = 0
         self.s = 0.0  # CUSUM statistic
@@ -93,6 +132,8 @@ class ReferenceDriftDetector:
         err = self.model.predict_one(x) != y
         self.seen += 1
         self.errors += err
+        if self.check != "off" and self.seen > self.calibrate and self._checked(x, y, err):
+            return False
         if self.llr is None or not self.seen & 63:
             if self.seen >= self.calibrate:
                 self._set_rates()
@@ -108,8 +149,47 @@ class ReferenceDriftDetector:
         self._detected()
         return True
 
+    def _checked(self, x: dict[str, Any], y: Any, err: bool) -> bool:
+        """The check of a re-armed reference; True when a candidate replaced it."""
+        if self.check == "pending":
+            self.candidate, self.check = FrozenNaiveBayes(), "training"
+        cand = self.candidate
+        assert cand is not None
+        if self.check == "training":
+            cand.learn_one(x, y)
+            self.cand_trained += 1
+            if self.cand_trained == self.window:
+                cand.freeze()
+                self.check = "comparing"
+            return False
+        cand_err = cand.predict_one(x) != y
+        self.cand_scored += 1
+        self.only_ref_wrong += err and not cand_err
+        self.only_cand_wrong += cand_err and not err
+        if self.cand_scored < self.calibrate:
+            return False
+        # a one-sided test, once, at the end: is the candidate's error lower by more than
+        # `rearm_margin` of the rise the CUSUM looks for? Two models of one concept trained on different samples
+        # are never exactly as good as each other (the examples only one of them gets wrong
+        # lie where their boundaries differ, nearly all on one side), so "significantly
+        # better" alone would replace references on stationary data too; a reference worse
+        # than a model of now by a good part of the rise is too blunt for that rise
+        d = self.only_ref_wrong - self.only_cand_wrong
+        m = self.only_ref_wrong + self.only_cand_wrong
+        margin = self.rearm_margin * (self.p1 - self.p0) * self.cand_scored
+        if m and d > margin + self.rearm_z * math.sqrt(m):
+            self.n_replaced += 1
+            self.check = "pending"  # the candidate is checked in turn
+            self.candidate = None
+            self.cand_trained = self.cand_scored = 0
+            self.only_ref_wrong = self.only_cand_wrong = 0
+            self._fresh(cand, trained=self.window)
+            return True
+        self.check, self.candidate = "off", None
+        return False
+
     def _set_rates(self) -> None:
-        # the reference's error rate over every example it has scored outside the current
+        # the reference's error rate over the examples it has scored outside the current
         # CUSUM run (a drift inside that run does not raise its own baseline), shrunk away
         # from 0 (a perfect reference would make one error infinitely surprising), then one
         # standard error up; refreshed every 64 examples, so a calibration that was lucky
@@ -139,4 +219,5 @@ class ReferenceDriftDetector:
         phase = ("testing" if self.monitoring else
                  "calibrating" if self.trained >= self.window else "training")
         return {"phase": phase, "error_rate": None if math.isnan(self.p0) else round(self.p0, 4),
-                "detections": self.n_detections, "references_trained": self.n_references}
+                "detections": self.n_detections, "references_trained": self.n_references,
+                "references_replaced": self.n_replaced}

@@ -221,6 +221,9 @@ def test_config_keys_for_alerts(tmp_path) -> None:
     assert off.reference_drift is False and ClassifierHost(off, "d", HostLimits()).reference is None
     on = ClassifierHost(load("reference_drift_params = { window = 300 }"), "d", HostLimits())
     assert on.reference.window == 300
+    old = ClassifierHost(load("reference_drift_params = { rearm_check = false }"), "d",
+                         HostLimits())
+    assert old.reference.rearm_check is False and on.reference.rearm_check is True
     s = load('drift_detector = "page_hinkley"\ndrift_params = { threshold = 20.0 }')
     host = ClassifierHost(s, "default", HostLimits())
     assert host.detector.threshold == 20.0
@@ -236,6 +239,8 @@ def test_config_keys_for_alerts(tmp_path) -> None:
                      ('reference_drift = "yes"', "reference_drift"),
                      ("reference_drift_params = { window = 10 }", "reference_drift_params"),
                      ("reference_drift_params = { alpha = 1 }", "reference_drift_params"),
+                     ("reference_drift_params = { rearm_margin = -1 }",
+                      "reference_drift_params"),
                      ('drift_detector = "magic"', "drift_detector")):
         with pytest.raises(ConfigError, match=key):
             load(bad)
