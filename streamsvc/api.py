@@ -236,6 +236,8 @@ _WORKER_COUNTERS = [
     ("replay_errors", "Records that failed again while replayed (dead-lettered the first time)"),
     ("snapshots_saved", "Model snapshots written"),
     ("snapshots_refused", "Model snapshots refused unread: signature missing or wrong"),
+    ("gc_full_collections", "Full garbage collections in the worker (each holds its loop)"),
+    ("gc_full_pause_seconds", "Seconds the worker's loop was held by full collections"),
 ]
 
 

@@ -39,6 +39,7 @@ from agents.host import Out
 from agents.pipeline import Forward, Pipeline, source_of
 from agents.processor import INPUTS
 from streamsvc.forksnap import pickle_in_child
+from streamsvc.heap import GcWatch
 
 log = logging.getLogger("streamsvc.engine")
 
@@ -197,6 +198,7 @@ class BatchEngine:
         self._full_batches = 0  # consecutive full batches (a backlog)
         self.writer = SnapshotWriter(save_snapshot, self.pipe.mark_unsaved)
         self.latency = LatencyHistogram()
+        self.heap = GcWatch()  # settled by the process that runs the loop (streamsvc.app)
         self._failed: list[tuple[Any, str, bytes | None, bytes, tuple]] = []
         # output bytes -> the record it came from, for every output not yet known to be in
         # Kafka (emptied once the producer has nothing in flight)
@@ -574,7 +576,8 @@ class BatchEngine:
             self._rates = {"in_per_s": round((n_in - in0) / (now - t0), 1),
                            "out_per_s": round((c["outputs"] - out0) / (now - t0), 1)}
         self._rate_mark = (now, n_in, c["outputs"])
-        return {"worker": self.worker_id, "updated": wall, "counters": dict(c),
+        return {"worker": self.worker_id, "updated": wall,
+                "counters": {**c, **self.heap.counters()},
                 "partitions": self.pipe.partitions, "lag": self.lag(),
                 "dead_letters_by_reason": dict(self.pipe.dead_by_reason),
                 "rates": self._rates, "latency": self.latency.as_dict()}

@@ -181,6 +181,10 @@ def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
         assert ins["events"] >= len(events) + len(delayed) + len(MALFORMED)
         w = httpx.get(f"{api_url}/workers", timeout=5).json()
         assert len(w) == 1 and w[0]["lag_total"] == 0 and w[0]["latency"]["p99"] is not None
+        # the imports and the app were frozen out of the collector's way at start
+        assert w[0]["counters"]["gc_frozen_objects"] > 10_000, w[0]["counters"]
+        gcs = {s.labels["worker"]: s.value for s in fams["streamsvc_gc_full_collections"].samples}
+        assert set(gcs) == {w[0]["worker"]}
 
         # a clean restart keeps what was learned
         assert service.stop(worker, signal.SIGTERM) == 0, service.log_of(worker)
