@@ -39,8 +39,12 @@ from models.metrics import PrequentialMetrics  # noqa: E402
 from streamsvc.streams import STREAMS, StreamSpec, compose  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-#: the published algorithm's choices (top-1 answer, batches of 256, no expert reset)
+#: the published algorithm's choices (12 experts, top-3 learn, top-1 answer, batches of 256,
+#: no expert reset, every feature at every split)
 REFERENCE = {
+    "n_experts": 12,
+    "top_k": 3,
+    "split_features": "all",
     "predict_top": 1,
     "batch_size": 256,
     "drift_reset": False,
@@ -48,8 +52,17 @@ REFERENCE = {
     "delta": 1e-7,
     "train_lambda": 0.0,
 }
-#: the shipped default before issue 11 (unit training weights, split confidence 1e-7)
-PREVIOUS = {"train_lambda": 0.0, "delta": 1e-7, "grace_period": 50}
+#: the shipped default before issue 11 (12 experts, top-3 learn and vote, unit training
+#: weights, split confidence 1e-7, every feature at every split)
+PREVIOUS = {
+    "n_experts": 12,
+    "top_k": 3,
+    "predict_top": 3,
+    "split_features": "all",
+    "train_lambda": 0.0,
+    "delta": 1e-7,
+    "grace_period": 50,
+}
 DEFAULT_MODELS = ["DriftMoE-data", "DriftMoE-task", "DriftMoE-data-ref", "HT", "HAT", "ARF(10)"]
 HT_PARAMS = {"grace_period": 50, "delta": 1e-7, "leaf_prediction": "nba"}
 REAL = {
@@ -298,15 +311,19 @@ def write_markdown(res: dict, args: argparse.Namespace, cmd: str, path: Path) ->
         "Prequential (test-then-train) accuracy in %, same examples for every model. "
         "κ-M: vs the majority class; κ-T: vs the no-change classifier. Throughput in "
         "examples/s of predict+learn, and as a ratio to ARF(10) in the same run. "
-        "`DriftMoE-data-ref` is the reference algorithm (top-1 expert answers, router "
+        "`DriftMoE-data-ref` is the reference algorithm (12 experts, the router's top-3 "
+        "learn, top-1 expert answers, router "
         "batches of 256, no expert reset on drift, trees with grace period 50, split "
         "confidence 1e-7, unit weights); `DriftMoE-data` is the shipped default: "
-        "the router's top-3 experts vote weighted by its confidence (`predict_top=3`), "
         "router batches of 16, ADWIN-triggered expert replacement (`drift_reset=True`), and "
-        "(since issue 11) experts learning with Poisson(6) weights, grace period 100, split "
+        "(since issue 11) 8 experts of which the router's top 6 learn each example and vote "
+        "on it weighted by the router's confidence (`top_k=6`, `predict_top=6`), expert "
+        "trees whose leaves split on a random sqrt(d) of the d features "
+        "(`split_features=\"sqrt\"`), Poisson(6) training weights, grace period 100, split "
         "confidence 1e-7 for every third expert and 0.01 for the others; "
         "`DriftMoE-prev` (when shown) "
-        "is that default before issue 11 (unit weights, grace period 50, split confidence "
+        "is the default before issue 11 (12 experts, top-3 learn and vote, every feature "
+        "at every split, unit weights, grace period 50, split confidence "
         "1e-7). Experts are `models.hoeffding.FastHoeffdingTreeClassifier` (river's Hoeffding tree "
         "with vectorised naive-Bayes leaves, same predictions); the HT baseline is river's own.",
         "",

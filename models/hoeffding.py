@@ -228,12 +228,32 @@ class _GaussianTable:
         return (d * d * inv + c0).sum(axis=1)
 
 
+def _subspace_size(spec: int | float | str, n: int) -> int:
+    """How many of ``n`` features a leaf watches for splits (``spec``: see the tree)."""
+    if spec == "sqrt":
+        k = round(math.sqrt(n))
+    elif isinstance(spec, float):
+        k = int(spec * n)
+    else:
+        k = int(spec)
+    return min(n, max(1, k))
+
+
 class _VectorNBALeaf(LeafNaiveBayesAdaptive):
-    """river's naive-Bayes-adaptive leaf with the Gaussian statistics mirrored in arrays."""
+    """river's naive-Bayes-adaptive leaf with the Gaussian statistics mirrored in arrays.
+
+    With a split subspace (``_sub_spec`` set by the tree), the leaf's splitters watch only a
+    random subset of the features, drawn when it first learns (ARF's random leaves); its
+    naive-Bayes model keeps using every feature.
+    """
+
+    _sub_spec: int | float | str | None = None  # split subspace size (None: every feature)
+    _sub_rng: random.Random | None = None
 
     def __init__(self, stats, depth, splitter, **kwargs) -> None:
         super().__init__(stats, depth, splitter, **kwargs)
         self._table: _GaussianTable | None = _GaussianTable()
+        self._subspace: tuple | None = None
 
     def _nb_proba(self, x: dict) -> dict:
         stats = self.stats
@@ -297,7 +317,17 @@ class _VectorNBALeaf(LeafNaiveBayesAdaptive):
             return super().update_splitters(x, y, w, nominal_attributes)
         splitters = self.splitters
         disabled = self._disabled_attrs
-        for att_id, att_val in x.items():
+        items = x.items()
+        if self._sub_spec is not None:
+            sub = self._subspace
+            if sub is None:
+                keys = sorted(x, key=repr)  # not x's order: the same draw for any order
+                k = _subspace_size(self._sub_spec, len(keys))
+                if k < len(keys):
+                    keys = self._sub_rng.sample(keys, k)
+                sub = self._subspace = tuple(keys)
+            items = [(f, x[f]) for f in sub if f in x]
+        for att_id, att_val in items:
             if att_id in disabled:
                 continue
             sp = splitters.get(att_id)
@@ -373,6 +403,13 @@ class FastHoeffdingTreeClassifier(tree.HoeffdingTreeClassifier):
     Same parameters and same learned trees as river's; only ``leaf_prediction="nba"`` (the
     default) leaves are replaced, the other leaf kinds are river's own.
 
+    One addition, off by default: ``split_features`` (``"sqrt"``, a count, or a fraction of
+    the features) makes each ``nba`` leaf consider only a random subset of the features for
+    its split, drawn when the leaf first learns — the random subspaces of ARF's trees
+    (``max_features``). Trees grown from the same data then differ, and a split attempt
+    costs a fraction of a full one; the leaves' naive-Bayes models still use every feature.
+    ``seed`` seeds the draws.
+
     Examples
     --------
     >>> from river import datasets
@@ -385,6 +422,60 @@ class FastHoeffdingTreeClassifier(tree.HoeffdingTreeClassifier):
     """
 
     _nb_last: tuple | None = None  # (leaf, x, its naive-Bayes answer) of the last prediction
+
+    def __init__(
+        self,
+        grace_period: int = 200,
+        max_depth: int | None = None,
+        split_criterion: str = "info_gain",
+        delta: float = 1e-7,
+        tau: float = 0.05,
+        leaf_prediction: str = "nba",
+        nb_threshold: int = 0,
+        nominal_attributes: list | None = None,
+        splitter=None,
+        binary_split: bool = False,
+        min_branch_fraction: float = 0.01,
+        max_share_to_split: float = 0.99,
+        max_size: float = 100.0,
+        memory_estimate_period: int = 1000000,
+        stop_mem_management: bool = False,
+        remove_poor_attrs: bool = False,
+        merit_preprune: bool = True,
+        split_features: int | float | str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            grace_period=grace_period,
+            max_depth=max_depth,
+            split_criterion=split_criterion,
+            delta=delta,
+            tau=tau,
+            leaf_prediction=leaf_prediction,
+            nb_threshold=nb_threshold,
+            nominal_attributes=nominal_attributes,
+            splitter=splitter,
+            binary_split=binary_split,
+            min_branch_fraction=min_branch_fraction,
+            max_share_to_split=max_share_to_split,
+            max_size=max_size,
+            memory_estimate_period=memory_estimate_period,
+            stop_mem_management=stop_mem_management,
+            remove_poor_attrs=remove_poor_attrs,
+            merit_preprune=merit_preprune,
+        )
+        if split_features is not None and not (
+            split_features == "sqrt"
+            or (isinstance(split_features, float) and 0.0 < split_features <= 1.0)
+            or (isinstance(split_features, int) and split_features >= 1)
+        ):
+            raise ValueError(
+                f"split_features must be 'sqrt', an int >= 1 or a float in (0, 1], "
+                f"got {split_features!r}"
+            )
+        self.split_features = split_features
+        self.seed = seed
+        self._sub_rng = random.Random(seed)
 
     def learn_one(self, x, y, *, w=1.0):
         # river's, with the root-to-leaf walk as a loop; an example that stops at a branch
@@ -442,4 +533,7 @@ class FastHoeffdingTreeClassifier(tree.HoeffdingTreeClassifier):
         if self._leaf_prediction != self._NAIVE_BAYES_ADAPTIVE:
             return super()._new_leaf(initial_stats, parent)
         depth = 0 if parent is None else parent.depth + 1
-        return _VectorNBALeaf(initial_stats or {}, depth, self.splitter)
+        leaf = _VectorNBALeaf(initial_stats or {}, depth, self.splitter)
+        if self.split_features is not None:
+            leaf._sub_spec, leaf._sub_rng = self.split_features, self._sub_rng
+        return leaf

@@ -74,7 +74,7 @@ def test_inspect_contents():
     assert info["n_experts"] == 5 and len(info["experts"]) == 5
     assert info["n_learned"] == 500 and info["n_predicted"] == 500
     assert sum(e["share"] for e in info["experts"]) == pytest.approx(1.0)
-    assert sum(e["n_learned"] for e in info["experts"]) == 500 * model.top_k
+    assert sum(e["n_learned"] for e in info["experts"]) == 500 * info["top_k"]
     assert any(e["n_nodes"] >= 1 for e in info["experts"])
     for e in info["experts"]:
         assert 0.0 <= e["rolling_accuracy"] <= 1.0
@@ -303,11 +303,21 @@ def test_expert_settings_default_per_variant_and_cycle_over_experts():
     assert deltas == [1e-7, 0.01, 0.01, 1e-7]  # a third cautious, two thirds fast-growing
     assert {ex.grace_period for ex in data._experts} == {100}
     assert data._lams == [6.0] * 4
+    assert {ex.split_features for ex in data._experts} == {"sqrt"}  # random subspaces
+    assert len({ex.seed for ex in data._experts}) == 4  # each expert its own draws
+    default = DriftMoEClassifier()
+    assert (len(default._experts), default._k, default._pt) == (8, 6, 6)
+    assert DriftMoEClassifier(top_k=2)._pt == 2  # the experts that learn are the voters
+    assert default.inspect()["top_k"] == 6
     task = DriftMoEClassifier(variant="task")
     for x, y in _quadrants(50):
         task.learn_one(x, y)
     assert {(ex.delta, ex.grace_period) for ex in task._experts} == {(1e-7, 50)}
+    assert {ex.split_features for ex in task._experts} == {None}
     assert task._lams == [0.0] * 4
+    assert task._k == 3
+    cyc = DriftMoEClassifier(n_experts=3, split_features=["all", 2])
+    assert [ex.split_features for ex in cyc._experts] == [None, 2, None]
     # lists (as TOML gives them) are tuples; explicit values win over the variant's default
     m = DriftMoEClassifier(n_experts=3, delta=[0.1, 0.2], train_lambda=[0, 2], grace_period=7)
     assert m.delta == (0.1, 0.2)
@@ -315,7 +325,15 @@ def test_expert_settings_default_per_variant_and_cycle_over_experts():
     assert m._lams == [0.0, 2.0, 0.0]
     assert {ex.grace_period for ex in m._experts} == {7}
     assert m.clone()._lams == m._lams
-    for bad in ({"delta": 0.0}, {"delta": (0.1, 1.5)}, {"train_lambda": -1}, {"grace_period": 0}):
+    bad_values = (
+        {"delta": 0.0},
+        {"delta": (0.1, 1.5)},
+        {"train_lambda": -1},
+        {"grace_period": 0},
+        {"split_features": 0},
+        {"top_k": 0},
+    )
+    for bad in bad_values:
         with pytest.raises(ValueError):
             DriftMoEClassifier(**bad)
 
@@ -329,3 +347,32 @@ def test_docstring_examples_run():
     for mod in (models.drift_moe, models.hoeffding):
         res = doctest.testmod(mod)
         assert res.attempted > 0 and res.failed == 0
+
+
+def test_split_subspaces_diversify_the_experts():
+    """With random split subspaces, experts learning the same examples grow other trees."""
+    data = list(_quadrants(3000, seed=7))
+    sub = DriftMoEClassifier(n_experts=4, top_k=4, predict_top=4, seed=3, **SMALL)
+    full = DriftMoEClassifier(
+        n_experts=4, top_k=4, predict_top=4, seed=3, split_features="all", **SMALL
+    )
+    assert _prequential(sub, data) > 0.8
+    _prequential(full, data)
+
+    def leaves(m):
+        for ex in m._experts:
+            stack = [ex._root]
+            while stack:
+                node = stack.pop()
+                if hasattr(node, "children"):
+                    stack.extend(node.children)
+                elif node.is_active() and node.splitters:  # leaves that learned
+                    yield node
+
+    assert all(leaf._subspace is None and len(leaf.splitters) == 4 for leaf in leaves(full))
+    watched = set()
+    for leaf in leaves(sub):
+        assert len(leaf._subspace) == 2  # round(sqrt(4)) of a, b and the two noise features
+        assert set(leaf.splitters) <= set(leaf._subspace)
+        watched.add(leaf._subspace)
+    assert len(watched) > 1  # leaves (and experts) watch different features

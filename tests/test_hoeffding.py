@@ -110,3 +110,71 @@ def test_weighted_learning_and_fast_split_search_match_river(stream):
         strict=True,
     ):
         assert (a.merit, a.feature, a.split_info) == (b.merit, b.feature, b.split_info)
+
+
+def _leaves(node):
+    if hasattr(node, "children"):
+        for c in node.children:
+            yield from _leaves(c)
+    else:
+        yield node
+
+
+def _branch_features(node):
+    if hasattr(node, "children"):
+        yield node.feature
+        for c in node.children:
+            yield from _branch_features(c)
+
+
+def test_split_features_give_each_leaf_a_random_subspace():
+    data = list(make_stream("rbf-fast", 4000, 3))  # 10 numeric features
+    params = {"grace_period": 50, "delta": 0.1, "leaf_prediction": "nba"}
+    a = FastHoeffdingTreeClassifier(**params, split_features="sqrt", seed=1)
+    b = FastHoeffdingTreeClassifier(**params, split_features="sqrt", seed=1)
+    c = FastHoeffdingTreeClassifier(**params, split_features="sqrt", seed=2)
+    full = FastHoeffdingTreeClassifier(**params)
+    same = differ = 0
+    for x, y in data:
+        pa, pb, pc = a.predict_proba_one(x), b.predict_proba_one(x), c.predict_proba_one(x)
+        same += pa == pb
+        differ += pa != pc
+        for m in (a, b, c, full):
+            m.learn_one(x, y, w=4)
+    assert same == len(data)  # reproducible with the seed
+    assert differ > len(data) // 4  # another seed grows another tree
+    assert a.n_leaves > 3
+    subspaces = set()
+    for leaf in _leaves(a._root):
+        if not leaf.is_active() or leaf._subspace is None:
+            continue
+        assert len(leaf._subspace) == 3  # round(sqrt(10))
+        assert set(leaf.splitters) <= set(leaf._subspace)  # splits watch only the subspace
+        assert len(leaf._table.cols) == 10  # the naive-Bayes model keeps every feature
+        subspaces.add(leaf._subspace)
+    assert len(subspaces) > 1
+    # without subspaces a leaf watches every feature (river's tree)
+    assert all(len(leaf.splitters) == 10 for leaf in _leaves(full._root) if leaf.is_active())
+    # a subspace restricts the split search: a 1-feature leaf can only split on its feature
+    one = FastHoeffdingTreeClassifier(**params, split_features=1, seed=0)
+    one.learn_one(*data[0])
+    (watched,) = one._root._subspace
+    for x, y in data[1:1500]:
+        one.learn_one(x, y, w=4)
+    assert one._root.feature == watched  # it split, on the feature it watched
+    for bad in (0, 1.5, "log", -2):
+        with pytest.raises(ValueError):
+            FastHoeffdingTreeClassifier(split_features=bad)
+
+
+def test_split_features_tree_passes_river_checks_and_pickles():
+    model = FastHoeffdingTreeClassifier(**PARAMS, split_features=0.5, seed=3)
+    check_estimator(model)
+    data = list(make_stream("sea-abrupt", 2000, 2))
+    for x, y in data[:1500]:
+        model.learn_one(x, y)
+    copy = pickle.loads(pickle.dumps(model))
+    for x, y in data[1500:]:
+        assert copy.predict_proba_one(x) == model.predict_proba_one(x)
+        copy.learn_one(x, y)
+        model.learn_one(x, y)
