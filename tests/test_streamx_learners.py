@@ -64,6 +64,15 @@ def test_td_defaults_learn_a_19_state_random_walk():
     assert rms < 0.15, rms
 
 
+def test_td_defaults_learn_a_31_state_random_walk_in_20k_steps():
+    # issue 11: the longer walks are where the defaults were slow (value information has to
+    # cross 31 states). The previous defaults (κ = 16, a 1000-step weight average restarted
+    # at 2 RMS TD errors) left 0.22 here; κ = 8 with the long average gets about half.
+    rms, zero = _walk_rms(31, 0.99, -1.0, 20_000, seed=6)
+    assert zero > 0.4
+    assert rms < 0.16, rms
+
+
 def test_td_value_stays_in_cumulant_units_when_scaled():
     # continuing stream, cumulant 100 ± 50 (noise) per step, γ = 0.5: v = 100/(1-γ) = 200,
     # learned through a reward scale of ~50, answered in the cumulant's units
