@@ -20,7 +20,7 @@ def _learns(spec) -> None:
 
 def test_shipped_default_is_drift_moe_with_params():
     spec = load_settings(None, {}).models["default"]
-    assert spec.kind == "drift_moe" and spec.params["n_experts"] == 12
+    assert spec.kind == "drift_moe" and spec.params["n_experts"] == 8
 
 
 @pytest.mark.parametrize("kind", ["arf", "hoeffding_tree", "hoeffding_adaptive_tree"])
@@ -46,10 +46,10 @@ def test_env_kind_and_params_together_keep_the_given_params():
 
 
 def test_env_params_without_a_kind_change_still_merge_into_the_shipped_ones():
-    spec = load_settings(None, {f"{PARAMS}__N_EXPERTS": "4"}).models["default"]
-    assert spec.kind == "drift_moe" and spec.params["n_experts"] == 4
-    assert spec.params["top_k"] == 3  # the other shipped params stay
-    same = load_settings(None, {KIND: "drift_moe", f"{PARAMS}__N_EXPERTS": "4"})
+    spec = load_settings(None, {f"{PARAMS}__N_EXPERTS": "10"}).models["default"]
+    assert spec.kind == "drift_moe" and spec.params["n_experts"] == 10
+    assert spec.params["top_k"] == 6  # the other shipped params stay
+    same = load_settings(None, {KIND: "drift_moe", f"{PARAMS}__N_EXPERTS": "10"})
     assert same.models["default"].params == spec.params  # same kind: nothing dropped
 
 

@@ -155,8 +155,8 @@ def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
         assert m["labels_joined"] == 300
         assert m["kind"] == "drift_moe"  # the shipped default
         moe = m["inspect"]["default"]  # per shard
-        assert moe["n_experts"] == 12 and moe["router"]["n_updates"] > 0
-        assert by_id["e4000"]["expert"] in range(12)  # predictions name the expert
+        assert moe["n_experts"] == 8 and moe["router"]["n_updates"] > 0
+        assert by_id["e4000"]["expert"] in range(8)  # predictions name the expert
         assert 0.75 < m["accuracy"] <= 1.0
         assert m["drift_alerts"] >= 1 and m["recent_alerts"]
         assert httpx.get(f"{api_url}/models/nope", timeout=5).status_code == 404
