@@ -29,6 +29,7 @@ class GcWatch:
         self.full_pause_s = 0.0
         self.longest_pause_s = 0.0
         self._started: float | None = None
+        self.frozen = 0  # counted once: gc.get_freeze_count() walks the whole frozen list
 
     def settle(self) -> int:
         """Collect once, freeze the survivors and start watching; returns how many froze."""
@@ -36,7 +37,8 @@ class GcWatch:
         gc.freeze()
         if self._on_gc not in gc.callbacks:
             gc.callbacks.append(self._on_gc)
-        return gc.get_freeze_count()
+        self.frozen = gc.get_freeze_count()
+        return self.frozen
 
     def close(self) -> None:
         if self._on_gc in gc.callbacks:
@@ -60,4 +62,4 @@ class GcWatch:
         return {"gc_full_collections": self.full_collections,
                 "gc_full_pause_seconds": round(self.full_pause_s, 4),
                 "gc_longest_pause_seconds": round(self.longest_pause_s, 4),
-                "gc_frozen_objects": gc.get_freeze_count()}
+                "gc_frozen_objects": self.frozen}
