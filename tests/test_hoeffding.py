@@ -67,9 +67,9 @@ def test_other_leaf_kinds_are_rivers():
         assert disagreements == 0
 
 
-def test_pickle_round_trip_keeps_predicting_the_same():
-    model = FastHoeffdingTreeClassifier(**PARAMS)
-    data = list(make_stream("led-abrupt", 2000, 2))
+def _assert_pickle_round_trip(model: FastHoeffdingTreeClassifier, stream: str) -> None:
+    """A pickled copy of a trained tree predicts and learns exactly as the original."""
+    data = list(make_stream(stream, 2000, 2))
     for x, y in data[:1500]:
         model.learn_one(x, y)
     copy = pickle.loads(pickle.dumps(model))
@@ -77,6 +77,10 @@ def test_pickle_round_trip_keeps_predicting_the_same():
         assert copy.predict_proba_one(x) == model.predict_proba_one(x)
         copy.learn_one(x, y)
         model.learn_one(x, y)
+
+
+def test_pickle_round_trip_keeps_predicting_the_same():
+    _assert_pickle_round_trip(FastHoeffdingTreeClassifier(**PARAMS), "led-abrupt")
 
 
 def test_river_check_estimator():
@@ -170,11 +174,4 @@ def test_split_features_give_each_leaf_a_random_subspace():
 def test_split_features_tree_passes_river_checks_and_pickles():
     model = FastHoeffdingTreeClassifier(**PARAMS, split_features=0.5, seed=3)
     check_estimator(model)
-    data = list(make_stream("sea-abrupt", 2000, 2))
-    for x, y in data[:1500]:
-        model.learn_one(x, y)
-    copy = pickle.loads(pickle.dumps(model))
-    for x, y in data[1500:]:
-        assert copy.predict_proba_one(x) == model.predict_proba_one(x)
-        copy.learn_one(x, y)
-        model.learn_one(x, y)
+    _assert_pickle_round_trip(model, "sea-abrupt")
