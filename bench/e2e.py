@@ -465,11 +465,12 @@ def main() -> None:
                     if args.latency:
                         time.sleep(5)  # the broker settles after the saturating run
                         for frac in (0.25, 0.5, 0.9):
-                            k = max(500, min(int(rate * frac * 20), len(raws)))  # ~20 s
+                            k = max(500, int(rate * frac * 20))  # ~20 s at this rate
+                            src = raws if k <= len(raws) else events(k, args.seed)
                             r = latency_at(s, [x.replace(b'"e', f'"l{frac}-'.encode(), 1)
-                                               for x in raws[:k]], rate * frac)
+                                               for x in src[:k]], rate * frac)
                             ref = raw_latency_at(broker.bootstrap, [
-                                x.replace(b'"e', f'"q{frac}-'.encode(), 1) for x in raws[:k]],
+                                x.replace(b'"e', f'"q{frac}-'.encode(), 1) for x in src[:k]],
                                 rate * frac)
                             lat_rows.append(
                                 f"| {kind} | {int(frac * 100)}% ({r['rate']:,.0f}/s) | {r['n']} "
