@@ -95,6 +95,40 @@ def inprocess_rate(kind: str, raws: list[bytes], stages: int = 1
     return rate, {"pickle_ms": 1000 * (time.perf_counter() - t1), "kb": len(blob) / 1024}
 
 
+_D = "STREAMSVC_MODELS__DEFAULT__"
+BREAKDOWN = [  # (row, settings on top of the kind's)
+    ("service path, no drift detectors",
+     {f"{_D}DATA_DRIFT": "false", f"{_D}REFERENCE_DRIFT": "false"}),
+    ("+ label-free detector", {f"{_D}REFERENCE_DRIFT": "false"}),
+    ("+ frozen reference (the shipped setting)", {}),
+]
+
+
+def inprocess_breakdown(kind: str, raws: list[bytes], rounds: int = 5) -> list[tuple[str, float]]:
+    """CPU µs per event (this thread's CPU time, so other processes' load does not count;
+    median of `rounds` alternating runs) of the bare learner, then of the one-step service path
+    with the shipped drift detectors added one by one: what the host adds to the learner and
+    what each detector costs."""
+    data = [(d["x"], d["y"]) for d in map(json.loads, raws)]
+    times: dict[str, list[float]] = {"bare learner": []}
+    for _ in range(rounds):
+        model = load_settings(None, _kind_env(kind)).models["default"].build()
+        t0 = time.thread_time()
+        for x, y in data:
+            model.predict_proba_one(x)
+            model.learn_one(x, y)
+        times["bare learner"].append(time.thread_time() - t0)
+        for row, env in BREAKDOWN:
+            pipe = Pipeline(load_settings(None, {**_kind_env(kind), **env}).models,
+                            HostLimits())
+            pipe.assign(0, None, None)
+            t0 = time.thread_time()
+            for off, raw in enumerate(raws):
+                pipe.process("events", "events", 0, off, raw, 1)
+            times.setdefault(row, []).append(time.thread_time() - t0)
+    return [(row, 1e6 * sorted(t)[len(t) // 2] / len(raws)) for row, t in times.items()]
+
+
 # -- through Kafka ------------------------------------------------------------------------------
 def _producer(bootstrap: str, **extra: Any) -> Any:
     from confluent_kafka import Producer
@@ -409,6 +443,8 @@ def main() -> None:
     ap.add_argument("--rl", type=int, default=0, metavar="EPISODES",
                     help="CartPole through Kafka for this many episodes (step latency)")
     ap.add_argument("--scale", action="store_true", help="2 workers vs 1 (model shards = 2)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="CPU per event of the in-process path, drift detectors added one by one")
     ap.add_argument("--out", default="docs/bench-e2e.md")
     args = ap.parse_args()
     raws = events(args.n, args.seed)
@@ -536,6 +572,16 @@ def main() -> None:
                   "| raw p50 ms | raw p99 ms |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|", *lat_rows, ""]
     lines += extra
+    if args.breakdown:
+        kind = args.kinds[0]
+        n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
+        rows = inprocess_breakdown(kind, raws[:n])
+        base = rows[0][1]
+        lines += ["", f"**Where the in-process time goes** ({kind}, {n:,} events; CPU µs per "
+                  "event of this thread, median of 5 alternating runs):", "",
+                  "| path | µs/event | ratio bare / path |", "|---|---:|---:|",
+                  *[f"| {row} | {us:.1f} | {base / us:.2f} |" for row, us in rows], ""]
+        print("\n".join(lines[-len(rows) - 1:]), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
