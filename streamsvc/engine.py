@@ -140,7 +140,7 @@ class BatchEngine:
                  busy_linger_ms: float = 20.0, compression: str = "none",
                  commit_interval: float = 0.2,
                  heartbeat_file: str | None = None, fetch_min_bytes: int = 65536,
-                 fetch_max_wait_ms: float = 5.0, snapshot_fork: bool = True) -> None:
+                 fetch_max_wait_ms: float = 2.0, snapshot_fork: bool = True) -> None:
         self.pipe = pipeline
         self.topics = topics  # role -> topic name
         self.worker_id = worker_id
