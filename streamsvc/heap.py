@@ -4,9 +4,8 @@ A full (generation 2) collection walks every object the collector tracks, and ho
 interpreter while it does. A started worker tracks ~150k objects, nearly all from the imports
 and the Faust application that live as long as the process. Measured in the worker under load
 (`hoeffding_tree`, 6,000 events/s, `time.thread_time()` around each collection): a full
-collection every 5-8 s, ~90 ms of CPU each — every event in flight waits for it, which is
-most of the p99 at half load. After `gc.freeze()` at start the same run had no collection
-over 5 ms.
+collection every 5-8 s, ~90 ms of CPU each — every event in flight waits for it. After
+`gc.freeze()` at start the same run had no collection over 5 ms.
 
 Frozen objects are still freed by reference counting as usual; only reference cycles among
 them are never collected, and they are the process's long-lived parts (modules, the app,
