@@ -98,12 +98,15 @@ class ReferenceDriftDetector:
         self._new_reference(checked=self.rearm_check)
 
     def _new_reference(self, checked: bool) -> None:
+        self._reset_check("pending" if checked else "off")
+        self._fresh(FrozenNaiveBayes(), trained=0)
+
+    def _reset_check(self, state: str) -> None:
         self.candidate: FrozenNaiveBayes | None = None
-        self.check = "pending" if checked else "off"  # pending → training → comparing → off
+        self.check = state  # pending → training → comparing → off
         self.cand_trained = 0
         self.cand_scored = 0
         self.only_ref_wrong = self.only_cand_wrong = 0
-        self._fresh(FrozenNaiveBayes(), trained=0)
 
     def _fresh(self, model: FrozenNaiveBayes, trained: int) -> None:
         self.model = model
@@ -179,10 +182,7 @@ class ReferenceDriftDetector:
         margin = self.rearm_margin * (self.p1 - self.p0) * self.cand_scored
         if m and d > margin + self.rearm_z * math.sqrt(m):
             self.n_replaced += 1
-            self.check = "pending"  # the candidate is checked in turn
-            self.candidate = None
-            self.cand_trained = self.cand_scored = 0
-            self.only_ref_wrong = self.only_cand_wrong = 0
+            self._reset_check("pending")  # the candidate is checked in turn
             self._fresh(cand, trained=self.window)
             return True
         self.check, self.candidate = "off", None
