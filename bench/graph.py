@@ -43,7 +43,8 @@ and recency-weighted neighbour-mean block plus a shared context: ring fill, time
 encodings, edge weights and features, the node's outgoing-edge profile (share, weight and
 edge-feature mean of the edges it sent), the neighbour-label histogram and a two-hop one where
 an unlabelled neighbour counts with its own neighbours' labels) plus a Hedge mixture of the
-heads and of simple members (neighbour vote, two-hop vote, recent majority, a fitted
+heads and of simple members (neighbour vote, two-hop vote, a propagated vote where an
+unlabelled neighbour counts with its own stored two-hop estimate, recent majority, a fitted
 combination of them), compared only on each node's first label; the best
 candidate by log-likelihood on the first 500 such labels predicts (the mixture unless a single
 family is better by 0.02 nats/label), and an ADWIN on its error re-opens the selection (the

@@ -199,6 +199,60 @@ def _soft_labels(
     return soft
 
 
+def _recency(st: EdgeStreamState, nts: np.ndarray, ts: float) -> np.ndarray:
+    """Normalised recency weights of ring entries stamped ``nts`` (uniform without decay)."""
+    k = len(nts)
+    if st.lam > 0:
+        gaps = np.maximum(ts - nts, 0.0)
+        w = np.exp((gaps.min() - gaps) * st.lam)
+        return w / _sum(w)
+    return np.full(k, 1.0 / k)
+
+
+def refresh_estimate(st: EdgeStreamState, s: int, ts: float) -> None:
+    """Store slot ``s``'s two-hop label histogram (normalised) as its estimate ``st.est[s]``,
+    read by its neighbours' propagated vote (:func:`propagated`). Labelled nodes are skipped
+    (their neighbours read the label itself). O(K²) like the two-hop column."""
+    c = st.n_est
+    if not c or st.label[s] >= 0:
+        return
+    nbs, nts, _, _ = st.neighbours_of(s)
+    if not len(nbs):
+        return
+    wts = _recency(st, nts, ts)
+    lab = st.label[nbs]
+    known = lab >= 0
+    two = np.bincount(lab[known], weights=wts[known], minlength=c)[:c].astype(np.float64)
+    if not known.all():
+        unk = np.nonzero(~known)[0]
+        two += wts[unk] @ _soft_labels(st, nbs[unk], ts, c, exclude=s)
+    tot = _sum(two)
+    st.est[s] = two / tot if tot > 0 else 0.0
+
+
+def propagated(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> np.ndarray:
+    """Propagated label histogram of slot ``s`` (normalised; zeros without evidence): each
+    labelled neighbour counts with its label, each unlabelled one with its stored two-hop
+    estimate (:func:`refresh_estimate`), so labels up to three hops away reach a node whose
+    neighbourhood is new. O(K·C)."""
+    out = np.zeros(n_classes)
+    nbs, nts, _, _ = st.neighbours_of(s)
+    if not len(nbs) or not st.n_est:
+        return out
+    c = min(n_classes, st.n_est)
+    wts = _recency(st, nts, ts)
+    lab = st.label[nbs]
+    known = lab >= 0
+    out[:c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
+    if not known.all():
+        unk = np.nonzero(~known)[0]
+        out[:c] += wts[unk] @ st.est[nbs[unk], :c]
+    tot = _sum(out)
+    if tot > 0:
+        out /= tot
+    return out
+
+
 class FeatureLayout:
     """Where each family's block sits in the shared input vector of the candidate heads.
 

@@ -123,6 +123,7 @@ class EdgeStreamState:
         self._gap_sum = 0.0  # decayed sum / count of positive per-node inter-arrival gaps
         self._gap_n = 0.0
         self._cap = 0
+        self.n_est = 0  # classes in ``est`` (grown by add_estimate_class)
         self._alloc(min(1024, self.max_nodes))
 
     # ------------------------------------------------------------------ storage
@@ -154,6 +155,9 @@ class EdgeStreamState:
         grow("pos", (H + 1, d), np.float32)  # pos[:, 0] is the node's projection R
         grow("label", (), np.int32, EMPTY)
         grow("label_ts", (), np.float64)
+        # two-hop label estimate of each unlabelled node as of its last edge (see
+        # features.refresh_estimate): what its neighbours read for their propagated vote
+        grow("est", (self.n_est,), np.float32)
         if self.n_x:
             grow("nbr_x", (K, self.n_x), np.float32)
         self._cap = cap
@@ -216,6 +220,7 @@ class EdgeStreamState:
             self.rand[s] = 0.0
             self.rand_n[s] = 0
         self.label[s] = EMPTY
+        self.est[s] = 0.0
         self.nodes_created += 1
         return s
 
@@ -379,6 +384,11 @@ class EdgeStreamState:
     def set_label(self, s: int, label: int, ts: float) -> None:
         self.label[s] = label
         self.label_ts[s] = ts
+
+    def add_estimate_class(self) -> None:
+        """One more class column in ``est`` (zero for every node)."""
+        self.est = np.concatenate((self.est, np.zeros((self._cap, 1), np.float32)), axis=1)
+        self.n_est += 1
 
     # ------------------------------------------------------------------ reads
     def neighbours_of(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:

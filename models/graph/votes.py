@@ -1,15 +1,17 @@
 """Neighbour-label votes as members of the learner's mixture, and a fitted combination of them.
 
 The votes read the label columns of a node's input vector (the recency-weighted histogram of
-its neighbours' labels and its two-hop version, see :func:`.features.context`) and smooth
-them towards the recent class frequencies with one pseudo-neighbour, so that a wrong vote
-costs a bounded log-loss and a node without labelled neighbours gets the majority's answer.
+its neighbours' labels and its two-hop version, see :func:`.features.context`) and, for the
+propagated vote, the neighbours' stored two-hop estimates (:func:`.features.propagated`), and
+smooth them towards the recent class frequencies with one pseudo-neighbour, so that a wrong
+vote costs a bounded log-loss and a node without labelled neighbours gets the majority's
+answer.
 
 :class:`VoteCombiner` is a tiny softmax over those smoothed votes' log-probabilities with
-weights shared by all classes (plus a bias per class): it starts as the two-hop vote and
-learns how much to trust one-hop against two-hop evidence and the class prior. With four
-shared weights it cannot memorise nodes, so what it learns on labelled nodes carries over to
-unlabelled ones.
+weights shared by all classes (plus a bias per class): it starts as the richest vote (the
+propagated one, else the two-hop one) and learns how much to trust each against the others
+and the class prior. With five shared weights it cannot memorise nodes, so what it learns on
+labelled nodes carries over to unlabelled ones.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ _EPS = 1e-6
 
 
 def smoothed_votes(
-    hist: np.ndarray, two: np.ndarray | None, n1: float, n2: float, prior: np.ndarray
+    hist: np.ndarray,
+    two: np.ndarray | None,
+    n1: float,
+    n2: float,
+    prior: np.ndarray,
+    prop: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """[one-hop vote, two-hop vote (if ``two`` is given)], each ``(n·h + prior) / (n + 1)``
-    (just ``prior`` without evidence)."""
+    """[one-hop vote, two-hop vote (if ``two`` is given), propagated vote (if ``prop`` is
+    given, with ``n2`` neighbours' weight)], each ``(n·h + prior) / (n + 1)`` (just
+    ``prior`` without evidence)."""
     out = []
-    for h, n in ((hist, n1), (two, n2)):
+    for h, n in ((hist, n1), (two, n2), (prop, n2)):
         if h is None:
             continue
         out.append((n * h + prior) / (n + 1.0) if n > 0 and h.any() else prior)
@@ -33,8 +41,9 @@ def smoothed_votes(
 
 
 class VoteCombiner:
-    """Softmax over ``w · [log one-hop vote, log two-hop vote, log prior]_c + b_c``, trained
-    with Adam on the log-loss; initialised to the two-hop vote (one-hop without it)."""
+    """Softmax over ``w · [log one-hop, log two-hop, log propagated vote, log prior]_c + b_c``
+    (the votes given), trained with Adam on the log-loss; initialised to the richest vote
+    given (the last one)."""
 
     def __init__(self, n_votes: int, lr: float = 0.02) -> None:
         self.lr = lr
