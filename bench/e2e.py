@@ -104,13 +104,63 @@ BREAKDOWN = [  # (row, settings on top of the kind's)
 ]
 
 
+class _Instant:
+    """A model that answers at once (two classes) and learns nothing: what the service path
+    costs by itself."""
+
+    def predict_proba_one(self, x: dict) -> dict:
+        return {0: 0.3, 1: 0.7}
+
+    def learn_one(self, x: dict, y: Any) -> None:
+        pass
+
+
+class _Clocked:
+    """Wraps a model and adds up this thread's CPU time inside its calls."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.seconds = model, 0.0
+
+    def predict_proba_one(self, x: dict) -> dict:
+        t0 = time.thread_time()
+        out = self.model.predict_proba_one(x)
+        self.seconds += time.thread_time() - t0
+        return out
+
+    def learn_one(self, x: dict, y: Any) -> None:
+        t0 = time.thread_time()
+        self.model.learn_one(x, y)
+        self.seconds += time.thread_time() - t0
+
+
+def _service_loop(kind: str, raws: list[bytes], env: dict[str, str],
+                  wrap: Any = None) -> tuple[float, Any]:
+    """CPU seconds of the one-step service path over `raws` (the first record creates the
+    model's host; `wrap` may then replace its model)."""
+    pipe = Pipeline(load_settings(None, {**_kind_env(kind), **env}).models, HostLimits())
+    pipe.assign(0, None, None)
+    pipe.process("events", "events", 0, 0, raws[0], 1)
+    host = next(iter(pipe.proc.partitions[0].hosts.values()))
+    if wrap is not None:
+        host.model = wrap(host.model)
+    t0 = time.thread_time()
+    for off, raw in enumerate(raws[1:], 1):
+        pipe.process("events", "events", 0, off, raw, 1)
+    return time.thread_time() - t0, host.model
+
+
 def inprocess_breakdown(kind: str, raws: list[bytes], rounds: int = 5) -> list[tuple[str, float]]:
     """CPU µs per event (this thread's CPU time, so other processes' load does not count;
     median of `rounds` alternating runs) of the bare learner, then of the one-step service path
     with the shipped drift detectors added one by one: what the host adds to the learner and
-    what each detector costs."""
+    what each detector costs. Two more rows split the host's share (no detectors): the path
+    with a model that answers at once (the host's own work), and the time spent inside the
+    learner's own calls on the service path (against the bare loop's, with the same clock
+    around each call): the learner's calls get slower when the host's work runs between
+    them."""
     data = [(d["x"], d["y"]) for d in map(json.loads, raws)]
     times: dict[str, list[float]] = {"bare learner": []}
+    quiet = {f"{_D}DATA_DRIFT": "false", f"{_D}REFERENCE_DRIFT": "false"}
     for _ in range(rounds):
         model = load_settings(None, _kind_env(kind)).models["default"].build()
         t0 = time.thread_time()
@@ -119,13 +169,18 @@ def inprocess_breakdown(kind: str, raws: list[bytes], rounds: int = 5) -> list[t
             model.learn_one(x, y)
         times["bare learner"].append(time.thread_time() - t0)
         for row, env in BREAKDOWN:
-            pipe = Pipeline(load_settings(None, {**_kind_env(kind), **env}).models,
-                            HostLimits())
-            pipe.assign(0, None, None)
-            t0 = time.thread_time()
-            for off, raw in enumerate(raws):
-                pipe.process("events", "events", 0, off, raw, 1)
-            times.setdefault(row, []).append(time.thread_time() - t0)
+            times.setdefault(row, []).append(_service_loop(kind, raws, env)[0])
+        times.setdefault("host alone: no detectors, a model that answers at once", []).append(
+            _service_loop(kind, raws, quiet, lambda m: _Instant())[0])
+        clocked = _Clocked(load_settings(None, _kind_env(kind)).models["default"].build())
+        for x, y in data:
+            clocked.predict_proba_one(x)
+            clocked.learn_one(x, y)
+        times.setdefault("inside the learner's calls, bare loop (clocked per call)", []).append(
+            clocked.seconds)
+        _, inside = _service_loop(kind, raws, quiet, _Clocked)
+        times.setdefault("inside the learner's calls, service path without detectors "
+                         "(clocked per call)", []).append(inside.seconds)
     return [(row, 1e6 * sorted(t)[len(t) // 2] / len(raws)) for row, t in times.items()]
 
 
@@ -577,11 +632,15 @@ def main() -> None:
         n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
         rows = inprocess_breakdown(kind, raws[:n])
         base = rows[0][1]
+        head = rows[:len(BREAKDOWN) + 1]
         lines += ["", f"**Where the in-process time goes** ({kind}, {n:,} events; CPU µs per "
                   "event of this thread, median of 5 alternating runs):", "",
                   "| path | µs/event | ratio bare / path |", "|---|---:|---:|",
-                  *[f"| {row} | {us:.1f} | {base / us:.2f} |" for row, us in rows], ""]
-        print("\n".join(lines[-len(rows) - 1:]), flush=True)
+                  *[f"| {row} | {us:.1f} | {base / us:.2f} |" for row, us in head], "",
+                  "What the host's share is made of (no detectors; same runs):", "",
+                  "| measured | µs/event |", "|---|---:|",
+                  *[f"| {row} | {us:.1f} |" for row, us in rows[len(head):]], ""]
+        print("\n".join(lines[-len(rows) - 6:]), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
