@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         "predicts that paper's topic. The learner runs with its shipped defaults; it was not "
         "tuned on this graph (while choosing the propagated vote, only label subsets 0 and 1 "
         "were looked at; see docs/bench-graph-robust.md). Baselines: "
-        "`bench/graph_baselines.py` (last 20 neighbours). `propagate=False`: the previous "
-        "default, without the propagated vote, in the same run.",
+        "`bench/graph_baselines.py` (last 20 neighbours). `propagate=False`: the learner "
+        "without the propagated vote, in the same run.",
         "",
         "micro-F1 per window of years (mean over seeds; scored predictions per window in "
         "brackets):",
@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> None:
                   for w in wnames[:-1] for i in range(len(args.seeds)))
     lines += [
         f"Windows × seeds where the learner ≥ the best simple baseline: **{ok} / "
-        f"{(len(wnames) - 1) * len(args.seeds)}** (previous default, `propagate=False`, in "
-        f"the same run: {ok_prev}).",
+        f"{(len(wnames) - 1) * len(args.seeds)}** (without the propagated vote, "
+        f"`propagate=False`, in the same run: {ok_prev}).",
         "",
         f"Time (all seeds): learner {secs[LEARNER]:.1f} s, `propagate=False` {secs[PREV]:.1f} "
         f"s; the baselines' neighbour store "
