@@ -5,6 +5,7 @@ example."""
 from __future__ import annotations
 
 import doctest
+import pickle
 
 import numpy as np
 import pytest
@@ -164,3 +165,22 @@ def test_propagated_vote_changes_the_learners_answer_and_estimates_die_with_the_
         m.learn_edge(f"y{i}", f"z{i}", 10.0 + i)
     assert st.slot("a") < 0
     assert not st.est[[st.slot(f"y{i}") for i in range(8) if st.slot(f"y{i}") >= 0]].any()
+
+
+def test_a_learner_pickled_before_the_propagated_vote_still_loads_and_predicts() -> None:
+    m = NodePropertyClassifier(seed=1, propagate=False)
+    _run(m, _msgs(1500, 3))
+    copy = pickle.loads(pickle.dumps(m))
+    old = dict(copy.__dict__)
+    del old["_prop"], old["propagate"]
+    st = dict(copy.state.__dict__)
+    del st["est"], st["n_est"]
+    restored = NodePropertyClassifier.__new__(NodePropertyClassifier)
+    restored.__setstate__(old)
+    restored.state = EdgeStreamState.__new__(EdgeStreamState)
+    restored.state.__setstate__(st)
+    assert "propagated vote" not in restored.mixture_weights()
+    after = _msgs(3000, 3)[-300:]
+    assert (_run(restored, after) == _run(m, after)).all()
+    restored.learn_node("new-class-node", "c-new", None)  # a new class needs no estimates
+    assert restored.state.est.shape[1] == 0

@@ -239,6 +239,12 @@ class NodePropertyClassifier(base.Classifier):
         self.drifts = 0
         self._roll: dict[str, float] = {"accuracy": 0.0, "logloss": 0.0, "brier": 0.0}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "_prop" not in state:  # pickled before the propagated vote: keep its members
+            self.propagate = False
+            self._prop = False
+
     # ----------------------------------------------------------------- river glue
     @property
     def _multiclass(self) -> bool:

@@ -126,6 +126,12 @@ class EdgeStreamState:
         self.n_est = 0  # classes in ``est`` (grown by add_estimate_class)
         self._alloc(min(1024, self.max_nodes))
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "est" not in state:  # pickled before the propagated vote's estimates existed
+            self.n_est = 0
+            self.est = np.zeros((self._cap, 0), np.float32)
+
     # ------------------------------------------------------------------ storage
     def _alloc(self, cap: int) -> None:
         """(Re)allocate every per-slot array to ``cap`` rows, keeping existing rows."""
