@@ -24,6 +24,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -88,10 +89,10 @@ Those numbers did not enter any choice; the tables above are the first and only 
 rescaling."""
 
 
-def run_seed(env_id: str, seed: int, steps: int, bar: tqdm) -> dict:
-    """One learning run with `StreamQ(n_actions, seed)` and nothing else set."""
+def run_seed(env_id: str, seed: int, steps: int, bar: tqdm, **params: Any) -> dict:
+    """One learning run with `StreamQ(n_actions, seed, **params)` (the defaults: no params)."""
     env = gym.make(env_id)  # both tasks: max_episode_steps=500, StreamQ's default time_limit
-    agent = StreamQ(n_actions=int(env.action_space.n), seed=seed)
+    agent = StreamQ(n_actions=int(env.action_space.n), seed=seed, **params)
     obs, _ = env.reset(seed=seed)
     ep = 0
     res = agent.step("bench", "0", obs.tolist(), 0.0, False)

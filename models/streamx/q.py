@@ -66,7 +66,10 @@ class StreamQ(StreamLearner):
     ``time_limit`` (the episode cap: scales the time feature, and an episode done after
     exactly that many steps is taken as cut; None = no time feature),
     ``max_agents``, ``return_window``, ``seed``): ``n_actions``, ``epsilon_start``,
-    ``epsilon_end``, ``exploration_steps``.
+    ``epsilon_end``, ``exploration_steps``, ``explore_repeat`` (0 = plain ε-greedy, the
+    default; N > 0 = an exploratory action is held for up to N decisions, see ``_choose``:
+    on Acrobot it turned the seeds that never found the goal into learners, on CartPole it
+    cost returns, so it is opt-in; ``docs/bench-streamx.md``, "Held exploration").
 
     Example: a corridor of 6 cells (one-hot), start in cell 0, +1 for reaching cell 5, a small
     cost per step; after 200 episodes the greedy action in every cell is "right" (1).
@@ -97,6 +100,7 @@ class StreamQ(StreamLearner):
 
     _kind = "stream_q"
     _preserve_outputs = True
+    explore_repeat = 0  # what models pickled before the option existed behave as
 
     def __init__(
         self,
@@ -110,6 +114,7 @@ class StreamQ(StreamLearner):
         epsilon_start: float = 1.0,
         epsilon_end: float = 0.01,
         exploration_steps: int = 5_000,
+        explore_repeat: int = 0,
         sparsity: float = 0.9,
         optimizer: str = "obgd",
         normalize_obs: bool = True,
@@ -125,10 +130,13 @@ class StreamQ(StreamLearner):
             raise ValueError("epsilon_start and epsilon_end must be in [0, 1]")
         if exploration_steps < 0:
             raise ValueError(f"exploration_steps must be >= 0, got {exploration_steps}")
+        if int(explore_repeat) < 0:
+            raise ValueError(f"explore_repeat must be >= 0, got {explore_repeat}")
         self.n_actions = int(n_actions)
         self.epsilon_start = epsilon_start
         self.epsilon_end = epsilon_end
         self.exploration_steps = exploration_steps
+        self.explore_repeat = int(explore_repeat)
         self.n_decisions = 0
         super().__init__(
             obs_dim=obs_dim,
@@ -158,16 +166,53 @@ class StreamQ(StreamLearner):
         frac = min(1.0, (self.n_decisions + 1) / self.exploration_steps)
         return float(self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start))
 
-    def _choose(self, q: np.ndarray) -> tuple[int, bool]:
-        """ε-greedy; a random action that happens to equal the greedy one counts as greedy."""
+    def _choose(self, q: np.ndarray, st: AgentState | None = None) -> tuple[int, bool]:
+        """ε-greedy; a random action that happens to equal the greedy one counts as greedy.
+
+        With ``explore_repeat`` > 0 an exploratory action is held for a random number of
+        decisions of the same agent (εz-greedy, Dabney et al. 2021: a duration n with
+        P(n) ∝ n⁻², at most ``explore_repeat``), so exploration can travel: a task whose
+        reward needs a coherent run of actions (Acrobot's swing-up) is found by a held action
+        far more often than by independent coin flips."""
         eps = self.epsilon
         self.n_decisions += 1
         greedy_a = int(q.argmax())
         rng = self._rng
+        holds = self._holds() if self.explore_repeat and st is not None else None
+        if holds:
+            held = holds.get(st)
+            if held is not None:
+                a, left = held
+                if left <= 1:
+                    del holds[st]
+                else:
+                    holds[st] = (a, left - 1)
+                return a, a == greedy_a
         if rng.random() < eps:
             a = int(rng.random() * self.n_actions)
+            if holds is not None:
+                n = min(int(rng.zipf(2.0)), self.explore_repeat)
+                if n > 1:
+                    if len(holds) >= self.max_agents:
+                        holds.clear()  # bounded: evicted agents' holds go too
+                    holds[st] = (a, n - 1)
             return a, a == greedy_a
         return greedy_a, True
+
+    def _holds(self) -> dict[AgentState, tuple[int, int]]:
+        """Agent state -> (held exploratory action, decisions left)."""
+        holds = self.__dict__.get("_held")
+        if holds is None:
+            holds = self._held = {}
+        return holds
+
+    def _start_episode(self, st: AgentState, episode: str | None) -> None:
+        self.__dict__.get("_held", {}).pop(st, None)
+        super()._start_episode(st, episode)
+
+    def _end_episode(self, st: AgentState) -> None:
+        self.__dict__.get("_held", {}).pop(st, None)
+        super()._end_episode(st)
 
     def _cut_short(self, st: AgentState, done: bool, truncated: bool | None) -> bool:
         """Did the episode end by being cut (time limit) rather than in a terminal state?
@@ -237,7 +282,7 @@ class StreamQ(StreamLearner):
         if done:
             a, greedy = int(q.argmax()), True
         else:
-            a, greedy = self._choose(q)
+            a, greedy = self._choose(q, st)
         st.action, st.greedy = a, greedy
         t = st.t
         if done:
@@ -266,7 +311,7 @@ class StreamQ(StreamLearner):
         """ε-greedy action for ``obs`` (advances ε). Pair with ``learn_one`` in a loop."""
         st = self._local_obs(self._check_obs(obs))
         q, _ = self._forward_state(st)
-        st.action, st.greedy = self._choose(q)
+        st.action, st.greedy = self._choose(q, st)
         return st.action
 
     def learn_one(
