@@ -46,7 +46,21 @@ __all__ = ["PREDICTION", "DataDriftDetector"]
 
 #: name under which the prediction distribution is reported
 PREDICTION = "(prediction)"
-_MISSING = object()  # categorical key of a missing value
+
+
+class _Missing:
+    """The categorical key of a missing value: one object, also after a pickle round trip (a
+    plain ``object()`` came back from a checkpoint as another object, and a restored
+    detector then counted missing values as "other")."""
+
+    def __reduce__(self) -> str:
+        return "_MISSING"
+
+    def __repr__(self) -> str:
+        return "_MISSING"
+
+
+_MISSING = _Missing()
 
 
 def chi2_critical(p: float, df: int) -> float:
@@ -154,10 +168,19 @@ class DataDriftDetector:
         self.n_seen = 0
         self._reset()
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "_fast" not in state:  # pickled before the per-event tuples existed
+            self._fast, self._fast_pred = [], None
+            if self._collect is None:
+                self._bind()
+
     def _reset(self) -> None:
         self._collect: dict[str, list[Any]] | None = {}
         self._feats: list[_Feature] = []
         self._pred: _Feature | None = None
+        self._fast: list[tuple] = []
+        self._fast_pred: tuple | None = None
         self._since = 0  # events since the reference started
         self._filled = 0  # blocks filled since the reference was built
 
@@ -169,15 +192,38 @@ class DataDriftDetector:
         if self._collect is not None:
             self._gather(x, y_pred)
             return False
-        for f in self._feats:
-            f.cur[f.index(x.get(f.name))] += 1
-        p = self._pred
-        if p is not None:
-            p.cur[p.index(y_pred)] += 1
-        self._since += 1
-        if self._since % self.check_every == 0:
+        get = x.get
+        for name, edges, cats, other, missing, cur in self._fast:
+            v = get(name)
+            if edges is not None:  # numeric: `_Feature.index`, inlined
+                try:
+                    cur[bisect_right(edges, v)] += 1
+                except TypeError:  # missing or not a number
+                    cur[missing] += 1
+                continue
+            try:
+                cur[cats.get(_MISSING if v is None else v, other)] += 1
+            except TypeError:  # unhashable: counts as "other"
+                cur[other] += 1
+        p = self._fast_pred
+        if p is not None:  # the prediction: a categorical feature
+            cats, other, cur = p
+            try:
+                cur[cats.get(_MISSING if y_pred is None else y_pred, other)] += 1
+            except TypeError:
+                cur[other] += 1
+        since = self._since = self._since + 1
+        if not since % self.check_every:
             self._close_block()
         return self.drift_detected
+
+    def _bind(self) -> None:
+        """Per feature, what the per-event loop needs, in one tuple (its current counts
+        list is replaced at every block, so this is rebuilt then)."""
+        self._fast = [(f.name, f.edges if f.numeric else None, f.cats, f.n_bins - 2,
+                       f.n_bins - 1, f.cur) for f in self._feats]
+        p = self._pred
+        self._fast_pred = None if p is None else (p.cats, p.n_bins - 2, p.cur)
 
     def _gather(self, x: dict[str, Any], y_pred: Any) -> None:
         col = self._collect
@@ -212,6 +258,7 @@ class DataDriftDetector:
         self._collect = None
         self._since = 0
         self._filled = 0
+        self._bind()
 
     # -- every check_every events ----------------------------------------------------------
     def _close_block(self) -> None:
@@ -220,6 +267,7 @@ class DataDriftDetector:
         for f in watched:
             f.blocks[slot] = f.cur
             f.cur = [0] * f.n_bins
+        self._bind()
         self._filled += 1
         if self._filled < self._n_blocks:
             return

@@ -99,10 +99,30 @@ class FrozenNaiveBayes:
     def predict_one(self, x: dict[str, Any]) -> Any:
         if not self.frozen:
             raise RuntimeError("freeze() first")
+        num, cats = self.num_terms, self.cat_terms
+        if len(self.prior) == 2:  # two classes: the same sums, without the lists and loops
+            s0, s1 = self.prior
+            for k, v in x.items():
+                terms = num.get(k)
+                if terms is not None and not isinstance(v, str) and v is not None:
+                    t, u = terms
+                    if t is not None:
+                        d = v - t[0]
+                        s0 += d * d * t[1] + t[2]
+                    if u is not None:
+                        d = v - u[0]
+                        s1 += d * d * u[1] + u[2]
+                    continue
+                cat = cats.get(k)
+                if cat is not None and isinstance(v, str):
+                    row = cat[0].get(v, cat[1])
+                    s0 += row[0]
+                    s1 += row[1]
+            return self.classes[1] if s1 > s0 else self.classes[0]  # the first of equals
         scores = list(self.prior)
         n = len(scores)
         for k, v in x.items():
-            terms = self.num_terms.get(k)
+            terms = num.get(k)
             if terms is not None and not isinstance(v, str) and v is not None:
                 for i in range(n):
                     t = terms[i]
@@ -110,7 +130,7 @@ class FrozenNaiveBayes:
                         d = v - t[0]
                         scores[i] += d * d * t[1] + t[2]
                 continue
-            cat = self.cat_terms.get(k)
+            cat = cats.get(k)
             if cat is not None and isinstance(v, str):
                 row = cat[0].get(v, cat[1])
                 for i in range(n):
