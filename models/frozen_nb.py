@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -94,6 +96,14 @@ class FrozenNaiveBayes:
                     seen[v].append(math.log((d.get(v, 0) + 1) / den))
                 unseen.append(math.log(1 / den))
             self.cat_terms[k] = (seen, unseen)
+        # several classes and numbers only: the terms as matrices, a feature per row (a class
+        # that never showed a feature adds 0)
+        self.names = list(self.num_terms)
+        shape = (len(self.names), len(self.classes))
+        self.mat = tuple(np.array([[0.0 if t is None else t[j] for t in terms]
+                                   for terms in self.num_terms.values()]).reshape(shape)
+                         for j in range(3))
+        self.prior_vec = np.array(self.prior)
         self.frozen = True
 
     def predict_one(self, x: dict[str, Any]) -> Any:
@@ -119,6 +129,16 @@ class FrozenNaiveBayes:
                     s0 += row[0]
                     s1 += row[1]
             return self.classes[1] if s1 > s0 else self.classes[0]  # the first of equals
+        if not cats:  # numbers only: one pass of array arithmetic over the classes
+            get = x.get
+            try:
+                v = np.array([get(k) for k in self.names], dtype=float)
+            except (TypeError, ValueError):
+                v = None
+            if v is not None and np.isfinite(v).all():
+                mean, a, b = self.mat
+                d = v[:, None] - mean
+                return self.classes[int(np.argmax(self.prior_vec + (d * d * a + b).sum(axis=0)))]
         scores = list(self.prior)
         n = len(scores)
         for k, v in x.items():

@@ -8,16 +8,27 @@ a window of the current concept and then frozen keeps making the new concept's m
 its error rate rises and *stays* up: a one-sided Bernoulli CUSUM on that error stream finds
 the change after a few hundred examples, whatever the live model does.
 
+The reference is only as sensitive as it is good: a concept change shows as its error rising
+above its noise, and a model that cannot express the concept hides the rise (naive Bayes on
+Agrawal's interactions of age and salary erred at the majority rate before and after a change;
+on SEA's linear boundary it erred along the boundary, a part of each rise lost). So several
+kinds are trained on the same window — a small tree (`models.frozen_tree`), a linear model
+(`models.frozen_linear`), naive Bayes (`models.frozen_nb`) — all score the next ``calibrate``
+examples, and the one with the fewest errors is kept; only it is asked after that.
+
 The test adapts to the data: the reference's error rate ``p0`` is estimated on the examples it
 has not learned from, and the CUSUM looks for a rise to ``p0 + max(min_rise, rel_rise * p0)``
-(a rise relative to where the error is, with a floor). After a detection, or when the caller
+(a rise relative to where the error is, with a floor). An alarm also needs the run the CUSUM
+has been in to show a higher error rate than the examples before it by a two-sample
+likelihood ratio of ``confirm`` nats: ``p0`` comes from as few as 500 examples, and after a
+lucky calibration the CUSUM would climb on noise. After a detection, or when the caller
 reports a drift found another way (`restart`), a new reference is trained on the next window.
 
 A re-armed reference is checked against a later one. A detection inside a gradual window
 re-arms the reference while the old concept is still mixed in: trained on that mixture, it
 makes more mistakes on the new concept than a model of it would, and calibrated while the
 mixture was still moving, its baseline is too high to see the next drift. So after a re-arm (a detection,
-or `restart` from the caller), a candidate is trained on the window that follows the
+or `restart` from the caller), a candidate of the kept kind is trained on the window that follows the
 reference's calibration and both are scored on the same next ``calibrate`` examples: when the
 candidate's error is lower by more than ``rearm_margin`` (a half) of the rise the CUSUM looks
 for (a one-sided test on the examples only one of the two gets wrong, at ``rearm_z`` standard
@@ -46,38 +57,96 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from models.frozen_linear import FrozenLinear
 from models.frozen_nb import FrozenNaiveBayes
+from models.frozen_tree import FrozenTree
+
+#: reference model kinds (`models`), in the order a tie in calibration errors is settled
+KINDS: dict[str, Any] = {"tree": FrozenTree, "linear": FrozenLinear,
+                         "naive_bayes": FrozenNaiveBayes}
+
+
+class _Trial:
+    """The reference kinds trained side by side on one window, then scored side by side on
+    the calibration examples; the detector keeps the one with the fewest errors. The kinds
+    that only store their window (tree, linear) share one list."""
+
+    __slots__ = ("models", "errors", "learners", "xs", "ys")
+
+    def __init__(self, kinds: tuple[str, ...]) -> None:
+        self.models = [KINDS[k]() for k in kinds]
+        self.errors = [0] * len(self.models)
+        self.xs: list[dict[str, Any]] = []
+        self.ys: list[Any] = []
+        self.learners = []
+        for m in self.models:
+            if isinstance(m, (FrozenTree, FrozenLinear)):
+                m.xs, m.ys = self.xs, self.ys
+            else:
+                self.learners.append(m)
+
+    def learn_one(self, x: dict[str, Any], y: Any) -> None:
+        self.xs.append(x)
+        self.ys.append(y)
+        for m in self.learners:
+            m.learn_one(x, y)
+
+    def freeze(self) -> None:
+        for m in self.models:
+            m.freeze()
+
+    def score(self, x: dict[str, Any], y: Any) -> None:
+        errors = self.errors
+        for i, m in enumerate(self.models):
+            errors[i] += m.predict_one(x) != y
+
+    def best(self) -> tuple[Any, int]:
+        i = min(range(len(self.models)), key=self.errors.__getitem__)  # first of equals
+        return self.models[i], self.errors[i]
+
+    def predict_one(self, x: dict[str, Any]) -> Any:  # for inspection only
+        return self.models[0].predict_one(x)
 
 
 class ReferenceDriftDetector:
     """A frozen reference model's error stream under a one-sided Bernoulli CUSUM.
 
-    Parameters: ``window`` examples train each reference (a naive Bayes model, frozen into a
-    table: `models.frozen_nb`); ``calibrate`` examples
-    after that estimate its error rate ``p0`` — one standard error above the sample mean, so
+    Parameters: ``window`` examples train each reference (each kind in ``models``: a
+    small tree, `models.frozen_tree`; a linear model, `models.frozen_linear`; naive Bayes,
+    `models.frozen_nb` — all frozen); ``calibrate`` examples after that score them, and the
+    one with the fewest errors is kept (a tie goes to the first named) and estimates its error
+    rate ``p0`` — one standard error above the sample mean, so
     that an unlucky calibration does not turn noise into alarms; ``threshold`` is the CUSUM's
     alarm level in nats (roughly ``exp(threshold)`` stationary examples between false alarms);
-    the rise looked for is ``max(min_rise, rel_rise * p0)``; ``rearm_check`` turns the check
+    the rise looked for is ``max(min_rise, rel_rise * p0)``; a CUSUM over the threshold raises
+    the alarm once the examples since it last left zero have a higher error rate than those
+    before by a two-sample likelihood ratio of ``confirm`` nats (0: no such check);
+    ``rearm_check`` turns the check
     of a re-armed reference against a later candidate on or off; the candidate replaces it
     when its error is lower by more than ``rearm_margin`` times that rise, ``rearm_z``
-    standard errors clear (both chosen on the tune streams of `bench.alerts`).
+    standard errors clear (all chosen on the tune streams of `bench.alerts`).
     """
 
     def __init__(self, window: int = 1000, calibrate: int = 500, threshold: float = 12.0,
                  min_rise: float = 0.03, rel_rise: float = 0.3, rearm_check: bool = True,
-                 rearm_z: float = 1.5, rearm_margin: float = 0.5) -> None:
+                 rearm_z: float = 1.5, rearm_margin: float = 0.5,
+                 models: tuple[str, ...] | list[str] = ("tree", "linear", "naive_bayes"),
+                 confirm: float = 6.0) -> None:
         for name, v in (("window", window), ("calibrate", calibrate)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 50:
                 raise ValueError(f"{name} must be a whole number of examples >= 50")
         if not isinstance(rearm_check, bool):
             raise ValueError("rearm_check must be true or false")
-        if (not isinstance(rearm_margin, (int, float)) or isinstance(rearm_margin, bool)
-                or not rearm_margin >= 0):
-            raise ValueError("rearm_margin must be a number >= 0")
+        for name, v in (("rearm_margin", rearm_margin), ("confirm", confirm)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+                raise ValueError(f"{name} must be a number >= 0")
         for name, v in (("threshold", threshold), ("min_rise", min_rise),
                         ("rel_rise", rel_rise), ("rearm_z", rearm_z)):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
                 raise ValueError(f"{name} must be a positive number")
+        if (isinstance(models, str) or not isinstance(models, (list, tuple)) or not models
+                or any(m not in KINDS for m in models) or len(set(models)) != len(models)):
+            raise ValueError(f"models must name one or more of {', '.join(KINDS)}")
         self.window = window
         self.calibrate = calibrate
         self.threshold = float(threshold)
@@ -86,11 +155,22 @@ class ReferenceDriftDetector:
         self.rearm_check = rearm_check
         self.rearm_z = float(rearm_z)
         self.rearm_margin = float(rearm_margin)
+        self.models = tuple(models)
+        self.confirm = float(confirm)
         self.n_detections = 0
         self.n_references = 0
         self.n_replaced = 0  # re-armed references a later candidate replaced
+        self.kept: dict[str, int] = {}  # reference kind -> times it was kept
         self.evidence: dict[str, Any] = {}
         self._new_reference(checked=False)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a detector pickled before the reference kinds and the confirmation existed: a
+        # naive-Bayes reference, no confirmation (as it ran)
+        state.setdefault("models", ("naive_bayes",))
+        state.setdefault("confirm", 0.0)
+        state.setdefault("kept", {})
+        self.__dict__.update(state)
 
     def restart(self) -> None:
         """Train a new reference on the examples that come next (the concept of now); it is
@@ -99,16 +179,17 @@ class ReferenceDriftDetector:
 
     def _new_reference(self, checked: bool) -> None:
         self._reset_check("pending" if checked else "off")
-        self._fresh(FrozenNaiveBayes(), trained=0)
+        kinds = self.models
+        self._fresh(_Trial(kinds) if len(kinds) > 1 else KINDS[kinds[0]](), trained=0)
 
     def _reset_check(self, state: str) -> None:
-        self.candidate: FrozenNaiveBayes | None = None
+        self.candidate: Any = None
         self.check = state  # pending → training → comparing → off
         self.cand_trained = 0
         self.cand_scored = 0
         self.only_ref_wrong = self.only_cand_wrong = 0
 
-    def _fresh(self, model: FrozenNaiveBayes, trained: int) -> None:
+    def _fresh(self, model: Any, trained: int) -> None:
         self.model = model
         self.trained = trained
         self.seen = 0  # examples scored since the reference froze
@@ -124,15 +205,54 @@ class ReferenceDriftDetector:
     def monitoring(self) -> bool:
         return self.llr is not None
 
+    @property
+    def kind(self) -> str | None:
+        """The kind of the reference in use (None while several are on trial)."""
+        m = self.model
+        if isinstance(m, _Trial):
+            return None
+        return next((k for k, c in KINDS.items() if type(m) is c), None)
+
     def update(self, x: dict[str, Any], y: Any) -> bool:
         """One labelled example; True when the reference's error rate has risen."""
+        llr = self.llr
+        if llr is None or self.check != "off":
+            return self._update(x, y)
+        # testing, no check under way (nearly every example): `_update`, with fewer lookups
+        err = self.model.predict_one(x) != y
+        seen = self.seen = self.seen + 1
+        self.errors += err
+        if not seen & 63:
+            self._set_rates()
+            llr = self.llr
+        s = self.s + llr[err]
+        if s <= 0.0:
+            self.s, self.s_start, self.s_errors = 0.0, seen, 0
+            return False
+        self.s = s
+        self.s_errors += err
+        if s < self.threshold or not self._confirmed():
+            return False
+        self._detected()
+        return True
+
+    def _update(self, x: dict[str, Any], y: Any) -> bool:
         if self.trained < self.window:
             self.model.learn_one(x, y)
             self.trained += 1
             if self.trained == self.window:
                 self.model.freeze()
             return False
-        err = self.model.predict_one(x) != y
+        model = self.model
+        if type(model) is _Trial:
+            model.score(x, y)
+            self.seen += 1
+            if self.seen >= self.calibrate:  # keep the best; its errors calibrate the test
+                self.model, self.errors = model.best()
+                kind = self.kind or "?"
+                self.kept[kind] = self.kept.get(kind, 0) + 1
+            return False
+        err = model.predict_one(x) != y
         self.seen += 1
         self.errors += err
         if self.check != "off" and self.seen > self.calibrate and self._checked(x, y, err):
@@ -147,15 +267,31 @@ class ReferenceDriftDetector:
             self.s, self.s_start, self.s_errors = 0.0, self.seen, 0
             return False
         self.s_errors += err
-        if self.s < self.threshold:
+        if self.s < self.threshold or not self._confirmed():
             return False
         self._detected()
         return True
 
+    def _confirmed(self) -> bool:
+        """Is the error rate since the CUSUM last left zero higher than before it by a
+        two-sample likelihood ratio of at least ``confirm`` nats? The CUSUM measures the run
+        against ``p0``, an estimate from the examples before it: after a lucky calibration
+        (500 examples; one standard error is a third of the rise looked for) that estimate
+        stays low, the whole later stream is one run, and the CUSUM climbs on noise; the
+        two-sample test knows how few examples the estimate came from."""
+        if self.confirm <= 0.0:
+            return True
+        n1, k1 = self.s_start, self.errors - self.s_errors
+        n2, k2 = self.seen - self.s_start, self.s_errors
+        if n1 <= 0 or k2 * n1 <= k1 * n2:
+            return False
+        p = (k1 + k2) / (n1 + n2)
+        return n1 * _kl(k1 / n1, p) + n2 * _kl(k2 / n2, p) >= self.confirm
+
     def _checked(self, x: dict[str, Any], y: Any, err: bool) -> bool:
         """The check of a re-armed reference; True when a candidate replaced it."""
-        if self.check == "pending":
-            self.candidate, self.check = FrozenNaiveBayes(), "training"
+        if self.check == "pending":  # a candidate of the kind kept
+            self.candidate, self.check = type(self.model)(), "training"
         cand = self.candidate
         assert cand is not None
         if self.check == "training":
@@ -210,7 +346,7 @@ class ReferenceDriftDetector:
             "reference_error_before": round((self.errors - self.s_errors) / before, 4),
             "reference_error_after": round(self.s_errors / after, 4),
             "window_before": before, "window_after": after,
-            "reference_trained_on": self.trained,
+            "reference_trained_on": self.trained, "reference_kind": self.kind,
         }
         self.n_detections += 1
         self.restart()
@@ -220,4 +356,15 @@ class ReferenceDriftDetector:
                  "calibrating" if self.trained >= self.window else "training")
         return {"phase": phase, "error_rate": None if math.isnan(self.p0) else round(self.p0, 4),
                 "detections": self.n_detections, "references_trained": self.n_references,
-                "references_replaced": self.n_replaced}
+                "references_replaced": self.n_replaced, "reference_kind": self.kind,
+                "kinds_kept": dict(self.kept)}
+
+
+def _kl(a: float, b: float) -> float:
+    """Kullback-Leibler divergence of Bernoulli(a) from Bernoulli(b), 0 < b < 1."""
+    out = 0.0
+    if a > 0.0:
+        out += a * math.log(a / b)
+    if a < 1.0:
+        out += (1.0 - a) * math.log((1.0 - a) / (1.0 - b))
+    return out
