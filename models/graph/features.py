@@ -15,6 +15,7 @@ A node's input vector is ``[family block, context block, neighbour-label histogr
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,7 @@ def _rows(st: EdgeStreamState, family: str, slots: np.ndarray, ts: float) -> np.
 
 _T = len(TIME_SCALES)
 _sum = np.add.reduce  # ndarray.sum without its Python-level wrapper (hot path)
+_all = np.logical_and.reduce  # ndarray.all, likewise
 _NEG_INV_SCALES = -1.0 / np.array(TIME_SCALES)
 
 
@@ -161,7 +163,10 @@ def context(
                 ctx[lab_off : lab_off + per * n_classes : per] = hist / hs
             else:  # every labelled neighbour decayed to nothing
                 hist = None
-        if two_hop:
+        kept = _cached_two_hop(st, s, ts, n_classes) if two_hop else None
+        if kept is not None:  # the edge just refreshed this node's estimate: the same numbers
+            ctx[lab_off + 1 : lab_off + per * n_classes : per] = kept
+        elif two_hop:
             if nk < k:  # unlabelled neighbours count with their own neighbours' labels
                 unk = np.nonzero(~known)[0]
                 soft = _soft_labels(st, nbs[unk], ts, n_classes, exclude=s)
@@ -177,26 +182,45 @@ def context(
 
 
 def _soft_labels(
-    st: EdgeStreamState, nbs: np.ndarray, ts: float, n_classes: int, exclude: int = -1
+    st: EdgeStreamState, nbs: np.ndarray, ts: float, n_classes: int, exclude: Any = -1
 ) -> np.ndarray:
     """(len(nbs), n_classes): the recency-weighted histogram of each node's live neighbours'
     last known labels, normalised (a row of zeros: no label known). ``exclude``: a slot left
     out (the node asking: its own label, when known, must not vote for itself through its
-    neighbours, or training on a node labelled before would see its answer)."""
+    neighbours, or training on a node labelled before would see its answer); an array gives
+    one such slot per row (several nodes' rows in one pass)."""
     k = len(nbs)
     nb2 = st.nbr[nbs]
     lab2 = st.label[nb2]  # nb2 == -1 reads the last slot: masked below
+    if isinstance(exclude, np.ndarray):
+        exclude = exclude[:, None]
     ok = (nb2 >= 0) & (lab2 >= 0) & (st.gen[nb2] == st.nbr_gen[nbs]) & (nb2 != exclude)
-    w2 = st.nbr_ts[nbs] - ts
-    np.minimum(w2, 0.0, out=w2)
-    w2 *= st.lam
-    np.exp(w2, out=w2)
-    rows = np.arange(0, k * n_classes, n_classes)[:, None] + lab2
-    soft = np.bincount(rows[ok], weights=w2[ok], minlength=k * n_classes)
+    rows = _row_offsets(k, n_classes) + lab2
+    if st.lam > 0:
+        w2 = st.nbr_ts[nbs] - ts
+        np.minimum(w2, 0.0, out=w2)
+        w2 *= st.lam
+        np.exp(w2, out=w2)
+        soft = np.bincount(rows[ok], weights=w2[ok], minlength=k * n_classes)
+    else:  # every weight is e^0 = 1: the same sums (whole numbers) as plain counts
+        soft = np.bincount(rows[ok], minlength=k * n_classes)
     soft = soft.reshape(k, n_classes).astype(np.float64, copy=False)
     tot = _sum(soft, axis=1, keepdims=True)
     np.divide(soft, tot, out=soft, where=tot > 0)
     return soft
+
+
+_ROWS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _row_offsets(k: int, n_classes: int) -> np.ndarray:
+    """``[[0], [C], [2C], ...]`` (k rows): cached, as k and C take few values."""
+    r = _ROWS.get((k, n_classes))
+    if r is None:
+        if len(_ROWS) > 256:
+            _ROWS.clear()
+        r = _ROWS[(k, n_classes)] = np.arange(0, k * n_classes, n_classes)[:, None]
+    return r
 
 
 def _recency(st: EdgeStreamState, nts: np.ndarray, ts: float) -> np.ndarray:
@@ -213,38 +237,100 @@ def refresh_estimate(st: EdgeStreamState, s: int, ts: float) -> None:
     """Store slot ``s``'s two-hop label histogram (normalised) as its estimate ``st.est[s]``,
     read by its neighbours' propagated vote (:func:`propagated`). Labelled nodes are skipped
     (their neighbours read the label itself). O(K²) like the two-hop column."""
+    refresh_estimates(st, s, s, ts)
+
+
+def refresh_estimates(st: EdgeStreamState, u: int, v: int, ts: float) -> None:
+    """:func:`refresh_estimate` of both ends of an edge in one pass (one second-hop gather
+    for both), and keep each histogram for :func:`context`: a prediction for ``u`` or ``v``
+    right after the edge, at the same ``ts`` and with no state change in between, reads the
+    same two-hop column (same numbers, same float operations) instead of recomputing it."""
     c = st.n_est
-    if not c or st.label[s] >= 0:
+    if not c:
         return
-    nbs, nts, _, _ = st.neighbours_of(s)
-    if not len(nbs):
+    label = st.label
+    ends = []
+    for s in (u,) if v == u else (u, v):
+        if label[s] >= 0:
+            continue
+        nbs, nts, _, _ = st.neighbours_of(s)
+        k = len(nbs)
+        if not k:
+            continue
+        wts = _recency(st, nts, ts)
+        lab = label[nbs]
+        known = lab >= 0
+        two = np.bincount(lab[known], weights=wts[known], minlength=c)[:c].astype(np.float64)
+        unk = None if _all(known) else np.nonzero(~known)[0]
+        ends.append((s, nbs, wts, two, unk))
+    if not ends:
         return
-    wts = _recency(st, nts, ts)
-    lab = st.label[nbs]
-    known = lab >= 0
-    two = np.bincount(lab[known], weights=wts[known], minlength=c)[:c].astype(np.float64)
-    if not known.all():
-        unk = np.nonzero(~known)[0]
-        two += wts[unk] @ _soft_labels(st, nbs[unk], ts, c, exclude=s)
-    tot = _sum(two)
-    st.est[s] = two / tot if tot > 0 else 0.0
+    soft = None
+    gather = [e for e in ends if e[4] is not None]
+    if len(gather) == 2:  # both ends: one gather, rows [u's unlabelled nbs, v's]
+        (su, nu, _, _, iu), (sv, nv, _, _, iv) = gather
+        excl = np.empty(len(iu) + len(iv), np.int64)
+        excl[: len(iu)] = su
+        excl[len(iu) :] = sv
+        soft = _soft_labels(st, np.concatenate((nu[iu], nv[iv])), ts, c, exclude=excl)
+    cache = []
+    row = 0
+    for s, nbs, wts, two, unk in ends:
+        if unk is not None:
+            if soft is None:
+                rows = _soft_labels(st, nbs[unk], ts, c, exclude=s)
+            else:
+                rows = soft[row : row + len(unk)]
+                row += len(unk)
+            two += wts[unk] @ rows
+        tot = _sum(two)
+        if tot > 0:
+            two /= tot
+            st.est[s] = two
+            cache.append((s, two))
+        else:
+            st.est[s] = 0.0
+    st.two_hop_cache = (ts, cache)
 
 
-def propagated(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> np.ndarray:
+def _cached_two_hop(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> Any:
+    """Slot ``s``'s normalised two-hop histogram kept by :func:`refresh_estimates` (``None``:
+    not kept, or the state changed since; the state clears it on every change)."""
+    kept = st.two_hop_cache
+    if kept is None or kept[0] != ts or n_classes != st.n_est:
+        return None
+    for slot, two in kept[1]:
+        if slot == s:
+            return two
+    return None
+
+
+def propagated(
+    st: EdgeStreamState,
+    s: int,
+    ts: float,
+    n_classes: int,
+    nbs: np.ndarray | None = None,
+    wts: np.ndarray | None = None,
+) -> np.ndarray:
     """Propagated label histogram of slot ``s`` (normalised; zeros without evidence): each
     labelled neighbour counts with its label, each unlabelled one with its stored two-hop
     estimate (:func:`refresh_estimate`), so labels up to three hops away reach a node whose
-    neighbourhood is new. O(K·C)."""
+    neighbourhood is new. O(K·C). ``nbs``, ``wts``: the live neighbours and their recency
+    weights at ``ts`` when already known (as :func:`context` returns them)."""
     out = np.zeros(n_classes)
-    nbs, nts, _, _ = st.neighbours_of(s)
-    if not len(nbs) or not st.n_est:
+    if nbs is None:
+        nbs, nts, _, _ = st.neighbours_of(s)
+        if not len(nbs) or not st.n_est:
+            return out
+        wts = _recency(st, nts, ts)
+    elif not len(nbs) or not st.n_est:
         return out
     c = min(n_classes, st.n_est)
-    wts = _recency(st, nts, ts)
     lab = st.label[nbs]
     known = lab >= 0
     out[:c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
-    if not known.all():
+    if not _all(known):
         unk = np.nonzero(~known)[0]
         out[:c] += wts[unk] @ st.est[nbs[unk], :c]
     tot = _sum(out)
@@ -274,6 +360,8 @@ class FeatureLayout:
                 self.blocks[f] = (off, off + w)
                 off += w
         self.ctx_start = off
+        # (neighbour slots, recency weights) of the last vector's node (see vector)
+        self.last_neighbours: tuple = (None, None)
 
     def head_mask(self, st: EdgeStreamState, n_classes: int, profile: bool = False) -> np.ndarray:
         """(n_features, n_heads) mask: a head sees its family's block(s) and the context."""
@@ -306,6 +394,7 @@ class FeatureLayout:
         c0 = self.ctx_start
         x = np.zeros(c0 + context_width(st, profile) + label_columns(two_hop) * n_classes)
         _, nbs, wts = context(st, s, ts, n_classes, profile, two_hop, out=x[c0:])
+        self.last_neighbours = (nbs, wts)  # for the propagated vote of the same node and ts
         k = len(nbs)
         slots = np.empty(k + 1, np.int64)
         slots[0] = s

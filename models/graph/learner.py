@@ -52,7 +52,7 @@ from .features import (
     FeatureLayout,
     label_columns,
     propagated,
-    refresh_estimate,
+    refresh_estimates,
 )
 from .linear import MultiHeadSoftmax
 from .state import EdgeStreamState
@@ -355,9 +355,7 @@ class NodePropertyClassifier(base.Classifier):
         t = self._check_ts(ts)
         u, v = self.state.learn_edge(src, dst, t, w, x)
         if self._prop and self.classes_:
-            refresh_estimate(self.state, u, t)
-            if v != u:
-                refresh_estimate(self.state, v, t)
+            refresh_estimates(self.state, u, v, t)
 
     def learn_node(self, node: Hashable, y: Any, ts: float | None = None) -> None:
         """Train on ``node``'s features at ``ts`` with label ``y`` (its property at ts)."""
@@ -518,7 +516,7 @@ class NodePropertyClassifier(base.Classifier):
         lab = x[len(x) - per * c :]
         c0 = self._layout.ctx_start
         k = x[c0] * self.neighbours  # neighbours in the ring; x[c0 + 1]: labelled share
-        prop = propagated(self.state, s, t, c) if self._prop else None
+        prop = propagated(self.state, s, t, c, *self._layout.last_neighbours) if self._prop else None
         votes = smoothed_votes(
             lab[0::per], lab[1::per] if self.two_hop else None, k * x[c0 + 1], k, prior, prop
         )

@@ -40,6 +40,7 @@ import numpy as np
 #: ring-buffer entry / neighbour slot that is empty
 EMPTY = -1
 _GAP_DISCOUNT = 1.0 - 1.0 / 5000  # memory of the inter-arrival gap estimate (in gaps)
+_all = np.logical_and.reduce  # ndarray.all without its Python-level wrapper (hot path)
 ACT_GAPS = 8.0  # activity half-life in typical inter-arrival gaps (without a half_life)
 
 
@@ -124,6 +125,9 @@ class EdgeStreamState:
         self._gap_n = 0.0
         self._cap = 0
         self.n_est = 0  # classes in ``est`` (grown by add_estimate_class)
+        # (ts, [(slot, two-hop histogram)]) of the last edge's ends, kept by
+        # features.refresh_estimates for the prediction that follows; any change clears it
+        self.two_hop_cache: tuple | None = None
         self._alloc(min(1024, self.max_nodes))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -131,6 +135,7 @@ class EdgeStreamState:
         if "est" not in state:  # pickled before the propagated vote's estimates existed
             self.n_est = 0
             self.est = np.zeros((self._cap, 0), np.float32)
+        self.two_hop_cache = None
 
     # ------------------------------------------------------------------ storage
     def _alloc(self, cap: int) -> None:
@@ -197,6 +202,7 @@ class EdgeStreamState:
             self.evictions += 1
 
     def _new_slot(self, node: Hashable, ts: float, protect: int = -1) -> int:
+        self.two_hop_cache = None
         if not self._free:
             used = len(self.slot_of)
             if used >= self._cap:
@@ -256,6 +262,7 @@ class EdgeStreamState:
         if not math.isfinite(w):
             raise ValueError(f"edge weight w must be finite, got {w!r}")
         xv = None if x is None else self._check_x(x)
+        self.two_hop_cache = None
 
         slot_of = self.slot_of
         u = slot_of.get(src, EMPTY)
@@ -388,11 +395,13 @@ class EdgeStreamState:
         return xv
 
     def set_label(self, s: int, label: int, ts: float) -> None:
+        self.two_hop_cache = None
         self.label[s] = label
         self.label_ts[s] = ts
 
     def add_estimate_class(self) -> None:
         """One more class column in ``est`` (zero for every node)."""
+        self.two_hop_cache = None
         self.est = np.concatenate((self.est, np.zeros((self._cap, 1), np.float32)), axis=1)
         self.n_est += 1
 
@@ -402,7 +411,7 @@ class EdgeStreamState:
         nb = self.nbr[s]
         # nb == -1 reads gen[-1]: harmless, masked by nb >= 0
         ok = (nb >= 0) & (self.gen[nb] == self.nbr_gen[s])
-        if ok.all():  # the common case: full ring, no evicted neighbour
+        if _all(ok):  # the common case: full ring, no evicted neighbour
             return nb, self.nbr_ts[s], self.nbr_w[s], slice(None)
         idx = np.nonzero(ok)[0]
         return nb[idx], self.nbr_ts[s, idx], self.nbr_w[s, idx], idx

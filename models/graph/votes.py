@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 _EPS = 1e-6
+_any = np.logical_or.reduce  # ndarray.any without its Python-level wrapper (hot path)
 
 
 def smoothed_votes(
@@ -36,7 +37,7 @@ def smoothed_votes(
     for h, n in ((hist, n1), (two, n2), (prop, n2)):
         if h is None:
             continue
-        out.append((n * h + prior) / (n + 1.0) if n > 0 and h.any() else prior)
+        out.append((n * h + prior) / (n + 1.0) if n > 0 and _any(h) else prior)
     return out
 
 
