@@ -47,16 +47,28 @@ class FrozenNaiveBayes:
         if self.frozen:
             raise RuntimeError("a frozen model does not learn")
         self.counts[y] = self.counts.get(y, 0) + 1
+        num, cat = self.num, self.cat
         for k, v in x.items():
             if isinstance(v, str):
-                per = self.cat.setdefault(k, {}).setdefault(y, {})
+                by_value = cat.get(k)
+                if by_value is None:
+                    by_value = cat[k] = {}
+                per = by_value.get(y)
+                if per is None:
+                    per = by_value[y] = {}
                 per[v] = per.get(v, 0) + 1
             elif v is not None:
-                s = self.num.setdefault(k, {}).setdefault(y, [0, 0.0, 0.0])
-                s[0] += 1
-                d = v - s[1]
-                s[1] += d / s[0]
-                s[2] += d * (v - s[1])
+                by_class = num.get(k)  # (no `setdefault`: it built a dict per call)
+                if by_class is None:
+                    by_class = num[k] = {}
+                s = by_class.get(y)
+                if s is None:
+                    s = by_class[y] = [0, 0.0, 0.0]
+                n = s[0] = s[0] + 1
+                m = s[1]
+                d = v - m
+                m = s[1] = m + d / n
+                s[2] += d * (v - m)
 
     def freeze(self) -> None:
         """Turn the statistics into per-class terms (classes in a fixed order)."""
