@@ -15,9 +15,6 @@ the former commit are at hand, the former package itself is also run against the
 
 from __future__ import annotations
 
-import importlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -176,38 +173,3 @@ def test_kept_two_hop_histogram_is_dropped_on_any_state_change() -> None:
     assert features._cached_two_hop(st, st.slot("b"), 6.0, 2) is None  # another time
     st.slot("zz", 5.0, create=True)  # a new node (may evict): dropped too
     assert st.two_hop_cache is None
-
-
-def _former_package(tmp_path: Path) -> str:
-    pkg = tmp_path / "former_graph"
-    pkg.mkdir()
-    for name in ("__init__", "features", "learner", "linear", "state", "votes"):
-        try:
-            src = subprocess.run(
-                ["git", "show", f"{FORMER}:models/graph/{name}.py"],
-                cwd=ROOT,
-                capture_output=True,
-                check=True,
-                text=True,
-                timeout=30,
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            pytest.skip(f"git or commit {FORMER} not available")
-        (pkg / f"{name}.py").write_text(src)
-    return "former_graph"
-
-
-def test_former_package_from_git_gives_the_same_predictions(tmp_path: Path) -> None:
-    name = _former_package(tmp_path)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        former = importlib.import_module(name)
-        for task, seed, kw in CASES[:3]:
-            msgs = list(make_edge_stream(2000, seed, task=task))
-            want = _outputs(former.NodePropertyClassifier(seed=seed, **kw), msgs)
-            got = _outputs(NodePropertyClassifier(seed=seed, **kw), msgs)
-            assert got == want, (task, seed, kw)
-    finally:
-        sys.path.remove(str(tmp_path))
-        for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
-            del sys.modules[mod]
