@@ -77,7 +77,8 @@ def chi2_critical(p: float, df: int) -> float:
 class _Feature:
     """Bins, reference counts and the recent block counts of one watched feature."""
 
-    __slots__ = ("name", "numeric", "edges", "cats", "n_bins", "ref", "blocks", "cur", "labels")
+    __slots__ = ("name", "numeric", "edges", "cats", "n_bins", "ref", "blocks", "cur", "labels",
+                 "buf")
 
     def __init__(self, name: str, values: list[Any], bins: int, max_categories: int,
                  n_blocks: int, categorical: bool = False) -> None:
@@ -106,6 +107,25 @@ class _Feature:
             self.ref[self.index(v)] += 1
         self.blocks = np.zeros((n_blocks, self.n_bins))
         self.cur = [0] * self.n_bins
+        self.buf: list[Any] = []  # a numeric feature's raw values of the current block
+
+    def block_counts(self) -> np.ndarray:
+        """The current block's counts: ``cur``, plus the buffered values of a numeric feature
+        binned at once (`searchsorted` on the edges is `bisect_right` value by value: the same
+        bins for floats, NaN and infinities included, and for integers a float represents
+        exactly; any other value, e.g. missing, goes through `index` one by one)."""
+        buf, counts = self.buf, np.array(self.cur, dtype=float)
+        if not buf:
+            return counts
+        kinds = set(map(type, buf))
+        if kinds <= {float, int}:
+            arr = np.array(buf, dtype=float)
+            if int not in kinds or float(np.abs(np.nan_to_num(arr, posinf=0.0, neginf=0.0)).max()) < 2.0 ** 53:
+                idx = np.searchsorted(np.array(self.edges, dtype=float), arr, side="right")
+                return counts + np.bincount(idx, minlength=self.n_bins)
+        for v in buf:
+            counts[self.index(v)] += 1
+        return counts
 
     def index(self, v: Any) -> int:
         if self.numeric:
@@ -170,8 +190,11 @@ class DataDriftDetector:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if "_fast" not in state:  # pickled before the per-event tuples existed
-            self._fast, self._fast_pred = [], None
+        for f in self._feats + ([self._pred] if self._pred is not None else []):
+            if not hasattr(f, "buf"):  # pickled before numbers were binned a block at a time
+                f.buf = []
+        if "_raw" not in state:  # pickled before the per-event tuples existed
+            self._fast, self._raw, self._fast_pred = [], [], None
             if self._collect is None:
                 self._bind()
 
@@ -180,6 +203,7 @@ class DataDriftDetector:
         self._feats: list[_Feature] = []
         self._pred: _Feature | None = None
         self._fast: list[tuple] = []
+        self._raw: list[tuple[str, list[Any]]] = []
         self._fast_pred: tuple | None = None
         self._since = 0  # events since the reference started
         self._filled = 0  # blocks filled since the reference was built
@@ -193,14 +217,10 @@ class DataDriftDetector:
             self._gather(x, y_pred)
             return False
         get = x.get
-        for name, edges, cats, other, missing, cur in self._fast:
+        for name, buf in self._raw:  # numbers: binned a block at a time (`block_counts`)
+            buf.append(get(name))
+        for name, cats, other, cur in self._fast:  # categories: `_Feature.index`, inlined
             v = get(name)
-            if edges is not None:  # numeric: `_Feature.index`, inlined
-                try:
-                    cur[bisect_right(edges, v)] += 1
-                except TypeError:  # missing or not a number
-                    cur[missing] += 1
-                continue
             try:
                 cur[cats.get(_MISSING if v is None else v, other)] += 1
             except TypeError:  # unhashable: counts as "other"
@@ -220,8 +240,9 @@ class DataDriftDetector:
     def _bind(self) -> None:
         """Per feature, what the per-event loop needs, in one tuple (its current counts
         list is replaced at every block, so this is rebuilt then)."""
-        self._fast = [(f.name, f.edges if f.numeric else None, f.cats, f.n_bins - 2,
-                       f.n_bins - 1, f.cur) for f in self._feats]
+        self._raw = [(f.name, f.buf) for f in self._feats if f.numeric]
+        self._fast = [(f.name, f.cats, f.n_bins - 2, f.cur) for f in self._feats
+                      if not f.numeric]
         p = self._pred
         self._fast_pred = None if p is None else (p.cats, p.n_bins - 2, p.cur)
 
@@ -265,8 +286,9 @@ class DataDriftDetector:
         slot = (self._since // self.check_every - 1) % self._n_blocks
         watched = self._feats + ([self._pred] if self._pred is not None else [])
         for f in watched:
-            f.blocks[slot] = f.cur
+            f.blocks[slot] = f.block_counts()
             f.cur = [0] * f.n_bins
+            f.buf = []
         self._bind()
         self._filled += 1
         if self._filled < self._n_blocks:

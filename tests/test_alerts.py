@@ -294,3 +294,24 @@ def test_the_label_free_detector_keeps_missing_values_apart_after_a_pickle() -> 
         if det.update(x, None if t % 3 else "yes"):
             alarms.append(t)
     assert alarms == []
+
+
+def test_numbers_binned_a_block_at_a_time_land_where_one_by_one_would() -> None:
+    # the label-free detector bins a numeric feature's values when a block closes
+    # (`searchsorted`); every value must land in the bin `index` (bisect) gives it
+    import math
+
+    from models.data_drift import _Feature
+
+    rng = random.Random(3)
+    f = _Feature("a", [rng.gauss(0, 1) for _ in range(2000)], 10, 20, 4)
+    odd = [None, math.nan, math.inf, -math.inf, "text", True, 2**60 + 1, -(2**61), 0, 3]
+    for buf in ([rng.gauss(0, 2) for _ in range(250)],
+                [rng.randint(-3, 3) for _ in range(250)],
+                [rng.choice(odd + [rng.gauss(0, 1)]) for _ in range(250)],
+                [math.nan, math.inf, -math.inf, 0.5, float(f.edges[2])]):
+        f.buf, f.cur = list(buf), [0] * f.n_bins
+        one_by_one = [0] * f.n_bins
+        for v in buf:
+            one_by_one[f.index(v)] += 1
+        assert list(f.block_counts()) == one_by_one
