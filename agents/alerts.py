@@ -114,6 +114,11 @@ def build_reference_detector(spec: Any) -> ReferenceDriftDetector | None:
     return ReferenceDriftDetector(**dict(getattr(spec, "reference_drift_params", None) or {}))
 
 
+#: the frozen reference's kinds (`models/reference_drift.py`), in an alert's words
+_KIND_WORDS = {"tree": "a small decision tree", "linear": "a logistic regression",
+               "naive_bayes": "naive Bayes"}
+
+
 def reference_evidence(det: ReferenceDriftDetector, ring: bytearray, n_err: int
                        ) -> dict[str, Any]:
     """What a reference detection says: the reference's error rose (the concept moved); the
@@ -127,10 +132,12 @@ def reference_evidence(det: ReferenceDriftDetector, ring: bytearray, n_err: int
                 "error_rate_after": round(float(e[-wa:].mean()), 4)}
     live_after = live.get("error_rate_after")
     adapted = live_after is not None and live_after <= live.get("error_rate_before", 0) + 0.02
+    kind = ev.get("reference_kind", "naive_bayes")  # older detectors: naive Bayes only
     return {
         **_rates(ev["reference_error_before"], ev["reference_error_after"], wb, wa),
         "direction": "degradation",
-        "evidence_from": "reference model (trained on "
+        "reference_kind": kind,
+        "evidence_from": f"reference model ({_KIND_WORDS.get(kind, kind)} trained on "
                          f"{ev['reference_trained_on']} examples, then frozen)",
         "live_model": {k: live.get(k) for k in ("error_rate_before", "error_rate_after")},
         "learner_adapted": adapted,
@@ -230,8 +237,9 @@ def describe(alert: dict[str, Any]) -> str:
     if alert.get("detector") == "reference":
         live = ("the live model has adapted already" if alert.get("learner_adapted")
                 else "the live model is affected")
+        kind = _KIND_WORDS.get(alert.get("reference_kind"), "")
         return (f"concept drift at example {at} ({alert.get('severity')}), seen by the frozen "
-                f"reference model ({live}): its error {alert.get('error_rate_before')} over "
+                f"reference model{f' ({kind})' if kind else ''}; {live}: its error {alert.get('error_rate_before')} over "
                 f"{alert.get('window_before')} → {alert.get('error_rate_after')} over "
                 f"{alert.get('window_after')} examples")
     return (f"concept drift at example {at}: {alert.get('direction')} "

@@ -72,6 +72,9 @@ class DriftAlert(_Out):
                                               "model's own error rates over the same windows")
     learner_adapted: bool | None = Field(None, description="detector reference: the live "
                                          "model's error did not rise (it has adapted already)")
+    reference_kind: Literal["tree", "linear", "naive_bayes"] | None = Field(
+        None, description="detector reference: the frozen model kept (the kind with the fewest "
+        "errors on the 500 examples after training)")
     features: list[str] | None = Field(None, description="data: features that moved, "
                                        "strongest first")
     predictions_moved: bool | None = Field(None, description="data: the predictions' "

@@ -11,10 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents.alerts import describe
 from agents.host import HostLimits, routing_key
 from agents.messages import BadRecord, EventIn, LabelIn, dead_letter, decode
 from agents.processor import Processor, read_record, route
 from streamsvc.config import ConfigError, load_settings
+from streamsvc.schemas import DriftAlert
 
 SPECS = load_settings(None, {}).models
 
@@ -163,6 +165,11 @@ def test_reference_alerts_a_flip_the_live_model_shrugs_off() -> None:
     assert a["detector"] == "reference" and a["direction"] == "degradation"
     assert a["error_rate_after"] > 0.5 > a["error_rate_before"]
     assert "reference model" in a["evidence_from"] and isinstance(a["learner_adapted"], bool)
+    # which frozen kind was kept, in the alert and in its words
+    words = {"tree": "decision tree", "linear": "logistic regression", "naive_bayes": "naive Bayes"}
+    assert words[a["reference_kind"]] in a["evidence_from"]
+    assert words[a["reference_kind"]] in describe(a)
+    DriftAlert.model_validate(a)
     assert set(a["live_model"]) == {"error_rate_before", "error_rate_after"}
     assert a["live_model"]["error_rate_before"] < 0.2 < a["live_model"]["error_rate_after"]
     assert [x["detector"] for x in without] in ([], ["page_hinkley"])
