@@ -192,7 +192,11 @@ since the restart 0.089/0.133. (3) The restart test: on seeds 0–9 it fires 1�
 a late one leaves predictions on the young average (seed 3: restart at step 18,008, RMS
 0.140). Never restarting 0.088/0.124; restarting at 8 RMS TD errors 0.088/0.124 but 0/+1
 0.081/0.131 (restarts shed the initial transient); testing a 20-step mean of the squared or
-signed gap 0.094/0.137 or 0.089/0.124, sensor RMSE +2–7%: none kept.
+signed gap 0.094/0.137 or 0.089/0.124, sensor RMSE +2–7%; a threshold growing with the
+average's age, 16·(1 + n/10k), 0.085/0.125 (0/+1 0.047/0.077); a soft restart (the average's
+count ÷ 10, a hard restart only once it is below 10) 0.086/0.139: none kept (within seed
+noise). Without restarts seed 3 gets 0.084 (0.140 with), seed 301 from a random start 0.041
+(0.205), but seed 4 0.124 (0.101).
 
 Robustness of the shipped defaults, seeds 300–304 (never used), mean / worst RMS: 19 states
 -1/+1 γ = 1 after 10k transitions 0.106/0.173, after 50k 0.028/0.052; 0/+1 10k 0.082/0.146,
