@@ -32,32 +32,24 @@ from typing import Any
 import numpy as np
 
 from models.frozen_tree import number_column
+from models.frozen_window import FrozenWindow
 
 
-class FrozenLinear:
+class FrozenLinear(FrozenWindow):
     """Learns with `learn_one` (stores the example) until `freeze` fits the weights; then
     only `predict_one`."""
 
     def __init__(self, l2: float = 1e-3, iters: int = 10, max_features: int = 60,
                  max_categories: int = 20) -> None:
+        super().__init__()
         self.l2 = l2
         self.iters = iters
         self.max_features = max_features
         self.max_categories = max_categories
-        self.xs: list[dict[str, Any]] = []
-        self.ys: list[Any] = []
-        self.frozen = False
-
-    def learn_one(self, x: dict[str, Any], y: Any) -> None:
-        if self.frozen:
-            raise RuntimeError("a frozen model does not learn")
-        self.xs.append(x)
-        self.ys.append(y)
 
     def freeze(self) -> None:
         xs, ys = self.xs, self.ys
-        classes = list(dict.fromkeys(ys))
-        index = {c: i for i, c in enumerate(classes)}
+        classes, index = self.class_index()
         n, k = len(ys), len(classes)
         names: dict[str, None] = {}
         for x in xs:

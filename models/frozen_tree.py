@@ -29,31 +29,24 @@ from typing import Any
 
 import numpy as np
 
+from models.frozen_window import FrozenWindow
 
-class FrozenTree:
+
+class FrozenTree(FrozenWindow):
     """Learns with `learn_one` (stores the example) until `freeze` grows the tree; then only
     `predict_one`."""
 
     def __init__(self, max_depth: int = 6, min_leaf: int = 10, max_features: int = 200) -> None:
+        super().__init__()
         self.max_depth = max_depth
         self.min_leaf = min_leaf
         self.max_features = max_features
-        self.xs: list[dict[str, Any]] = []
-        self.ys: list[Any] = []
-        self.frozen = False
         self.root: tuple = (None, None)
         self.n_leaves = 0
 
-    def learn_one(self, x: dict[str, Any], y: Any) -> None:
-        if self.frozen:
-            raise RuntimeError("a frozen model does not learn")
-        self.xs.append(x)
-        self.ys.append(y)
-
     def freeze(self) -> None:
         ys = self.ys
-        classes = list(dict.fromkeys(ys))
-        index = {c: i for i, c in enumerate(classes)}
+        classes, index = self.class_index()
         n = len(ys)
         self.classes = classes
         onehot = np.zeros((n, len(classes)))

@@ -119,3 +119,19 @@ def test_array_paths_for_several_classes_answer_as_the_loops() -> None:
     odd = {"f0": None, "f1": "x", "g": math.nan}
     assert nb.predict_one(odd) in {"low", "mid", "high"}
     assert lin.predict_one(odd) == lin._predict_slow(odd)
+
+
+def test_detector_modules_docstring_examples_run() -> None:
+    import doctest
+
+    import models.data_drift
+    import models.frozen_linear
+    import models.frozen_nb
+    import models.frozen_tree
+    import models.frozen_window
+    import models.reference_drift
+
+    for mod in (models.frozen_window, models.frozen_tree, models.frozen_linear,
+                models.frozen_nb, models.reference_drift, models.data_drift):
+        res = doctest.testmod(mod)
+        assert res.attempted > 0 and res.failed == 0, mod.__name__
