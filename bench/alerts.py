@@ -648,7 +648,10 @@ def targets(res: dict, rep: list[Case], inp: list[Case], costs: dict) -> list[st
             "with an estimate from 500 calibration examples, and after a lucky calibration it "
             "climbed on noise (row *(no confirmation)* and the extra stationary streams "
             "below). Rows *(naive Bayes only, no confirmation)* are the reference as shipped "
-            "before.", "",
+            "before. Disclosure: the two report misses named above motivated this change, "
+            "and report results were looked at while exploring; every choice (the kinds kept, "
+            "`confirm` = 6) was made on the tune streams, so the report streams are less "
+            "unseen than before this change.", "",
             "Gradual drifts: since the first version of this benchmark, a reference re-armed "
             "after a detection is checked against a candidate of its kind trained on the "
             "window after its calibration; when the candidate's error on the same next 500 "
