@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=50_000)
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/")
     args = ap.parse_args()
+    if args.repeat < 1 or args.steps < 10:
+        ap.error("--repeat must be at least 1 and --steps at least 10")
     lo, hi = int(0.8 * args.steps), args.steps
     tasks = [("Acrobot-v1", s) for s in args.acrobot_seeds] + [
         ("CartPole-v1", s) for s in args.cartpole_seeds]
