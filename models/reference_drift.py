@@ -215,26 +215,15 @@ class ReferenceDriftDetector:
 
     def update(self, x: dict[str, Any], y: Any) -> bool:
         """One labelled example; True when the reference's error rate has risen."""
-        llr = self.llr
-        if llr is None or self.check != "off":
+        if self.llr is None or self.check != "off":
             return self._update(x, y)
-        # testing, no check under way (nearly every example): `_update`, with fewer lookups
+        # testing, no check under way (nearly every example): `_update`, with fewer steps
         err = self.model.predict_one(x) != y
         seen = self.seen = self.seen + 1
         self.errors += err
         if not seen & 63:
             self._set_rates()
-            llr = self.llr
-        s = self.s + llr[err]
-        if s <= 0.0:
-            self.s, self.s_start, self.s_errors = 0.0, seen, 0
-            return False
-        self.s = s
-        self.s_errors += err
-        if s < self.threshold or not self._confirmed():
-            return False
-        self._detected()
-        return True
+        return self._cusum(err)
 
     def _update(self, x: dict[str, Any], y: Any) -> bool:
         if self.trained < self.window:
@@ -262,12 +251,18 @@ class ReferenceDriftDetector:
                 self._set_rates()
             if self.llr is None:
                 return False
-        self.s += self.llr[err]
-        if self.s <= 0.0:
+        return self._cusum(err)
+
+    def _cusum(self, err: bool) -> bool:
+        """One scored example into the CUSUM; True on a confirmed alarm (the reference is
+        then re-armed)."""
+        s = self.s + self.llr[err]
+        if s <= 0.0:
             self.s, self.s_start, self.s_errors = 0.0, self.seen, 0
             return False
+        self.s = s
         self.s_errors += err
-        if self.s < self.threshold or not self._confirmed():
+        if s < self.threshold or not self._confirmed():
             return False
         self._detected()
         return True
