@@ -96,9 +96,9 @@ def inprocess_rate(kind: str, raws: list[bytes], stages: int = 1
 
 
 _D = "STREAMSVC_MODELS__DEFAULT__"
+NO_DETECTORS = {f"{_D}DATA_DRIFT": "false", f"{_D}REFERENCE_DRIFT": "false"}
 BREAKDOWN = [  # (row, settings on top of the kind's)
-    ("service path, no drift detectors",
-     {f"{_D}DATA_DRIFT": "false", f"{_D}REFERENCE_DRIFT": "false"}),
+    ("service path, no drift detectors", NO_DETECTORS),
     ("+ label-free detector", {f"{_D}REFERENCE_DRIFT": "false"}),
     ("+ frozen reference (the shipped setting)", {}),
 ]
@@ -160,7 +160,6 @@ def inprocess_breakdown(kind: str, raws: list[bytes], rounds: int = 5) -> list[t
     them."""
     data = [(d["x"], d["y"]) for d in map(json.loads, raws)]
     times: dict[str, list[float]] = {"bare learner": []}
-    quiet = {f"{_D}DATA_DRIFT": "false", f"{_D}REFERENCE_DRIFT": "false"}
     for _ in range(rounds):
         model = load_settings(None, _kind_env(kind)).models["default"].build()
         t0 = time.thread_time()
@@ -171,14 +170,14 @@ def inprocess_breakdown(kind: str, raws: list[bytes], rounds: int = 5) -> list[t
         for row, env in BREAKDOWN:
             times.setdefault(row, []).append(_service_loop(kind, raws, env)[0])
         times.setdefault("host alone: no detectors, a model that answers at once", []).append(
-            _service_loop(kind, raws, quiet, lambda m: _Instant())[0])
+            _service_loop(kind, raws, NO_DETECTORS, lambda m: _Instant())[0])
         clocked = _Clocked(load_settings(None, _kind_env(kind)).models["default"].build())
         for x, y in data:
             clocked.predict_proba_one(x)
             clocked.learn_one(x, y)
         times.setdefault("inside the learner's calls, bare loop (clocked per call)", []).append(
             clocked.seconds)
-        _, inside = _service_loop(kind, raws, quiet, _Clocked)
+        _, inside = _service_loop(kind, raws, NO_DETECTORS, _Clocked)
         times.setdefault("inside the learner's calls, service path without detectors "
                          "(clocked per call)", []).append(inside.seconds)
     return [(row, 1e6 * sorted(t)[len(t) // 2] / len(raws)) for row, t in times.items()]
