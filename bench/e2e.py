@@ -57,10 +57,26 @@ def events(n: int, seed: int, prefix: str = "e") -> list[bytes]:
             for i, (x, y) in enumerate(make_stream("sea-abrupt", n, seed))]
 
 
+def _river_tree() -> Any:
+    from river.tree import HoeffdingTreeClassifier
+
+    from models.factory import TREE_DEFAULTS
+
+    return HoeffdingTreeClassifier(**TREE_DEFAULTS)
+
+
+#: kind -> (name, constructor) of the peer a user would otherwise run in a plain loop: the
+#: service's `hoeffding_tree` is river's algorithm with faster leaves (same trees, same
+#: predictions), so its figures are also given against river's own tree
+PEERS = {"hoeffding_tree": ("river's HoeffdingTreeClassifier", _river_tree)}
+
+
 # -- in-process ---------------------------------------------------------------------------------
-def bare_rate(kind: str, raws: list[bytes]) -> float:
-    """The learner alone on the same examples (already decoded)."""
-    model = load_settings(None, _kind_env(kind)).models["default"].build()
+def bare_rate(kind: str, raws: list[bytes], model: Any = None) -> float:
+    """The learner alone on the same examples (already decoded); `model` instead of the
+    kind's own build (e.g. river's tree for `hoeffding_tree`)."""
+    if model is None:
+        model = load_settings(None, _kind_env(kind)).models["default"].build()
     data = [(d["x"], d["y"]) for d in map(json.loads, raws)]
     t0 = time.perf_counter()
     for x, y in tqdm(data, desc=f"bare {kind}", unit="ex", leave=False):
@@ -160,13 +176,19 @@ def inprocess_breakdown(kind: str, raws: list[bytes], rounds: int = 5) -> list[t
     them."""
     data = [(d["x"], d["y"]) for d in map(json.loads, raws)]
     times: dict[str, list[float]] = {"bare learner": []}
+    peer = PEERS.get(kind)
+    if peer is not None:
+        times[peer[0]] = []
     for _ in range(rounds):
-        model = load_settings(None, _kind_env(kind)).models["default"].build()
-        t0 = time.thread_time()
-        for x, y in data:
-            model.predict_proba_one(x)
-            model.learn_one(x, y)
-        times["bare learner"].append(time.thread_time() - t0)
+        models = [("bare learner", load_settings(None, _kind_env(kind)).models["default"].build())]
+        if peer is not None:
+            models.append((peer[0], peer[1]()))
+        for row, model in models:
+            t0 = time.thread_time()
+            for x, y in data:
+                model.predict_proba_one(x)
+                model.learn_one(x, y)
+            times[row].append(time.thread_time() - t0)
         for row, env in BREAKDOWN:
             times.setdefault(row, []).append(_service_loop(kind, raws, env)[0])
         times.setdefault("host alone: no detectors, a model that answers at once", []).append(
@@ -516,14 +538,26 @@ def main() -> None:
         "", "| path | events/s | reference (same run) | reference events/s | ratio |",
         "|---|---:|---|---:|---:|"]
     bare: dict[str, float] = {}
+    peer: dict[str, tuple[str, float]] = {}  # kind -> (peer's name, its bare rate)
+
+    def peer_row(path: str, kind: str, rate: float) -> None:
+        if kind in peer:
+            name, ref = peer[kind]
+            lines.append(f"| {path} | {rate:,.0f} | {name} predict+learn | {ref:,.0f} | "
+                         f"{rate / ref:.2f} |")
+
     snaps: list[str] = []
     for kind in args.kinds:
         n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
         bare[kind] = bare_rate(kind, raws[:n])
+        if kind in PEERS:
+            name, make = PEERS[kind]
+            peer[kind] = name, bare_rate(kind, raws[:n], make())
         svc, snap = inprocess_rate(kind, raws[:n])
         two, _ = inprocess_rate(kind, raws[:n], stages=2)
         lines.append(f"| in-process service path, {kind} | {svc:,.0f} | bare {kind} "
                      f"predict+learn | {bare[kind]:,.0f} | {svc / bare[kind]:.2f} |")
+        peer_row(f"in-process service path, {kind}", kind, svc)
         lines.append(f"| the worker's two stages without Kafka, {kind} | {two:,.0f} | bare "
                      f"{kind} predict+learn | {bare[kind]:,.0f} | {two / bare[kind]:.2f} |")
         snaps.append(f"{kind} after {n:,} examples: {snap['kb']:,.0f} KB pickled in "
@@ -548,10 +582,11 @@ def main() -> None:
                     lines.append(f"| Kafka broker + 1 worker, {kind} | {rate:,.0f} | bare {kind}"
                                  f" predict+learn | {bare[kind]:,.0f} | "
                                  f"{rate / bare[kind]:.2f} |")
+                    peer_row(f"Kafka broker + 1 worker, {kind}", kind, rate)
                     lines.append(f"| Kafka broker + 1 worker, {kind} | {rate:,.0f} | raw "
                                  f"confluent-kafka produce→consume | {raw_rate:,.0f} | "
                                  f"{rate / raw_rate:.2f} |")
-                    print("\n".join(lines[-2:]), flush=True)
+                    print("\n".join(lines[-3:]), flush=True)
                     # the same again on topics the broker has now served once (their first
                     # pass costs the broker up to twice the CPU per event); the model has
                     # learned the first pass, so it is the larger one here
@@ -563,6 +598,7 @@ def main() -> None:
                                  f"served once; model learned the first) | {again:,.0f} | bare "
                                  f"{kind} predict+learn | {bare[kind]:,.0f} | "
                                  f"{again / bare[kind]:.2f} |")
+                    peer_row(f"Kafka broker + 1 worker, {kind}, second pass", kind, again)
                     print(lines[-1], flush=True)
                     if args.latency:
                         time.sleep(5)  # the broker settles after the saturating run
@@ -647,11 +683,16 @@ def main() -> None:
         n = args.n if kind == "hoeffding_tree" else min(args.n, 8000)
         rows = inprocess_breakdown(kind, raws[:n])
         base = rows[0][1]
-        head = rows[:len(BREAKDOWN) + 1]
+        has_peer = kind in PEERS
+        head = rows[:len(BREAKDOWN) + 1 + has_peer]
+        peer_us = rows[1][1] if has_peer else None
+        cols = "| path | µs/event | ratio bare / path |" + (
+            f" ratio {PEERS[kind][0]} / path |" if has_peer else "")
         lines += ["", f"**Where the in-process time goes** ({kind}, {n:,} events; CPU µs per "
                   "event of this thread, median of 5 alternating runs):", "",
-                  "| path | µs/event | ratio bare / path |", "|---|---:|---:|",
-                  *[f"| {row} | {us:.1f} | {base / us:.2f} |" for row, us in head], "",
+                  cols, "|---|---:|---:|" + ("---:|" if has_peer else ""),
+                  *[f"| {row} | {us:.1f} | {base / us:.2f} |"
+                    + (f" {peer_us / us:.2f} |" if peer_us else "") for row, us in head], "",
                   "What the host's share is made of (no detectors; same runs):", "",
                   "| measured | µs/event |", "|---|---:|",
                   *[f"| {row} | {us:.1f} |" for row, us in rows[len(head):]], ""]

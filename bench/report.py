@@ -36,6 +36,7 @@ ORDER = [
                               "citations (`bench/graph_pubmed.py`)"),
     ("bench-alerts.md", "Drift alerts: detection quality, delay, false alarms, label-free "
                         "detection (`bench/alerts.py`)"),
+    ("bench-tree.md", "The service's Hoeffding tree vs river's (`bench/tree_speed.py`)"),
     ("bench-kafka-clients.md", "Kafka clients for the hot path (`bench/kafka_clients.py`)"),
     ("bench-e2e.md", "The end-to-end service path (`bench/e2e.py`)"),
 ]

@@ -32,7 +32,9 @@ def _local(path: str) -> Callable[..., Any]:
 #: kind -> (family, constructor). The family tells the service which topics feed the model:
 #: "classifier" ← events/labels, "rl" ← transitions, "graph" ← edges/node-labels.
 KINDS: dict[str, tuple[str, Callable[..., Any]]] = {
-    "hoeffding_tree": ("classifier", _river("river.tree.HoeffdingTreeClassifier", TREE_DEFAULTS)),
+    # river's Hoeffding tree, same trees and predictions, faster naive-Bayes leaves
+    "hoeffding_tree": ("classifier", _river("models.hoeffding.FastHoeffdingTreeClassifier",
+                                            TREE_DEFAULTS)),
     "hoeffding_adaptive_tree": (
         "classifier",
         _river("river.tree.HoeffdingAdaptiveTreeClassifier", TREE_DEFAULTS),

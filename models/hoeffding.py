@@ -157,30 +157,52 @@ class _GaussianTable:
     """Per-(class, feature) weighted Welford statistics, rows = classes, columns = features.
 
     The running statistics are Python floats (one update touches a handful of them, where
-    numpy's per-call overhead would dominate); the two derived arrays the prediction needs are
-    numpy: ``log N(v; mu, var) = (v - mu)^2 * inv + c0`` where valid, ``inv = c0 = 0`` where
-    river would skip the term (fewer than two observations or zero variance).
+    numpy's per-call overhead would dominate), and so are the two derived values a prediction
+    needs per cell, kept per row in ``py`` (mean, inv, c0):
+    ``log N(v; mu, var) = (v - mu)^2 * inv + c0`` where valid, ``inv = c0 = 0`` where river
+    would skip the term (fewer than two observations or zero variance).
+
+    A small table (at most ``PY_CELLS`` class × feature cells) is evaluated in plain Python:
+    numpy's per-call cost is ~4 µs whatever the size, more than the arithmetic of, say,
+    2 classes × 3 features. A larger one is evaluated in a few numpy operations over arrays
+    (``mean``, ``inv``, ``c0``) that mirror ``py`` from the moment the table first needs
+    them. Same terms either way; the additions may associate differently (the last bit).
     """
 
-    __slots__ = ("cols", "rows", "stats", "mean", "inv", "c0")
+    __slots__ = ("cols", "rows", "stats", "mean", "inv", "c0", "py")
+    PY_CELLS = 60
 
     def __init__(self) -> None:
         self.cols: dict[Any, int] = {}
         self.rows: dict[Any, int] = {}
         self.stats: list[list[list[float]]] = []  # row -> col -> [n, mean, S]
-        self.mean = np.zeros((2, 4))
-        self.inv = np.zeros((2, 4))
-        self.c0 = np.zeros((2, 4))
+        self.py: list[tuple[list[float], list[float], list[float]]] = []  # row: mean, inv, c0
+        self.mean: np.ndarray | None = None  # numpy mirrors of `py`, once the table is large
+        self.inv: np.ndarray | None = None
+        self.c0: np.ndarray | None = None
 
-    def _grow(self, rows: int, cols: int) -> None:
-        r, c = self.mean.shape
-        if rows <= r and cols <= c:
-            return
-        r2, c2 = max(rows, r if rows <= r else 2 * r), max(cols, c if cols <= c else 2 * c)
-        for name in ("mean", "inv", "c0"):
-            old = getattr(self, name)
-            new = np.zeros((r2, c2))
-            new[:r, :c] = old
+    def __setstate__(self, state: Any) -> None:
+        for k, v in (state[1] if isinstance(state, tuple) else state).items():
+            setattr(self, k, v)
+        if not hasattr(self, "py"):  # pickled before the Python mirrors existed
+            F = len(self.cols)
+            self.py = [tuple(a[r, :F].tolist() for a in (self.mean, self.inv, self.c0))
+                       for r in range(len(self.rows))]
+
+    def _arrays(self) -> None:
+        """Build (or grow) the numpy mirrors so that they hold every row and column."""
+        rows, cols = len(self.rows), len(self.cols)
+        if self.mean is not None:
+            r, c = self.mean.shape
+            if rows <= r and cols <= c:
+                return
+            rows, cols = max(rows, r if rows <= r else 2 * r), max(cols, c if cols <= c else 2 * c)
+        else:
+            rows, cols = max(rows, 2), max(cols, 4)
+        for k, name in enumerate(("mean", "inv", "c0")):
+            new = np.zeros((rows, cols))
+            for r, row in enumerate(self.py):
+                new[r, :len(row[k])] = row[k]
             setattr(self, name, new)
 
     def update(self, idx: list[int], vals: list[float], y: Any, w: float) -> None:
@@ -188,13 +210,21 @@ class _GaussianTable:
         if row is None:
             row = self.rows[y] = len(self.rows)
             self.stats.append([])
+            self.py.append(([], [], []))
         st = self.stats[row]
         F = len(self.cols)
         while len(st) < F:
             st.append([0.0, 0.0, 0.0])
-        self._grow(len(self.rows), F)
-        mean, inv, c0 = self.mean[row], self.inv[row], self.c0[row]
+        pm, pi, pc = self.py[row]
+        while len(pm) < F:
+            pm.append(0.0)
+            pi.append(0.0)
+            pc.append(0.0)
         log = math.log
+        arrays = self.mean is not None
+        if arrays:  # a large table: its arrays are kept in step
+            self._arrays()
+            am, ai, ac = self.mean[row], self.inv[row], self.c0[row]
         for c, v in zip(idx, vals, strict=True):
             e = st[c]
             n = e[0] + w
@@ -202,17 +232,24 @@ class _GaussianTable:
             m = m_old + (w / n) * (v - m_old)
             S = e[2] + w * (v - m_old) * (v - m)
             e[0], e[1], e[2] = n, m, S
-            mean[c] = m
+            pm[c] = m
             var = S / (n - 1.0) if n > 1.0 else 0.0
             if var > 0.0:
-                inv[c] = -0.5 / var
-                c0[c] = -_HALF_LOG_TAU - 0.5 * log(var)
+                pi[c] = -0.5 / var
+                pc[c] = -_HALF_LOG_TAU - 0.5 * log(var)
             else:
-                inv[c] = c0[c] = 0.0
+                pi[c] = pc[c] = 0.0
+            if arrays:
+                am[c], ai[c], ac[c] = m, pi[c], pc[c]
 
-    def loglik(self, x: dict) -> np.ndarray | None:
-        """Sum over the features of ``x`` of each class row's log-density (``None``: not numeric)."""
+    def loglik(self, x: dict) -> Any:
+        """Sum over the features of ``x`` of each class row's log-density, one per row
+        (``None``: a value is not numeric)."""
         F, R = len(self.cols), len(self.rows)
+        if F * R <= self.PY_CELLS:
+            return self._loglik_py(x)
+        if self.mean is None:
+            self._arrays()
         get = x.get
         try:
             v = np.fromiter((get(f, math.nan) for f in self.cols), dtype=float, count=F)
@@ -226,6 +263,23 @@ class _GaussianTable:
             inv, c0 = self.inv[:R, :F], self.c0[:R, :F]
         d = v - self.mean[:R, :F]
         return (d * d * inv + c0).sum(axis=1)
+
+    def _loglik_py(self, x: dict) -> list[float] | None:
+        """`loglik` of a small table in plain Python: a missing or NaN value adds nothing
+        (numpy adds 0.0), a non-numeric one gives None (river's own computation)."""
+        vals = [(c, v) for c, v in enumerate(map(x.get, self.cols)) if v is not None and v == v]
+        out = []
+        try:
+            for pm, pi, pc in self.py:
+                s = 0.0
+                for c, v in vals:
+                    if c < len(pm):
+                        d = v - pm[c]
+                        s += d * d * pi[c] + pc[c]
+                out.append(s)
+        except TypeError:
+            return None
+        return out
 
 
 def _subspace_size(spec: int | float | str, n: int) -> int:

@@ -175,3 +175,39 @@ def test_split_features_tree_passes_river_checks_and_pickles():
     model = FastHoeffdingTreeClassifier(**PARAMS, split_features=0.5, seed=3)
     check_estimator(model)
     _assert_pickle_round_trip(model, "sea-abrupt")
+
+
+def test_service_kind_grows_rivers_tree():
+    """`hoeffding_tree` in a config builds the fast tree; on the e2e benchmark's stream it
+    grows river's tree and answers as river's does (what `bench.tree_speed` reports)."""
+    from bench.tree_speed import compare
+    from models.factory import build_model
+
+    assert type(build_model("hoeffding_tree")) is FastHoeffdingTreeClassifier
+    r = compare("sea-abrupt", 4000, 1, 1)
+    assert r["same_tree"] and r["nodes"] > 1
+    assert r["differ"] == 0
+
+
+def test_small_and_large_tables_give_the_same_likelihoods():
+    """A leaf's naive-Bayes table is summed in Python while small, with numpy once large:
+    both give river's terms (to the last bits) for the same statistics."""
+    from models.hoeffding import _GaussianTable
+
+    rng = random.Random(4)
+    table = _GaussianTable()
+    for f in range(16):
+        table.cols[f"f{f}"] = f
+    for i in range(300):
+        x = [rng.gauss(f % 3, 1 + f % 2) for f in range(16)]
+        table.update(list(range(16)), x, i % 6, 1.0)
+    for _ in range(50):
+        x = {f"f{f}": rng.gauss(0, 2) for f in range(16) if rng.random() > 0.1}
+        x["f3"] = float("nan") if rng.random() < 0.2 else x.get("f3", 0.0)
+        small = table._loglik_py(x)
+        table._arrays()
+        R, F = len(table.rows), len(table.cols)
+        assert R * F > table.PY_CELLS  # loglik takes the numpy path here
+        large = table.loglik(x)
+        assert small == pytest.approx(list(large), rel=1e-12, abs=1e-12)
+    assert table._loglik_py({"f0": "text"}) is None
