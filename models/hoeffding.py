@@ -345,9 +345,11 @@ class _VectorNBALeaf(LeafNaiveBayesAdaptive):
                 nb = self._nb_proba(x)
             if nb and max(nb, key=nb.get) == y:
                 self._nb_correct_weight += w
-        # the majority-class leaf's learn_one: class counts, then river's splitters
+        # the majority-class leaf's learn_one: class counts, then river's splitters (and the
+        # naive-Bayes table with them, when `update_splitters` sees every feature)
+        self._table_done = False
         super(LeafNaiveBayesAdaptive, self).learn_one(x, y, w=w, tree=tree)
-        if active and self._table is not None:
+        if active and self._table is not None and not self._table_done:
             nominal = tree.nominal_attributes if tree is not None else None
             cols = self._table.cols
             idx, vals = [], []
@@ -381,6 +383,23 @@ class _VectorNBALeaf(LeafNaiveBayesAdaptive):
                     keys = self._sub_rng.sample(keys, k)
                 sub = self._subspace = tuple(keys)
             items = [(f, x[f]) for f in sub if f in x]
+        # Every feature goes through a splitter here (no subspace, none disabled): the
+        # naive-Bayes table's statistics for (class, feature) are the Gaussian splitter's own
+        # (the same weighted Welford, the same operations from the same zero start), so the
+        # table takes them from it instead of computing them a second time.
+        table = self._table
+        merge = table is not None and self._sub_spec is None and not disabled
+        if merge:
+            t_cols, t_rows = table.cols, table.rows
+            row = t_rows.get(y)
+            if row is None:
+                row = t_rows[y] = len(t_rows)
+                table.stats.append([])
+                table.py.append(([], [], []))
+            t_st = table.stats[row]
+            pm, pi, pc = table.py[row]
+            touched: list[int] = []
+            log = math.log
         for att_id, att_val in items:
             if att_id in disabled:
                 continue
@@ -394,6 +413,9 @@ class _VectorNBALeaf(LeafNaiveBayesAdaptive):
                     sp = self.splitter.clone()
                 splitters[att_id] = sp
             if type(sp) is not GaussianSplitter or att_val is None:
+                if merge and att_val is not None:  # a category: river's NB from now on
+                    self._table = table = None
+                    merge = False
                 sp.update(att_val, y, w)
                 continue
             est = sp._att_dist_per_class.get(y)
@@ -411,6 +433,34 @@ class _VectorNBALeaf(LeafNaiveBayesAdaptive):
             mean.n += w
             mean._mean += (w / mean.n) * (att_val - mean._mean)
             var._S += w * (att_val - m_old) * (att_val - mean._mean)
+            if merge:
+                c = t_cols.get(att_id)
+                if c is None:
+                    c = t_cols[att_id] = len(t_cols)
+                while len(pm) <= c:
+                    pm.append(0.0)
+                    pi.append(0.0)
+                    pc.append(0.0)
+                while len(t_st) <= c:
+                    t_st.append([0.0, 0.0, 0.0])
+                n, m, S = mean.n, mean._mean, var._S
+                e = t_st[c]
+                e[0], e[1], e[2] = n, m, S
+                pm[c] = m
+                v = S / (n - 1.0) if n > 1.0 else 0.0
+                if v > 0.0:
+                    pi[c] = -0.5 / v
+                    pc[c] = -_HALF_LOG_TAU - 0.5 * log(v)
+                else:
+                    pi[c] = pc[c] = 0.0
+                touched.append(c)
+        if merge:
+            if table.mean is not None:  # a large table: its arrays are kept in step
+                table._arrays()
+                am, ai, ac = table.mean[row], table.inv[row], table.c0[row]
+                for c in touched:
+                    am[c], ai[c], ac[c] = pm[c], pi[c], pc[c]
+            self._table_done = True
 
     def best_split_suggestions(self, criterion, tree):
         if type(criterion) is not InfoGainSplitCriterion:
