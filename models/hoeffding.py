@@ -205,32 +205,34 @@ class _GaussianTable:
                 new[r, :len(row[k])] = row[k]
             setattr(self, name, new)
 
-    def update(self, idx: list[int], vals: list[float], y: Any, w: float) -> None:
+    def row_of(self, y: Any) -> int:
+        """The row of class ``y`` (created empty on first use)."""
         row = self.rows.get(y)
         if row is None:
             row = self.rows[y] = len(self.rows)
             self.stats.append([])
             self.py.append(([], [], []))
+        return row
+
+    def put(self, row: int, cells: list[tuple[int, float, float, float]]) -> None:
+        """Store cells' weighted Welford statistics ``(column, n, mean, S)`` in ``row`` and
+        derive their log-density terms (in the numpy mirrors too, once a table has them)."""
         st = self.stats[row]
+        pm, pi, pc = self.py[row]
         F = len(self.cols)
         while len(st) < F:
             st.append([0.0, 0.0, 0.0])
-        pm, pi, pc = self.py[row]
         while len(pm) < F:
             pm.append(0.0)
             pi.append(0.0)
             pc.append(0.0)
-        log = math.log
         arrays = self.mean is not None
         if arrays:  # a large table: its arrays are kept in step
             self._arrays()
             am, ai, ac = self.mean[row], self.inv[row], self.c0[row]
-        for c, v in zip(idx, vals, strict=True):
+        log = math.log
+        for c, n, m, S in cells:
             e = st[c]
-            n = e[0] + w
-            m_old = e[1]
-            m = m_old + (w / n) * (v - m_old)
-            S = e[2] + w * (v - m_old) * (v - m)
             e[0], e[1], e[2] = n, m, S
             pm[c] = m
             var = S / (n - 1.0) if n > 1.0 else 0.0
@@ -241,6 +243,20 @@ class _GaussianTable:
                 pi[c] = pc[c] = 0.0
             if arrays:
                 am[c], ai[c], ac[c] = m, pi[c], pc[c]
+
+    def update(self, idx: list[int], vals: list[float], y: Any, w: float) -> None:
+        """One weighted example of class ``y``: values ``vals`` in columns ``idx``."""
+        row = self.row_of(y)
+        st = self.stats[row]
+        while len(st) < len(self.cols):
+            st.append([0.0, 0.0, 0.0])
+        cells = []
+        for c, v in zip(idx, vals, strict=True):
+            n, m_old, S = st[c]
+            n += w
+            m = m_old + (w / n) * (v - m_old)
+            cells.append((c, n, m, S + w * (v - m_old) * (v - m)))
+        self.put(row, cells)
 
     def loglik(self, x: dict) -> Any:
         """Sum over the features of ``x`` of each class row's log-density, one per row
@@ -390,16 +406,9 @@ class _VectorNBALeaf(LeafNaiveBayesAdaptive):
         table = self._table
         merge = table is not None and self._sub_spec is None and not disabled
         if merge:
-            t_cols, t_rows = table.cols, table.rows
-            row = t_rows.get(y)
-            if row is None:
-                row = t_rows[y] = len(t_rows)
-                table.stats.append([])
-                table.py.append(([], [], []))
-            t_st = table.stats[row]
-            pm, pi, pc = table.py[row]
-            touched: list[int] = []
-            log = math.log
+            t_cols = table.cols
+            row = table.row_of(y)
+            cells: list[tuple[int, float, float, float]] = []
         for att_id, att_val in items:
             if att_id in disabled:
                 continue
@@ -437,29 +446,9 @@ class _VectorNBALeaf(LeafNaiveBayesAdaptive):
                 c = t_cols.get(att_id)
                 if c is None:
                     c = t_cols[att_id] = len(t_cols)
-                while len(pm) <= c:
-                    pm.append(0.0)
-                    pi.append(0.0)
-                    pc.append(0.0)
-                while len(t_st) <= c:
-                    t_st.append([0.0, 0.0, 0.0])
-                n, m, S = mean.n, mean._mean, var._S
-                e = t_st[c]
-                e[0], e[1], e[2] = n, m, S
-                pm[c] = m
-                v = S / (n - 1.0) if n > 1.0 else 0.0
-                if v > 0.0:
-                    pi[c] = -0.5 / v
-                    pc[c] = -_HALF_LOG_TAU - 0.5 * log(v)
-                else:
-                    pi[c] = pc[c] = 0.0
-                touched.append(c)
+                cells.append((c, mean.n, mean._mean, var._S))
         if merge:
-            if table.mean is not None:  # a large table: its arrays are kept in step
-                table._arrays()
-                am, ai, ac = table.mean[row], table.inv[row], table.c0[row]
-                for c in touched:
-                    am[c], ai[c], ac[c] = pm[c], pi[c], pc[c]
+            table.put(row, cells)
             self._table_done = True
 
     def best_split_suggestions(self, criterion, tree):
