@@ -206,6 +206,22 @@ Robustness of the shipped defaults, seeds 300–304 (never used), mean / worst R
 0.036/0.047. So the bar holds at 20k+ transitions from the middle start, not at 10k
 transitions on 19 states, and a late noise-triggered restart can put a run at ~0.2.
 
+**Tried next (session 10), not shipped; defaults unchanged** (chosen on seeds 0–9 only). (1)
+Restart the average on a paired test instead of a single state's gap: an EMA over 100–200
+transitions of δ_avg² − δ_live² (the averaged and the live weights' TD errors on the same
+transitions) against the mean δ². Seeds 0–9: 19 states -1/+1 γ = 1 0.081/0.124 (0.088/0.140
+with the defaults), -1/+1 γ = 0.99 0.057/0.092 (0.066/0.133); but the sensor stream needs ~220
+restarts per run and its RMSE rose 20–65 %. (2) A second average that restarts only on that
+paired test, predictions from whichever of the two the test favours: seeds 0–9 0.085/0.124,
+-1/+1 γ = 0.99 0.058/0.092, sensor unchanged (1.254 vs 1.233); on the report seeds it lost:
+100–102 23/24 below 0.1 (0/+1 γ = 1 worst 0.109, was 0.039; 31 states -1/+1 γ = 1 0.252, was
+0.198), 200–204 38/40 (worst 0.116, was 0.100), 300–304 at 10k transitions worst 0.265 (0.173).
+Why: with γ = 1 a common offset of all values cancels inside an episode's TD errors, so a
+TD-error test tells noise from a level shift but not which average carries the smaller
+offset, the error that dominates; telling two offsets 0.05 apart from returns alone would take
+~1,000 episodes, a 20k-step 19-state run has ~220. What remains is to make the offset itself
+wander less.
+
 **Drifting sensor** ({args.sensor_steps} steps, never `done`, `step()` path, default
 `StreamTD(gamma=0.9)`). RMSE of the predicted discounted future sum vs. the true one, after a
 10% warm-up; "after jump" = the 10% of the stream following the level jump.
