@@ -523,7 +523,8 @@ def main() -> None:
                     help="CPU per event of the in-process path, drift detectors added one by one")
     ap.add_argument("--out", default="docs/bench-e2e.md")
     args = ap.parse_args()
-    raws = events(args.n, args.seed)
+    n = args.n  # every model runs on the same events
+    raws = events(n, args.seed)
     lines = []
     cmd = "python -m bench.e2e " + " ".join(sys.argv[1:])
     import numpy
@@ -548,7 +549,6 @@ def main() -> None:
 
     snaps: list[str] = []
     for kind in args.kinds:
-        n = args.n
         bare[kind] = bare_rate(kind, raws[:n])
         if kind in PEERS:
             name, make = PEERS[kind]
@@ -574,7 +574,6 @@ def main() -> None:
             lines.append(f"| raw broker round trip | {raw_rate:,.0f} | (reference for the "
                          "rows below) | | |")
             for kind in args.kinds if (args.kafka or args.latency) else []:
-                n = args.n
                 with service(broker, kind) as s:
                     cpu: dict[str, float] = {}
                     rate = service_rate(s, [r.replace(b'"e', b'"k', 1) for r in raws[:n]], cpu)
@@ -625,7 +624,6 @@ def main() -> None:
             if args.scale:
                 env = {"STREAMSVC_MODELS__DEFAULT__SHARDS": "2"}
                 kind = args.kinds[-1]
-                n = args.n
                 rates = {}
                 for w in (1, 2):
                     with service(broker, kind, w, env) as s:
@@ -685,7 +683,6 @@ def main() -> None:
     lines += extra
     if args.breakdown:
         kind = args.kinds[0]
-        n = args.n
         rows = inprocess_breakdown(kind, raws[:n])
         base = rows[0][1]
         has_peer = kind in PEERS
