@@ -433,9 +433,10 @@ class PartitionState:
     partition: int
     offset: int = -1  # last records-topic offset whose effects this state includes
     hosts: dict[str, Any] = field(default_factory=dict)
-    # highest source offset applied per (input topic, partition): the ingest stage is
-    # at-least-once (a rebalance can forward a record twice); this makes learning exactly-once
-    src_high: dict[tuple[str, int], int] = field(default_factory=dict)
+    # highest source offset applied per (input topic, partition, shard) — (input topic,
+    # partition) in snapshots of older workers: the ingest stage is at-least-once (a rebalance
+    # can forward a record twice); this makes learning exactly-once
+    src_high: dict[tuple, int] = field(default_factory=dict)
     duplicates: int = 0
     clock: float = 0.0  # label-join clock when snapshotted (the partition's StreamClock)
     version: int = 1

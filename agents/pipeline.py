@@ -30,7 +30,16 @@ from typing import Any, NamedTuple
 
 from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
-from agents.processor import INPUTS, Processor, record_header, route
+from agents.processor import (
+    INPUTS,
+    RECORD_PACK,
+    Processor,
+    encode_pack,
+    encode_record,
+    forward_head,
+    record_header,
+    unpack,
+)
 
 log = logging.getLogger("streamsvc.pipeline")
 
@@ -69,14 +78,82 @@ def record_clock(ts_ms: int | None) -> float:
 
 
 class Forward(NamedTuple):
-    """An input record validated and routed: send `value` to the records topic keyed `key`."""
+    """An input record validated and routed to the model shard `key`: `head` (what the learn
+    stage needs) and `raw` (the bytes as sent) travel to the records topic keyed `key`, alone
+    (`value`) or packed with the batch's other records for that shard (`agents.processor.
+    encode_pack`)."""
+
+    key: str
+    head: dict[str, Any]
+    raw: bytes
+
+    @property
+    def value(self) -> bytes:
+        """This record alone as one records-topic message."""
+        return encode_record(self.head, self.raw)
+
+
+#: a pack closes before its records' bytes would pass this (the topic's limit is ~1 MB; a
+#: record larger than this travels alone)
+PACK_BYTES = 256_000
+
+
+class Pack(NamedTuple):
+    """One records-topic message holding some of a batch's records for the shard `key`;
+    `origins` are the user's (topic, partition, offset, bytes) of each, for dead letters."""
 
     key: str
     value: bytes
+    origins: list[tuple[str, int, int, bytes]]
+    ts_ms: int
+
+
+class Packer:
+    """Gathers the records one input batch forwards, per model shard, so each shard's go to
+    the records topic as one message (`RECORD_PACK`) in the order they came."""
+
+    def __init__(self, limit: int = PACK_BYTES) -> None:
+        self.limit = limit
+        # shard -> (members: (head, ts, raw), origins, [bytes so far])
+        self._open: dict[str, tuple[list, list, list[int]]] = {}
+
+    def add(self, fwd: Forward, ts_ms: int, origin: tuple[str, int, int, bytes]
+            ) -> Pack | None:
+        """Add one record; returns the shard's pack if it had to close first (full)."""
+        cur = self._open.get(fwd.key)
+        closed = None
+        if cur is not None and cur[2][0] + len(fwd.raw) > self.limit:
+            closed = self._close(fwd.key)
+            cur = None
+        if cur is None:
+            cur = self._open[fwd.key] = ([], [], [0])
+        cur[0].append((fwd.head, ts_ms, fwd.raw))
+        cur[1].append(origin)
+        cur[2][0] += len(fwd.raw)
+        return closed
+
+    def drain(self) -> list[Pack]:
+        """Every open pack, closed (end of the batch)."""
+        return [self._close(k) for k in list(self._open)]
+
+    def _close(self, key: str) -> Pack:
+        members, origins, _ = self._open.pop(key)
+        head = members[0][0]
+        return Pack(key, encode_pack(key, head["model"], members), origins,
+                    max(ts for _, ts, _ in members))
 
 
 def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, BadRecord) else f"processing error: {exc!r}"
+
+
+def _where(src: Any, records_topic: str, partition: int, offset: int) -> tuple[str, int, int]:
+    """The user's (topic, partition, offset) of a packed record (its records-topic message's
+    when its source is unreadable)."""
+    try:
+        return str(src["topic"]), int(src["partition"]), int(src["offset"])
+    except (KeyError, TypeError, ValueError):
+        return records_topic, partition, offset
 
 
 def source_of(value: bytes | None, partition: int, offset: int, records_topic: str
@@ -106,7 +183,7 @@ class Pipeline:
     COUNTERS = ("events_in", "labels_in", "transitions_in", "edges_in", "node_labels_in",
                 "dead_letters", "records", "outputs", "predictions", "drift_alerts",
                 "snapshots_saved", "replayed", "replay_errors", "skipped", "send_errors",
-                "send_retries", "batches", "backlog_switches", "commit_flushes")
+                "send_retries", "batches", "backlog_switches", "commit_flushes", "packs")
 
     def __init__(self, specs: Any, limits: HostLimits, records_topic: str = "records",
                  checkpoint_every: int = 5000, checkpoint_interval: float = 30.0) -> None:
@@ -127,12 +204,11 @@ class Pipeline:
         self.counters[f"{role}_in"] += 1
         src = {"topic": topic, "partition": partition, "offset": offset}
         try:
-            rk, value = route(role, raw, self.specs, src)
+            return Forward(*forward_head(role, raw, self.specs, src))
         except BadRecord as exc:
             return self.dead_letter(topic, partition, offset, str(exc), raw)
         except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker
             return self.dead_letter(topic, partition, offset, f"internal error: {exc!r}", raw)
-        return Forward(rk, value)
 
     def dead_letter(self, topic: str, partition: int, offset: int, reason: str,
                     raw: bytes | None) -> Out:
@@ -166,31 +242,87 @@ class Pipeline:
     def learn(self, partition: int, offset: int, value: bytes | None,
               ts_ms: int | None) -> list[Out]:
         """Apply one records-topic message; return what to publish (nothing when replaying)."""
+        return [o for _, outs, _ in self.learn_message(partition, offset, value, ts_ms)
+                for o in outs]
+
+    def learn_message(self, partition: int, offset: int, value: bytes | None,
+                      ts_ms: int | None) -> list[tuple[tuple, list[Out], int | None]]:
+        """Apply one records-topic message (one record, or a pack of them) and return, per
+        record that has something to publish: (where it came from, its outputs, its Kafka
+        timestamp). "Where it came from" is what a dead letter names if an output can never be
+        published: (records topic, partition, offset, message) for a single-record message
+        (`source_of` finds the user's record in it), the user's (topic, partition, offset,
+        bytes) for a packed record. Nothing is returned while replaying."""
         st = self.proc.state(partition)
         if offset <= st.offset:
             self.counters["skipped"] += 1
             return []
+        replay = offset < self.replay_until.get(partition, -1)
+        if not replay:
+            self.replay_until.pop(partition, None)
+        value = value or b""
+        if value[:1] != RECORD_PACK:
+            origin = (self.records_topic, partition, offset, value)
+            outs = self._learn_one(partition, offset, value, ts_ms, replay)
+            return [(origin, outs, ts_ms)] if outs else []
+        st.offset = offset
+        try:
+            rk, model, items = unpack(value)
+        except ValueError as exc:
+            st.dirty += 1
+            self.counters["replayed" if replay else "records"] += 1
+            if replay:
+                return []
+            return [((self.records_topic, partition, offset, value), [self.dead_letter(
+                self.records_topic, partition, offset, str(exc), value)], ts_ms)]
+        done: list[tuple[tuple, list[Out], int | None]] = []
+        proc, counters = self.proc, self.counters
+        for kind, src, ts, raw, body in items:
+            now = record_clock(ts)
+            self._saw(partition, now)
+            st.dirty += 1
+            counters["replayed" if replay else "records"] += 1
+            try:
+                outs = proc.forwarded(st, kind, rk, model, src, raw, body, now)
+            except Exception as exc:  # noqa: BLE001 - the worker must go on
+                if self._replay_error(replay, partition, offset, exc):
+                    continue
+                where = _where(src, self.records_topic, partition, offset)
+                outs = [self.dead_letter(*where, _reason(exc), raw)]
+                done.append(((*where, raw), outs, ts))
+                continue
+            if outs and not replay:
+                done.append(((*_where(src, self.records_topic, partition, offset), raw), outs,
+                             ts))
+        return done
+
+    def _learn_one(self, partition: int, offset: int, value: bytes, ts_ms: int | None,
+                   replay: bool) -> list[Out]:
+        """`learn_message` for a message that holds one record."""
+        st = self.proc.state(partition)
         now = record_clock(ts_ms)
         self._saw(partition, now)
-        replay = offset < self.replay_until.get(partition, -1)
-        if replay:
-            self.counters["replayed"] += 1
-        else:
-            self.counters["records"] += 1
-            self.replay_until.pop(partition, None)
+        self.counters["replayed" if replay else "records"] += 1
         try:
-            outs = self.proc.handle(partition, offset, value or b"", now)
+            outs = self.proc.handle(partition, offset, value, now)
         except Exception as exc:  # noqa: BLE001 - the worker must go on
             st.offset = max(st.offset, offset)
-            if replay:  # its dead letter was published the first time: count, say once
-                self.counters["replay_errors"] += 1
-                if self.counters["replay_errors"] <= 3:
-                    log.info("records[%d]@%d failed again while replaying (its dead letter was "
-                             "published the first time): %s", partition, offset, _reason(exc))
+            if self._replay_error(replay, partition, offset, exc):
                 return []
             topic, p, o, body = source_of(value, partition, offset, self.records_topic)
             return [self.dead_letter(topic, p, o, _reason(exc), body)]
         return [] if replay else outs
+
+    def _replay_error(self, replay: bool, partition: int, offset: int, exc: Exception) -> bool:
+        """A record failed while replaying: its dead letter was published the first time, so
+        count it (say so a few times) and publish nothing. False when not replaying."""
+        if not replay:
+            return False
+        self.counters["replay_errors"] += 1
+        if self.counters["replay_errors"] <= 3:
+            log.info("records[%d]@%d failed again while replaying (its dead letter was "
+                     "published the first time): %s", partition, offset, _reason(exc))
+        return True
 
     def _saw(self, partition: int, now: float) -> None:
         """A record with clock `now` was processed in `partition`: advance its label clock."""
@@ -269,4 +401,5 @@ class Pipeline:
         return self.proc.statuses()
 
 
-__all__ = ["INPUTS", "Forward", "Pipeline", "StreamClock", "record_clock", "source_of"]
+__all__ = ["INPUTS", "PACK_BYTES", "Forward", "Pack", "Packer", "Pipeline", "StreamClock",
+           "record_clock", "source_of"]

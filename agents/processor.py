@@ -106,29 +106,93 @@ def resolve(role: str, raw: bytes | None, specs: Mapping[str, Any]
     return kind, rk, body, plain
 
 
-def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
-          ) -> tuple[str, bytes]:
-    """Validate one raw input record and return (routing key, records-topic value).
-
-    The value is a small JSON header (kind, shard, model, where the record came from) and the
-    record's bytes exactly as sent, so a refusal on the learn stage dead-letters what the
-    user sent whatever its encoding or size. The learn stage validates those bytes again
-    (the same code, a microsecond for a plain event); a body that took pydantic's slower path
-    travels in the header too when it fits, so it is not validated twice.
-    """
-    kind, rk, body, plain = resolve(role, raw, specs)
+def forward_head(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
+                 ) -> tuple[str, dict[str, Any], bytes]:
+    """Validate one raw input record and find its shard: (routing key, the header the learn
+    stage needs: kind, shard, model, where it came from, and the validated body, so it is not
+    validated twice; the bytes as sent)."""
+    kind, rk, body, _ = resolve(role, raw, specs)
     assert raw is not None  # validate() refuses None
-    head: dict[str, Any] = {"kind": kind, "rk": rk, "model": body["model"], "src": src}
-    if not plain:
-        head["body"] = body
+    return rk, {"kind": kind, "rk": rk, "model": body["model"], "src": src, "body": body}, raw
+
+
+def encode_record(head: dict[str, Any], raw: bytes) -> bytes:
+    """One records-topic message (`RECORD_V2`): the header and the record's bytes as sent.
+    A body too large to travel twice is left out (the learn stage validates the bytes again)."""
     value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
     if len(value) > MAX_FORWARD_BYTES and "body" in head:
-        del head["body"]  # too large twice over: the learn stage validates the bytes again
+        head = {k: v for k, v in head.items() if k != "body"}
         value = RECORD_V2 + orjson.dumps(head) + b"\n" + raw
     if len(value) > MAX_FORWARD_BYTES:
         raise BadRecord(f"record too large to forward ({len(value)} bytes > "
                         f"{MAX_FORWARD_BYTES})")
-    return rk, value
+    return value
+
+
+def route(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
+          ) -> tuple[str, bytes]:
+    """Validate one raw input record and return (routing key, records-topic value).
+
+    The value is a JSON header (kind, shard, model, where the record came from, and the
+    validated body when it fits, so it is not validated twice) and the record's bytes exactly
+    as sent, so a refusal on the learn stage dead-letters what the user sent whatever its
+    encoding or size. (The worker sends packs, `encode_pack`; this is one record alone.)
+    """
+    rk, head, raw = forward_head(role, raw, specs, src)
+    return rk, encode_record(head, raw)
+
+
+#: first byte of a records-topic message that packs the records one input batch routed to
+#: one model shard: a JSON header (`rk`, `model`, and per record its kind, source, timestamp,
+#: length and, if it carries one, validated body), a newline, the records' bytes one after
+#: the other. Why: one Kafka message per record costs the worker a produce and a consume and
+#: the broker a message per record; a pack of a batch's records costs them once.
+RECORD_PACK = b"\x02"
+#: a record whose validated body is this long or longer travels without it in a pack (the
+#: learn stage validates its bytes again) so packs stay small
+PACK_BODY_BYTES = 16_384
+
+
+def encode_pack(rk: str, model: str, members: list[tuple[dict[str, Any], int, bytes]]
+                ) -> bytes:
+    """One `RECORD_PACK` message from (header as `forward_head` gives it, Kafka timestamp in
+    ms, bytes as sent) of records that share the shard `rk`, in the order they are learned."""
+    recs = [[h["kind"], h["src"], ts, len(raw),
+             h.get("body") if len(raw) < PACK_BODY_BYTES else None]
+            for h, ts, raw in members]
+    return (RECORD_PACK + orjson.dumps({"rk": rk, "model": model, "recs": recs}) + b"\n"
+            + b"".join(raw for _, _, raw in members))
+
+
+def unpack(value: bytes, loads: Callable[[bytes], Any] = orjson.loads
+           ) -> tuple[str, str, list[tuple[str, dict[str, Any], int, bytes, Any]]]:
+    """A `RECORD_PACK` message as (shard, model, [(kind, source, timestamp ms, bytes as sent,
+    validated body or None)]); `ValueError` when it is not a well-formed pack."""
+    try:
+        nl = value.index(b"\n")
+        head = loads(value[1:nl])
+        rk, model, recs = head["rk"], head["model"], head["recs"]
+        pos, items = nl + 1, []
+        for kind, src, ts, n, body in recs:
+            items.append((kind, src, ts, value[pos:pos + n], body))
+            pos += n
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a well-formed pack of records: {exc}") from None
+    if pos != len(value) or type(rk) is not str or type(model) is not str:
+        raise ValueError("not a well-formed pack of records: lengths or shard do not match")
+    return rk, model, items
+
+
+def records_in(value: bytes, loads: Callable[[bytes], Any] = orjson.loads
+               ) -> list[tuple[dict[str, Any], bytes | None]]:
+    """Every record in one records-topic message, whatever its format, as `record_header`
+    gives them (header with `kind`, `rk`, `model`, `src`; the bytes as sent)."""
+    if value[:1] != RECORD_PACK:
+        return [record_header(value, loads)]
+    rk, model, items = unpack(value, loads)
+    return [({"kind": kind, "rk": rk, "model": model, "src": src,
+              **({"body": body} if body is not None else {})}, raw)
+            for kind, src, _, raw, body in items]
 
 
 def record_header(value: bytes, loads: Callable[[bytes], Any] = orjson.loads
@@ -143,19 +207,6 @@ def record_header(value: bytes, loads: Callable[[bytes], Any] = orjson.loads
     rec = loads(value)
     old = rec.get("raw")
     return rec, old.encode("utf-8", "surrogatepass") if isinstance(old, str) else None
-
-
-def read_record(value: bytes) -> tuple[dict[str, Any], bytes | None]:
-    """`record_header`, with the validated body (validated again from the bytes as sent when
-    the header does not carry it)."""
-    head, raw = record_header(value)
-    if "body" not in head:
-        role = ROLE_OF.get(head.get("kind"))
-        if role is None:
-            raise BadRecord(f"unknown record kind {head.get('kind')!r}")
-        body = head["body"] = validate(role, raw)[0]
-        body["model"] = head["model"]
-    return head, raw
 
 
 def refusal_words(exc: Exception, body: Any, host: Any) -> str:
@@ -260,23 +311,45 @@ class Processor:
         return h
 
     def handle(self, partition: int, offset: int, value: bytes, now: float) -> list[Out]:
-        """Apply one records-topic message; returns what to publish. Offsets at or below the
-        partition's checkpointed offset were applied already and are skipped (no double
-        learning after a restart)."""
+        """Apply one single-record records-topic message; returns what to publish. Offsets at
+        or below the partition's checkpointed offset were applied already and are skipped (no
+        double learning after a restart)."""
         st = self.state(partition)
         if offset <= st.offset:
             return []
         st.offset = offset
         st.dirty += 1
-        rec, raw = read_record(value)
-        src = rec.get("src") or {}
+        rec, raw = record_header(value)
+        return self.forwarded(st, rec.get("kind"), rec["rk"], rec.get("model"),
+                              rec.get("src") or {}, raw, rec.get("body"), now)
+
+    def forwarded(self, st: PartitionState, kind: str | None, rk: str, model: str | None,
+                  src: dict[str, Any], raw: bytes | None, body: dict[str, Any] | None,
+                  now: float) -> list[Out]:
+        """Apply one record the ingest stage forwarded (alone or in a pack): validate its
+        bytes again unless its validated body came with it, skip it if the ingest stage
+        forwarded it twice, give it to its shard's host."""
+        if body is None:
+            role = ROLE_OF.get(kind)  # type: ignore[arg-type]
+            if role is None:
+                raise BadRecord(f"unknown record kind {kind!r}")
+            body = validate(role, raw)[0]
+        if model is not None:
+            body["model"] = model
         if "topic" in src and "offset" in src:
-            key = (str(src["topic"]), int(src.get("partition", 0)))
-            if int(src["offset"]) <= st.src_high.get(key, -1):
+            # per input partition *and shard*: one shard's records from one input partition
+            # arrive in offset order (packs of several shards sharing a records partition
+            # interleave); a key without the shard is a snapshot of an older worker's
+            where = (str(src["topic"]), int(src.get("partition", 0)))
+            key = (*where, rk)
+            high = st.src_high.get(key)
+            if high is None:
+                high = st.src_high.get(where, -1)
+            if int(src["offset"]) <= high:
                 st.duplicates += 1  # forwarded twice by the ingest stage: already applied
                 return []
             st.src_high[key] = int(src["offset"])
-        return self.apply(st, rec.get("kind"), rec["rk"], rec.get("body", {}), now, src, raw)
+        return self.apply(st, kind, rk, body, now, src, raw)
 
     def process(self, partition: int, offset: int, role: str, raw: bytes | None, now: float,
                 src: dict[str, Any]) -> list[Out]:

@@ -36,7 +36,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from agents.host import Out
-from agents.pipeline import Forward, Pipeline, source_of
+from agents.pipeline import Forward, Pack, Packer, Pipeline, source_of
 from agents.processor import INPUTS
 from streamsvc.forksnap import pickle_in_child
 from streamsvc.heap import GcWatch
@@ -48,7 +48,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    10.0)
 
 
-#: batches smaller than this are sent at once instead of after `linger_ms` (a quiet stream)
+#: batches of fewer records than this are sent at once instead of after `linger_ms` (a quiet
+#: stream)
 SMALL_BATCH = 4
 #: commit intervals a commit may wait for the producer to run dry before the loop flushes
 MAX_COMMIT_DELAY = 5
@@ -57,6 +58,10 @@ MAX_COMMIT_DELAY = 5
 COMMIT_WAIT = 0.003
 #: seconds without a mark from Faust's event loop after which the heartbeat is withheld
 CONTROL_STALE = 15.0
+
+
+#: the origin of a pack of forwarded records (its members' origins follow)
+PACKED = "(pack)"
 
 
 class FatalEngineError(RuntimeError):
@@ -195,6 +200,7 @@ class BatchEngine:
         self._busy = producer(busy_linger_ms, "-busy") if busy_linger_ms > linger_ms \
             else self._light
         self.producer = self._light
+        self._packer = Packer()
         self._full_batches = 0  # consecutive full batches (a backlog)
         self.writer = SnapshotWriter(save_snapshot, self.pipe.mark_unsaved)
         self.latency = LatencyHistogram()
@@ -255,13 +261,32 @@ class BatchEngine:
                 self.pipe.counters["backlog_switches"] += 1
 
     def process(self, msgs: list[Any]) -> None:
+        """One polled batch. A records-topic message may pack thousands of records, so the
+        batch is worked through in slices of about `max_batch` records; between slices the
+        loop commits, snapshots and reports as it does between batches."""
         self._pick_producer(len(msgs))
+        i = self._process_slice(msgs, 0)
+        while i < len(msgs):
+            self._maybe_commit()
+            self._maybe_checkpoint()
+            self._maybe_status()
+            self._beat()
+            i = self._process_slice(msgs, i)
+
+    def _process_slice(self, msgs: list[Any], start: int) -> int:
+        """Process messages from `start` until about `max_batch` records are done; forward the
+        slice's input records (one pack per model shard) and return where it stopped."""
         pipe = self.pipe
         records = self._records
         roles = self._roles
-        outs_n = 0
+        packer = self._packer
+        budget = self.max_batch
+        outs_n = done_n = 0
         stamps: list[int] = []
-        for m in msgs:
+        i = start
+        while i < len(msgs) and done_n < budget:
+            m = msgs[i]
+            i += 1
             err = m.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
@@ -270,34 +295,45 @@ class BatchEngine:
             topic, part, off, value = m.topic(), m.partition(), m.offset(), m.value()
             ts = m.timestamp()[1]
             if topic == records:
-                outs = pipe.learn(part, off, value, ts)
-                if outs:
-                    origin = (topic, part, off, value)
+                before = pipe.counters["records"] + pipe.counters["replayed"]
+                for origin, outs, rts in pipe.learn_message(part, off, value, ts):
                     for out in outs:
                         self._send(out, origin)
                     outs_n += len(outs)
-                    stamps.append(ts)
+                    stamps.append(rts or 0)
+                done_n += pipe.counters["records"] + pipe.counters["replayed"] - before
             else:
+                done_n += 1
                 res = pipe.ingest(roles[topic], topic, part, off, value)
                 if isinstance(res, Forward):
-                    self._produce(records, res.key.encode(), res.value, (topic, part, off,
-                                  value), timestamp=ts if ts > 0 else 0)
+                    full = packer.add(res, ts if ts > 0 else 0, (topic, part, off, value))
+                    if full is not None:
+                        self._forward(full)
                 else:
                     self._send(res, (topic, part, off, value))
             self._offsets[(topic, part)] = off + 1
+        for pack in packer.drain():  # the slice's records, one message per model shard
+            self._forward(pack)
         pipe.counters["outputs"] += outs_n
         pipe.counters["batches"] += 1
-        if len(msgs) < SMALL_BATCH:
+        if done_n < SMALL_BATCH:
             # a quiet stream: nothing else will come to share a request, so do not let the
             # outputs wait `linger_ms` (a flush with a timeout sends at once, bypassing the
             # linger; it returns when they are acknowledged, or after 1 ms at most)
             self.producer.flush(0.001)
         else:
             self.producer.poll(0)  # serve delivery reports (failures only)
-        done = time.time()
+        now = time.time()
         for ts in stamps:  # produced by the user → outputs handed to the producer
             if ts > 0:
-                self.latency.observe(max(0.0, done - ts / 1000.0))
+                self.latency.observe(max(0.0, now - ts / 1000.0))
+        return i
+
+    def _forward(self, pack: Pack) -> None:
+        """Send one pack of forwarded records to the records topic, keyed by its shard."""
+        self.pipe.counters["packs"] += 1
+        self._produce(self._records, pack.key.encode(), pack.value,
+                      (PACKED, -1, -1, pack.origins), timestamp=pack.ts_ms)
 
     def _maybe_commit(self) -> None:
         """Every `commit_interval` seconds (not per batch): commit what was processed and
@@ -408,7 +444,12 @@ class BatchEngine:
             time.sleep(min(5.0, 0.05 * attempt))
 
     def _undeliverable(self, origin: tuple, reason: str) -> None:
-        """An output that can never be published: its source record goes to dead-letters."""
+        """An output that can never be published: its source record goes to dead-letters
+        (every record of a pack that could not be forwarded)."""
+        if origin[0] == PACKED:
+            for member in origin[3]:
+                self._undeliverable(member, reason)
+            return
         self.pipe.counters["send_errors"] += 1
         log.error("%s (source %s[%d]@%d)", reason, origin[0], origin[1], origin[2])
         topic, part, off, raw = origin

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from agents.processor import record_header
+from agents.processor import records_in
 from tests.conftest import ServiceProcs, TopicReader, load_partition_states
 
 pytestmark = pytest.mark.kafka
@@ -94,7 +94,7 @@ class Run:
         self.prod = KafkaProducer(bootstrap_servers=svc.broker.bootstrap, linger_ms=20)
         self.preds = TopicReader(svc.broker.bootstrap, t["predictions"])
         self.records = TopicReader(svc.broker.bootstrap, t["records"],
-                                   decode=lambda v: record_header(v)[0])
+                                   decode=lambda v: [h for h, _ in records_in(v)])
         self.status = TopicReader(svc.broker.bootstrap, t["model_status"])
 
     def close(self) -> None:
@@ -122,7 +122,7 @@ class Run:
         return {p["id"] for p in self.preds.poll()}
 
     def forwarded(self, topic: str) -> set[int]:
-        return {r["src"]["offset"] for r in self.records.poll()
+        return {r["src"]["offset"] for msg in self.records.poll() for r in msg
                 if r["src"]["topic"] == topic}
 
     def learned(self) -> dict[str, int]:

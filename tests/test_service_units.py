@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agents.alerts import describe
 from agents.host import HostLimits, routing_key
 from agents.messages import BadRecord, EventIn, LabelIn, dead_letter, decode
-from agents.processor import Processor, read_record, route
+from agents.processor import Processor, record_header, route
 from streamsvc.config import ConfigError, load_settings
 from streamsvc.schemas import DriftAlert
 
@@ -41,7 +41,7 @@ def test_any_bytes_are_routed_or_rejected_with_a_reason(raw: bytes) -> None:
         except BadRecord as exc:
             assert str(exc)
         else:
-            assert rk == "default" and read_record(value)[0]["rk"] == rk
+            assert rk == "default" and record_header(value)[0]["rk"] == rk
 
 
 json_values = st.recursive(

@@ -1,0 +1,146 @@
+"""Packs of forwarded records (`RECORD_PACK`): one records-topic message per model shard and
+input batch. Order, exactly-once and dead letters hold as for one record per message."""
+
+from __future__ import annotations
+
+import orjson
+
+from agents.host import HostLimits
+from agents.pipeline import Forward, Packer, Pipeline
+from agents.processor import RECORD_PACK, records_in, unpack
+from streamsvc.config import load_settings
+
+SPECS = load_settings(None, {"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree",
+                             "STREAMSVC_MODELS__DEFAULT__SHARDS": "2"}).models
+ONE_SHARD = load_settings(None, {"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree"}).models
+
+
+def _event(i: int, **extra) -> bytes:
+    return orjson.dumps({"id": f"e{i}", "x": {"a": float(i % 7), "b": i % 3}, "y": i % 2,
+                         **extra})
+
+
+def _packs(pipe: Pipeline, raws: list[bytes], limit: int = 256_000) -> list:
+    """Ingest `raws` (offsets 0.., input partition 0) as one batch; the packs it sends."""
+    packer, out = Packer(limit), []
+    for off, raw in enumerate(raws):
+        fwd = pipe.ingest("events", "events", 0, off, raw)
+        assert isinstance(fwd, Forward), fwd
+        full = packer.add(fwd, 1000 + off, ("events", 0, off, raw))
+        if full is not None:
+            out.append(full)
+    return out + packer.drain()
+
+
+def _learned(pipe: Pipeline) -> int:
+    return sum(h.learned for st in pipe.proc.partitions.values() for h in st.hosts.values())
+
+
+def test_a_batch_becomes_one_pack_per_shard_in_input_order() -> None:
+    pipe = Pipeline(SPECS, HostLimits())
+    raws = [_event(i) for i in range(200)]
+    packs = _packs(pipe, raws)
+    assert sorted(p.key for p in packs) == ["default#0", "default#1"]
+    got = []
+    for p in packs:
+        assert p.value[:1] == RECORD_PACK
+        heads = [h for h, _ in records_in(p.value)]
+        offs = [h["src"]["offset"] for h in heads]
+        assert offs == sorted(offs) and all(h["rk"] == p.key for h in heads)
+        assert [o[2] for o in p.origins] == offs
+        assert [raw for _, raw in records_in(p.value)] == [raws[o] for o in offs]
+        got += offs
+    assert sorted(got) == list(range(200))
+
+
+def test_a_full_pack_closes_and_a_large_record_travels_alone() -> None:
+    pipe = Pipeline(SPECS, HostLimits())
+    raws = [_event(i, pad="x" * 300) for i in range(40)]
+    packs = _packs(pipe, raws, limit=2_000)
+    assert len(packs) > 2
+    assert all(sum(len(r) for _, r in records_in(p.value)) <= 2_000 for p in packs)
+    big = _event(0, pad="y" * 5_000)
+    (alone,) = _packs(Pipeline(SPECS, HostLimits()), [big], limit=2_000)
+    assert [raw for _, raw in records_in(alone.value)] == [big]
+
+
+def test_two_shards_in_one_records_partition_learn_every_record_once() -> None:
+    """Both shards' packs land in one records partition, their source offsets interleaved:
+    nothing is taken for a duplicate; a pack forwarded again is skipped whole."""
+    pipe = Pipeline(SPECS, HostLimits())
+    pipe.assign(0, None, None)
+    packs = _packs(pipe, [_event(i) for i in range(300)])
+    preds = 0
+    for off, p in enumerate(packs):
+        for _, outs, _ in pipe.learn_message(0, off, p.value, p.ts_ms):
+            preds += sum(role == "predictions" for role, _, _ in outs)
+    assert preds == 300 and _learned(pipe) == 300
+    # the ingest stage forwarded the same batch again (a crash before its commit)
+    again = _packs(pipe, [_event(i) for i in range(300)])
+    for off, p in enumerate(again, start=len(packs)):
+        assert pipe.learn_message(0, off, p.value, p.ts_ms) == []
+    assert _learned(pipe) == 300
+    assert pipe.proc.partitions[0].duplicates == 300
+
+
+def test_a_bad_record_in_a_pack_is_dead_lettered_alone_with_its_own_source() -> None:
+    pipe = Pipeline(ONE_SHARD, HostLimits())
+    pipe.assign(0, None, None)
+    raws = [_event(0), orjson.dumps({"id": "t", "x": {"a": 1.0}, "y": "text"}), _event(2)]
+    (p,) = _packs(pipe, raws)
+    outs = pipe.learn_message(0, 0, p.value, 5)
+    dead = [(origin, v) for origin, vs, _ in outs for role, _, v in vs if role == "dead_letters"]
+    assert len(dead) == 1
+    origin, letter = dead[0]
+    assert origin == ("events", 0, 1, raws[1])
+    assert (letter["topic"], letter["offset"], letter["raw"]) == ("events", 1, raws[1].decode())
+    assert "label 'text' is text" in letter["error"]
+    assert _learned(pipe) == 2  # the records before and after it
+
+
+def test_a_malformed_pack_goes_to_dead_letters_and_the_partition_goes_on() -> None:
+    pipe = Pipeline(SPECS, HostLimits())
+    pipe.assign(0, None, None)
+    bad = (RECORD_PACK + b'{"rk": "default#0", "model": "default", "recs": '
+           b'[["event", {}, 0, 99, null]]}\nab')
+    try:
+        unpack(bad)
+    except ValueError as exc:
+        assert "not a well-formed pack" in str(exc)
+    else:
+        raise AssertionError("a pack whose lengths do not add up was accepted")
+    (res,) = pipe.learn_message(0, 0, bad, 5)
+    (role, _, letter), = res[1]
+    assert role == "dead_letters" and "not a well-formed pack" in letter["error"]
+    (p,) = _packs(pipe, [_event(1)])
+    assert [r for r in pipe.learn_message(0, 1, p.value, 5)]
+    assert _learned(pipe) == 1
+
+
+def test_a_replayed_pack_learns_without_publishing() -> None:
+    pipe = Pipeline(SPECS, HostLimits())
+    pipe.assign(0, None, committed=2)
+    packs = _packs(pipe, [_event(i) for i in range(50)])
+    assert all(pipe.learn_message(0, off, p.value, 5) == [] for off, p in enumerate(packs))
+    assert pipe.counters["replayed"] == 50 and _learned(pipe) == 50
+
+
+def test_a_pack_kafka_refuses_for_good_dead_letters_each_of_its_records() -> None:
+    """An output never vanishes: if a pack cannot be forwarded, every record in it goes to
+    dead-letters with the reason, its own source and its bytes as sent."""
+    from streamsvc.engine import PACKED
+    from tests.test_engine_units import _engine
+
+    e = _engine()
+    try:
+        raws = [_event(i) for i in range(3)]
+        (p,) = _packs(Pipeline(ONE_SHARD, HostLimits()), raws)
+        e._undeliverable((PACKED, -1, -1, p.origins), "could not publish to records: denied")
+        assert e.pipe.counters["send_errors"] == 3 and e.pipe.counters["dead_letters"] == 3
+        letters = [orjson.loads(v) for v in e._inflight]
+        assert [(d["topic"], d["offset"], d["raw"]) for d in letters] == [
+            ("events", i, raws[i].decode()) for i in range(3)]
+        assert all(d["error"] == "could not publish to records: denied" for d in letters)
+    finally:
+        e.writer.close()
+        e._light.purge()
