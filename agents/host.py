@@ -167,6 +167,7 @@ class ClassifierHost:
         self._ring = self.__dict__.get("_ring") or bytearray(RING)  # last errors, evidence only
         self._n_err = self.__dict__.get("_n_err", 0)
         self._label_text: dict[Any, str] = self.__dict__.get("_label_text") or {}  # class -> str
+        self._resets_now: int | None = None  # the learner's expert resets at the event in hand
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -205,19 +206,14 @@ class ClassifierHost:
             kinds.update(new)
 
     def on_event(self, ev: EventIn, now: float) -> list[Out]:
+        """One event (`run_labelled` does the same for a run of labelled events)."""
         if ev.y is not None and type(ev.y).__name__ != self.label_type:
             self._check_label(ev.y)
         self._check_features(ev.x)
         self.seen += 1
         y_pred, proba, expert = self._predict(ev.x)
-        pred = {
-            "id": ev.id, "model": self.name, "y_pred": json_label(y_pred), "proba": proba,
-            "ts": ev.ts if ev.ts is not None else now, "shard": self.shard,
-            "examples_learned": self.learned,
-        }
-        if expert is not None:
-            pred["expert"] = expert
-        out: list[Out] = [("predictions", ev.id, pred)]
+        out: list[Out] = [("predictions", ev.id, self._prediction(ev, now, y_pred, proba,
+                                                                   expert))]
         if self.data_detector is not None and self.data_detector.update(ev.x, y_pred):
             out += self._data_alert(now)
         if ev.y is not None and ev.id in self.done_ids:
@@ -238,6 +234,97 @@ class ClassifierHost:
         out += self._expire(now)  # labels that waited in vain: dead letters
         return out
 
+    def handle_many(self, recs: list[tuple[str, Any, float, dict[str, Any]]]
+                    ) -> list[list[Out] | Exception]:
+        """`handle` for records of this shard in order (a pack of the records topic): what
+        each one gives, or the exception it raised. Runs of events that carry their label go
+        through `run_labelled` together."""
+        results: list[list[Out] | Exception] = []
+        run: list[tuple[Any, float]] = []
+        ids: set[str] = set()
+        done = self.done_ids
+        for kind, msg, now, src in recs:
+            if kind == "event" and msg.y is not None and msg.id not in done \
+                    and msg.id not in ids:
+                run.append((msg, now))
+                ids.add(msg.id)
+                continue
+            if run:
+                results += self.run_labelled(run)
+                run, ids = [], set()
+            try:
+                results.append(self.handle(kind, msg, now, src))
+            except Exception as exc:  # noqa: BLE001 - reported per record by the caller
+                results.append(exc)
+        if run:
+            results += self.run_labelled(run)
+        return results
+
+    def run_labelled(self, evs: list[tuple[Any, float]]) -> list[list[Out] | Exception]:
+        """Test-then-train for events that carry their label (none learned before), in three
+        passes over the run: the checks; the learner alone (predict, learn, for each event in
+        order); then each event's prediction message, metrics and drift detectors, in order,
+        with the counts each had at its turn. The same outputs as `on_event` one event at a
+        time (a test checks it).
+
+        Why passes: measured in the worker, the host's own work between the learner's calls
+        slowed those calls by ~3 µs per event (a Hoeffding tree: 15 vs 12 µs; the caches hold
+        the host's data instead of the tree's), and the detectors ran 2-3x slower than alone.
+        """
+        results: list[list[Out] | Exception] = [[] for _ in evs]
+        ok: list[int] = []
+        for i, (ev, _) in enumerate(evs):  # 1: checks that refuse a record before learning
+            try:
+                if type(ev.y).__name__ != self.label_type:
+                    self._check_label(ev.y)
+                self._check_features(ev.x)
+            except BadRecord as exc:
+                results[i] = exc
+                continue
+            ok.append(i)
+        m = self.model
+        expert_of = hasattr(m, "last_expert")
+        resets_of = hasattr(m, "n_resets")
+        learned: list[tuple] = []
+        remember = self._remember_done
+        for i in ok:  # 2: the learner, test then train, event after event
+            ev = evs[i][0]
+            self.seen += 1
+            before = self.learned
+            try:
+                proba = m.predict_proba_one(ev.x)
+                expert = m.last_expert if expert_of else None
+                m.learn_one(ev.x, ev.y)
+            except (ValueError, TypeError, ArithmeticError) as exc:  # refused: dead letter
+                results[i] = exc
+                continue
+            self.learned = before + 1
+            remember(ev.id)
+            learned.append((i, proba, expert, self.seen, before,
+                            m.n_resets if resets_of else None))
+        seen, total = self.seen, self.learned
+        try:
+            for i, proba, expert, seen_i, before, resets in learned:  # 3: in order, as then
+                ev, now = evs[i]
+                self.seen, self.learned, self._resets_now = seen_i, before, resets
+                try:
+                    y_pred, pred = self._format(proba, expert)
+                    out: list[Out] = [("predictions", ev.id,
+                                       self._prediction(ev, now, y_pred, pred, expert))]
+                    if self.data_detector is not None and self.data_detector.update(ev.x,
+                                                                                    y_pred):
+                        out += self._data_alert(now)
+                    self.learned = before + 1
+                    out += self._learned(ev.x, ev.y, y_pred, now)
+                    out += self._expire(now)
+                except Exception as exc:  # noqa: BLE001 - reported per record by the caller
+                    results[i] = exc
+                    continue
+                results[i] = out
+        finally:
+            self.seen, self.learned, self._resets_now = seen, total, None
+        return results
+
     def on_label(self, lb: LabelIn, now: float, src: dict[str, Any]) -> list[Out]:
         self._check_label(lb.y)
         out: list[Out] = []
@@ -256,12 +343,20 @@ class ClassifierHost:
     # -- internals --------------------------------------------------------------------------
     def _predict(self, x: dict[str, Any]) -> tuple[Any, dict[str, float], int | None]:
         """(most probable class, {class as text: probability to 6 decimals}, DriftMoE's
-        answering expert); non-finite probabilities are left out. One pass, and no `round()`
-        or `str()` per class: this runs for every event."""
+        answering expert)."""
         m = self.model
+        proba = m.predict_proba_one(x)
+        expert = getattr(m, "last_expert", None)
+        y_pred, shown = self._format(proba, expert)
+        return y_pred, shown, None if expert is None else int(expert)
+
+    def _format(self, proba: dict[Any, Any], expert: Any) -> tuple[Any, dict[str, float]]:
+        """The learner's probabilities as published: (most probable class, {class as text:
+        probability to 6 decimals}); non-finite ones are left out. One pass, and no `round()`
+        or `str()` per class: this runs for every event."""
         text = self._label_text
-        y_pred, best, proba = None, -1.0, {}
-        for k, v in m.predict_proba_one(x).items():
+        y_pred, best, shown = None, -1.0, {}
+        for k, v in proba.items():
             if v is None:
                 continue
             v = float(v)
@@ -271,15 +366,30 @@ class ClassifierHost:
             if name is None:
                 name = text[k] = str(k)
             # a probability to 6 decimals as round(v, 6) gives it, for a third of its cost
-            proba[name] = int(v * 1e6 + 0.5) / 1e6 if 0.0 <= v <= 1.0 else round(v, 6)
+            shown[name] = int(v * 1e6 + 0.5) / 1e6 if 0.0 <= v <= 1.0 else round(v, 6)
             if v > best:  # the first of equals, as max() would pick
                 y_pred, best = k, v
-        expert = getattr(m, "last_expert", None)
-        return y_pred, proba, None if expert is None else int(expert)
+        return y_pred, shown
+
+    def _prediction(self, ev: Any, now: float, y_pred: Any, proba: dict[str, float],
+                    expert: Any) -> dict[str, Any]:
+        """The `predictions` message for one event."""
+        pred = {
+            "id": ev.id, "model": self.name, "y_pred": json_label(y_pred), "proba": proba,
+            "ts": ev.ts if ev.ts is not None else now, "shard": self.shard,
+            "examples_learned": self.learned,
+        }
+        if expert is not None:
+            pred["expert"] = int(expert)
+        return pred
 
     def _learn(self, x: dict[str, Any], y: Any, y_pred: Any, now: float) -> list[Out]:
         self.model.learn_one(x, y)
         self.learned += 1
+        return self._learned(x, y, y_pred, now)
+
+    def _learned(self, x: dict[str, Any], y: Any, y_pred: Any, now: float) -> list[Out]:
+        """After the learner took (x, y): metrics, the error-based detector, the reference."""
         out: list[Out] = []
         if y_pred is not None:
             self.metrics.update(y, y_pred)
@@ -349,7 +459,9 @@ class ClassifierHost:
         if position - self._last_alert_at < self.alert_cooldown:
             self.counters["alerts_suppressed"] += 1
             return []
-        resets = getattr(self.model, "n_resets", None)  # DriftMoE replaces drifting experts
+        resets = self._resets_now  # DriftMoE replaces drifting experts: as at this example
+        if resets is None:
+            resets = getattr(self.model, "n_resets", None)
         if resets is not None:
             alert["learner"] = {"expert_resets_since_last_alert": resets - self._last_resets,
                                 "expert_resets_total": resets}

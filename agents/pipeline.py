@@ -277,23 +277,37 @@ class Pipeline:
                 self.records_topic, partition, offset, str(exc), value)], ts_ms)]
         done: list[tuple[tuple, list[Out], int | None]] = []
         proc, counters = self.proc, self.counters
+        ready: list[tuple] = []  # validated records for the shard's host, in order
+        kept: list[tuple] = []  # (source, bytes as sent, timestamp) of each
         for kind, src, ts, raw, body in items:
             now = record_clock(ts)
             self._saw(partition, now)
             st.dirty += 1
             counters["replayed" if replay else "records"] += 1
+            where = _where(src, self.records_topic, partition, offset)
             try:
-                outs = proc.forwarded(st, kind, rk, model, src, raw, body, now)
+                body = proc.prepare(st, kind, rk, model, src, raw, body)
             except Exception as exc:  # noqa: BLE001 - the worker must go on
-                if self._replay_error(replay, partition, offset, exc):
-                    continue
-                where = _where(src, self.records_topic, partition, offset)
-                outs = [self.dead_letter(*where, _reason(exc), raw)]
-                done.append(((*where, raw), outs, ts))
+                if not self._replay_error(replay, partition, offset, exc):
+                    done.append(((*where, raw), [self.dead_letter(*where, _reason(exc), raw)],
+                                 ts))
                 continue
-            if outs and not replay:
-                done.append(((*_where(src, self.records_topic, partition, offset), raw), outs,
-                             ts))
+            if body is not None:
+                ready.append((kind, body, now, src, raw))
+                kept.append((where, raw, ts))
+        if not ready:
+            return done
+        try:
+            results = proc.apply_many(st, rk, ready)
+        except Exception as exc:  # noqa: BLE001 - e.g. a model no longer configured
+            results = [exc] * len(ready)
+        for (where, raw, ts), res in zip(kept, results, strict=True):
+            if isinstance(res, Exception):
+                if not self._replay_error(replay, partition, offset, res):
+                    done.append(((*where, raw), [self.dead_letter(*where, _reason(res), raw)],
+                                 ts))
+            elif res and not replay:
+                done.append(((*where, raw), res, ts))
         return done
 
     def _learn_one(self, partition: int, offset: int, value: bytes, ts_ms: int | None,

@@ -225,6 +225,26 @@ def refusal_words(exc: Exception, body: Any, host: Any) -> str:
     return f"refused by the learner: {model} could not use this record ({words})"
 
 
+def _message(kind: str | None, body: dict[str, Any], src: dict[str, Any], raw: bytes | None
+             ) -> tuple[str, Any, dict[str, Any]] | BadRecord:
+    """(kind, the record for its host, its source) of a validated body, built without
+    validating again; a `BadRecord` for a kind no host takes."""
+    shape = SHAPES.get(kind)  # type: ignore[arg-type]
+    if shape is None:
+        return BadRecord(f"unknown record kind {kind!r}")
+    msg = Record(**body) if kind in _PLAIN else shape.model_construct(**body)
+    if kind == "label" and raw is not None:  # a label may wait, then be dead-lettered
+        src = {**src, "raw": raw}
+    return kind, msg, src  # type: ignore[return-value]
+
+
+def _call(fn: Callable[..., list[Out]], *args: Any) -> list[Out] | Exception:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - reported per record by the caller
+        return exc
+
+
 def host_class(family: str) -> type:
     module, name = HOSTS[family].split(":")
     return getattr(importlib.import_module(module), name)
@@ -326,9 +346,17 @@ class Processor:
     def forwarded(self, st: PartitionState, kind: str | None, rk: str, model: str | None,
                   src: dict[str, Any], raw: bytes | None, body: dict[str, Any] | None,
                   now: float) -> list[Out]:
-        """Apply one record the ingest stage forwarded (alone or in a pack): validate its
-        bytes again unless its validated body came with it, skip it if the ingest stage
-        forwarded it twice, give it to its shard's host."""
+        """Apply one record the ingest stage forwarded: `prepare`, then `apply`."""
+        body = self.prepare(st, kind, rk, model, src, raw, body)
+        if body is None:
+            return []
+        return self.apply(st, kind, rk, body, now, src, raw)
+
+    def prepare(self, st: PartitionState, kind: str | None, rk: str, model: str | None,
+                src: dict[str, Any], raw: bytes | None, body: dict[str, Any] | None
+                ) -> dict[str, Any] | None:
+        """A forwarded record's validated body (its bytes validated again unless the body
+        came with it), or None if the ingest stage forwarded it twice (applied already)."""
         if body is None:
             role = ROLE_OF.get(kind)  # type: ignore[arg-type]
             if role is None:
@@ -347,9 +375,9 @@ class Processor:
                 high = st.src_high.get(where, -1)
             if int(src["offset"]) <= high:
                 st.duplicates += 1  # forwarded twice by the ingest stage: already applied
-                return []
+                return None
             st.src_high[key] = int(src["offset"])
-        return self.apply(st, kind, rk, body, now, src, raw)
+        return body
 
     def process(self, partition: int, offset: int, role: str, raw: bytes | None, now: float,
                 src: dict[str, Any]) -> list[Out]:
@@ -368,20 +396,42 @@ class Processor:
     def apply(self, st: PartitionState, kind: str | None, rk: str, body: dict[str, Any],
               now: float, src: dict[str, Any], raw: bytes | None) -> list[Out]:
         """Give one validated record to the host of its model shard (created on first use)."""
-        shape = SHAPES.get(kind)
-        if shape is None:
-            raise BadRecord(f"unknown record kind {kind!r}")
         host = self.host(st, rk, body.get("model"))
+        msg = _message(kind, body, src, raw)
+        if isinstance(msg, Exception):
+            raise msg
         try:
-            # validated already: construct without validating again
-            msg = Record(**body) if kind in _PLAIN else shape.model_construct(**body)
-            if kind == "label" and raw is not None:  # a label may wait, then be dead-lettered
-                src = {**src, "raw": raw}
-            return host.handle(kind, msg, now, src)
+            return host.handle(*msg[:2], now, msg[2])
         except BadRecord:
             raise
         except (ValueError, TypeError, ArithmeticError) as exc:  # the learner refused it
             raise BadRecord(refusal_words(exc, body, host)) from None
+
+    def apply_many(self, st: PartitionState, rk: str,
+                   recs: list[tuple[str | None, dict[str, Any], float, dict[str, Any],
+                                    bytes | None]]) -> list[list[Out] | Exception]:
+        """Give validated records of one model shard, in order, to its host (all at once
+        when it takes them so: `handle_many`): per record its outputs, or the `BadRecord`
+        (a learner's refusal in words a user can act on) or other exception it raised."""
+        host = self.host(st, rk, recs[0][1].get("model"))
+        msgs: list[Any] = []
+        for kind, body, now, src, raw in recs:
+            msg = _message(kind, body, src, raw)
+            msgs.append(msg if isinstance(msg, Exception) else (msg[0], msg[1], now, msg[2]))
+        todo = [m for m in msgs if not isinstance(m, Exception)]
+        many = getattr(host, "handle_many", None)
+        if many is not None:
+            got = iter(many(todo))
+        else:
+            got = iter([_call(host.handle, *m) for m in todo])
+        out: list[list[Out] | Exception] = []
+        for m, (_, body, _, _, _) in zip(msgs, recs, strict=True):
+            res = m if isinstance(m, Exception) else next(got)
+            if isinstance(res, (ValueError, TypeError, ArithmeticError)) \
+                    and not isinstance(res, BadRecord):  # the learner refused it
+                res = BadRecord(refusal_words(res, body, host))
+            out.append(res)
+        return out
 
     def tick(self, now: float, partition: int | None = None) -> list[Out]:
         """Expire what is due at `now` (in every partition, or only in `partition`)."""
