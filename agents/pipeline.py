@@ -361,6 +361,27 @@ class Pipeline:
         self.counters["records"] += 1
         return outs
 
+    def process_many(self, role: str, topic: str, partition: int,
+                     recs: list[tuple[int, bytes | None, int | None]]) -> list[list[Out]]:
+        """`process` for records (offset, bytes, Kafka timestamp in ms) in order: per record
+        what to publish. A shard's runs of labelled events take the host's passes."""
+        self.counters[f"{role}_in"] += len(recs)
+        items = []
+        for offset, raw, ts_ms in recs:
+            now = record_clock(ts_ms)
+            self._saw(partition, now)
+            items.append((offset, role, raw, now,
+                          {"topic": topic, "partition": partition, "offset": offset}))
+        out: list[list[Out]] = []
+        for (offset, raw, _), res in zip(recs, self.proc.process_many(partition, items),
+                                         strict=True):
+            if isinstance(res, Exception):
+                out.append([self.dead_letter(topic, partition, offset, _reason(res), raw)])
+            else:
+                self.counters["records"] += 1
+                out.append(res)
+        return out
+
     def tick(self) -> list[Out]:
         """Time passes with no record: expire waiting labels that are due, each partition on
         its own clock."""

@@ -393,6 +393,47 @@ class Processor:
         st.dirty += 1
         return self.apply(st, kind, rk, body, now, src, raw)
 
+    def process_many(self, partition: int,
+                     recs: list[tuple[int, str, bytes | None, float, dict[str, Any]]]
+                     ) -> list[list[Out] | Exception]:
+        """`process` for records (offset, role, bytes, time, source) in order, as the demo
+        reads them from a file: per record its outputs, or the exception it raised.
+        Consecutive records of one model shard go to its host together (`apply_many`), so
+        runs of labelled events take the host's passes, as in the worker."""
+        st = self.state(partition)
+        results: list[list[Out] | Exception] = [[] for _ in recs]
+        group: list[tuple] = []
+        where: list[int] = []
+        shard = None
+        for i, (offset, role, raw, now, src) in enumerate(recs):
+            try:
+                kind, rk, body, _ = resolve(role, raw, self.specs)
+            except Exception as exc:  # noqa: BLE001 - reported per record by the caller
+                results[i] = exc
+                continue
+            if offset <= st.offset:
+                continue
+            st.offset = offset
+            st.dirty += 1
+            if rk != shard and group:
+                self._apply_group(st, shard, group, where, results)  # type: ignore[arg-type]
+                group, where = [], []
+            shard = rk
+            group.append((kind, body, now, src, raw))
+            where.append(i)
+        if group:
+            self._apply_group(st, shard, group, where, results)  # type: ignore[arg-type]
+        return results
+
+    def _apply_group(self, st: PartitionState, rk: str, group: list[tuple], where: list[int],
+                     results: list[list[Out] | Exception]) -> None:
+        try:
+            got: list[list[Out] | Exception] = self.apply_many(st, rk, group)
+        except Exception as exc:  # noqa: BLE001 - e.g. an unknown model: each record says so
+            got = [exc] * len(group)
+        for i, res in zip(where, got, strict=True):
+            results[i] = res
+
     def apply(self, st: PartitionState, kind: str | None, rk: str, body: dict[str, Any],
               now: float, src: dict[str, Any], raw: bytes | None) -> list[Out]:
         """Give one validated record to the host of its model shard (created on first use)."""

@@ -35,8 +35,9 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.host import HostLimits
-from agents.pipeline import Forward, Pipeline
+from agents.pipeline import Forward, Packer, Pipeline
 from streamsvc.config import load_settings
+from streamsvc.demo import BATCH
 from streamsvc.streams import make_stream
 
 ROLES = {"events": "events", "labels": "labels", "predictions": "predictions",
@@ -87,9 +88,10 @@ def bare_rate(kind: str, raws: list[bytes], model: Any = None) -> float:
 
 def inprocess_rate(kind: str, raws: list[bytes], stages: int = 1
                    ) -> tuple[float, dict[str, float]]:
-    """The service's own code without Kafka: `stages=1` is the in-process path (the demo's:
-    decode, validate, route, host, outputs in one step); `stages=2` is the worker's two stages
-    back to back (the records-topic message built and read back in between). Also what a
+    """The service's own code without Kafka, in batches of `BATCH` records: `stages=1` is the
+    in-process path (the demo's: decode, validate, route, host, outputs in one step);
+    `stages=2` is the worker's two stages back to back (a batch's records packed into a
+    records-topic message per shard and read back in between). Also what a
     snapshot of the resulting state costs the hot path (the pickling; the write to Kafka
     happens on another thread)."""
     settings = load_settings(None, _kind_env(kind))
@@ -97,13 +99,20 @@ def inprocess_rate(kind: str, raws: list[bytes], stages: int = 1
     pipe.assign(0, None, None)
     desc = f"service path {kind}" + (" (two stages)" if stages == 2 else "")
     t0 = time.perf_counter()
-    for off, raw in enumerate(tqdm(raws, desc=desc, unit="ex", leave=False)):
+    roff = 0
+    for start in tqdm(range(0, len(raws), BATCH), desc=desc, unit="batch", leave=False):
+        chunk = list(enumerate(raws[start:start + BATCH], start))
         if stages == 1:
-            pipe.process("events", "events", 0, off, raw, 1)
-        else:
+            pipe.process_many("events", "events", 0, [(off, raw, 1) for off, raw in chunk])
+            continue
+        packer = Packer()
+        for off, raw in chunk:
             fwd = pipe.ingest("events", "events", 0, off, raw)
             assert isinstance(fwd, Forward)
-            pipe.learn(0, off, fwd.value, 1)
+            assert packer.add(fwd, 1, ("events", 0, off, raw)) is None
+        for pack in packer.drain():
+            pipe.learn_message(0, roff, pack.value, pack.ts_ms)
+            roff += 1
     rate = len(raws) / (time.perf_counter() - t0)
     assert pipe.counters["records"] == len(raws), pipe.counters
     t1 = time.perf_counter()
@@ -160,8 +169,10 @@ def _service_loop(kind: str, raws: list[bytes], env: dict[str, str],
     if wrap is not None:
         host.model = wrap(host.model)
     t0 = time.thread_time()
-    for off, raw in enumerate(raws[1:], 1):
-        pipe.process("events", "events", 0, off, raw, 1)
+    for start in range(1, len(raws), BATCH):
+        pipe.process_many("events", "events", 0,
+                          [(off, raw, 1) for off, raw in enumerate(raws[start:start + BATCH],
+                                                                   start)])
     return time.thread_time() - t0, host.model
 
 

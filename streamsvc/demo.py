@@ -98,7 +98,46 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     alerts: list[dict[str, Any]] = []
     try:
         bar = tqdm(total=total, unit="ex", desc=f"{args.model} on {title}")
+        batch: list[tuple[int, bytes, int | None, str | None]] = []
+
+        def run(batch: list[tuple[int, bytes, int | None, str | None]]) -> None:
+            """The learner on a batch of records (its runs of labelled events take the host's
+            passes, as in the worker); outputs to the files, refusals shown and counted."""
+            nonlocal n, bad, n_out, shown
+            now = time.time()
+            got = proc.process_many(0, [(off, "events", raw, now,
+                                         {"topic": "file", "partition": 0, "offset": off})
+                                        for off, raw, _, _ in batch])
+            for (off, raw, line, raw_line), res in zip(batch, got, strict=True):
+                outs = res if not isinstance(res, Exception) else []
+                if isinstance(res, Exception):
+                    reason = str(res) if isinstance(res, BadRecord) \
+                        else f"processing error: {res!r}"
+                    bad += 1
+                    _count_reason(dead_by_reason, reason)
+                    if line is not None:
+                        shown = _reject(bar, rejected, files, title, line, reason,
+                                        raw_line or "", "", shown)
+                    else:
+                        outs = [("dead_letters", None, dead_letter("file", 0, off, reason, raw))]
+                for role, _, value in outs:
+                    n_out += 1
+                    files[role].write(json.dumps(value) + "\n")
+                    if role == "drift_alerts":
+                        alerts.append(value)
+                        bar.write(describe(value))
+            n += len(batch)
+            bar.update(len(batch))
+            if proc.statuses():
+                status = proc.statuses()[0]
+                bar.set_postfix(acc=f"{status['accuracy'] or 0:.3f}",
+                                rolling=f"{status['rolling_accuracy'] or 0:.3f}")
+                if view is not None:
+                    _feed(view, proc, alerts, _worker_status(n, bad, n_out, dead_by_reason))
+
         for offset, item in enumerate(examples):
+            if total and n + len(batch) >= total:
+                break
             line = raw_line = None
             if isinstance(item, BadRow | Example):
                 line, raw_line = item.line, item.raw
@@ -116,37 +155,12 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
             msg = {"id": rid, "model": args.model, "x": x}
             if y is not None:
                 msg["y"] = y
-            raw = json.dumps(msg).encode()
-            now = time.time()
-            try:
-                outs = proc.process(0, offset, "events", raw, now,
-                                    {"topic": "file", "partition": 0, "offset": offset})
-            except BadRecord as exc:
-                bad += 1
-                _count_reason(dead_by_reason, str(exc))
-                if line is not None:
-                    shown = _reject(bar, rejected, files, title, line, str(exc),
-                                    raw_line or "", "", shown)
-                    outs = []
-                else:
-                    outs = [("dead_letters", None,
-                             dead_letter("file", 0, offset, str(exc), raw))]
-            for role, _, value in outs:
-                n_out += 1
-                files[role].write(json.dumps(value) + "\n")
-                if role == "drift_alerts":
-                    alerts.append(value)
-                    bar.write(describe(value))
-            n += 1
-            bar.update(1)
-            if n % 500 == 0 and proc.statuses():
-                status = proc.statuses()[0]
-                bar.set_postfix(acc=f"{status['accuracy'] or 0:.3f}",
-                                rolling=f"{status['rolling_accuracy'] or 0:.3f}")
-                if view is not None:
-                    _feed(view, proc, alerts, _worker_status(n, bad, n_out, dead_by_reason))
-            if total and n >= total:
-                break
+            batch.append((offset, json.dumps(msg).encode(), line, raw_line))
+            if len(batch) >= BATCH:
+                run(batch)
+                batch = []
+        if batch:
+            run(batch)
         bar.close()
     finally:
         for fh in files.values():
@@ -187,6 +201,8 @@ def _reject(bar: Any, rejected: Any, files: dict[str, Any], title: str, line: in
 
 
 MAX_SHOWN = 5
+#: records the demo hands the learner at a time (as a worker hands it a pack of records)
+BATCH = 256
 
 
 def _rejected_summary(rejected: Any, n: int, file: str | None) -> int:

@@ -9,8 +9,10 @@ application (lifecycle, signals, logging).
 One loop, one consumer (input topics + the records topic, one consumer group), one producer
 in use at a time (lingering `linger_ms`, or `busy_linger_ms` through a backlog):
 
-    poll → ingest input records (forward to records / dead-letter)
+    poll → ingest input records (dead-letter the bad ones; the batch's records for each model
+           shard forwarded as one records-topic message, a pack: `agents.pipeline.Packer`)
          → learn records-topic messages (outputs)          ─ all produced without waiting
+    (a batch is worked through ~`max_batch` records at a time: a pack holds many)
     every commit_interval (0.2 s), once the producer has nothing in flight (or, on a stream
     too busy for that, after a flush at most every 5 intervals):
          → commit the offsets processed → snapshot due partitions (written by another thread)

@@ -87,3 +87,27 @@ def test_packs_give_the_outputs_of_one_record_at_a_time(kind: str, n: int) -> No
     ha, hb = (next(iter(p.proc.partitions[0].hosts.values())) for p in (one, packed))
     assert (ha.seen, ha.learned, ha.counters) == (hb.seen, hb.learned, hb.counters)
     assert ha.status()["accuracy"] == hb.status()["accuracy"]
+
+
+def test_the_in_process_path_in_batches_gives_the_outputs_of_one_record_at_a_time() -> None:
+    """The demo hands the learner batches (`Pipeline.process_many`): the same outputs as
+    `Pipeline.process` one record at a time, dead letters included."""
+    specs = load_settings(None, {"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree",
+                                 "STREAMSVC_MODELS__DEFAULT__ALERT_COOLDOWN": "200"}).models
+    recs = _records(6000, seed=5)
+    one, many = Pipeline(specs, HostLimits()), Pipeline(specs, HostLimits())
+    singles = [o for off, (role, raw) in enumerate(recs)
+               for o in one.process(role, role, 0, off, raw, 1000 + off)]
+    batched: list = []
+    i = 0
+    while i < len(recs):  # runs of one role, at most 97 records
+        j = i
+        while j < len(recs) and j - i < 97 and recs[j][0] == recs[i][0]:
+            j += 1
+        got = many.process_many(recs[i][0], recs[i][0], 0,
+                                [(off, recs[off][1], 1000 + off) for off in range(i, j)])
+        batched += [o for outs in got for o in outs]
+        i = j
+    a, b = _by_role(singles), _by_role(batched)
+    assert a == b
+    assert a["dead_letters"] and a.get("drift_alerts") and one.counters == many.counters
