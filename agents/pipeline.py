@@ -32,6 +32,7 @@ from agents.host import HostLimits, Out, PartitionState
 from agents.messages import BadRecord, dead_letter
 from agents.processor import (
     INPUTS,
+    PACK_BODY_BYTES,
     RECORD_PACK,
     Processor,
     encode_pack,
@@ -93,9 +94,13 @@ class Forward(NamedTuple):
         return encode_record(self.head, self.raw)
 
 
-#: a pack closes before its records' bytes would pass this (the topic's limit is ~1 MB; a
-#: record larger than this travels alone)
-PACK_BYTES = 256_000
+#: a pack closes before its size would pass about this (the topic's limit is ~1 MB; a record
+#: larger than this travels alone)
+PACK_BYTES = 512_000
+#: what a record adds to a pack beyond its bytes: its header entry (kind, source, timestamp,
+#: length), and its validated body unless that is left out (`PACK_BODY_BYTES`), counted as
+#: twice the bytes as sent — a generous bound (pydantic may add absent fields as null)
+_ENTRY_BYTES = 256
 
 
 class Pack(NamedTuple):
@@ -114,22 +119,24 @@ class Packer:
 
     def __init__(self, limit: int = PACK_BYTES) -> None:
         self.limit = limit
-        # shard -> (members: (head, ts, raw), origins, [bytes so far])
+        # shard -> (members: (head, ts, raw), origins, [size so far, a bound])
         self._open: dict[str, tuple[list, list, list[int]]] = {}
 
     def add(self, fwd: Forward, ts_ms: int, origin: tuple[str, int, int, bytes]
             ) -> Pack | None:
         """Add one record; returns the shard's pack if it had to close first (full)."""
+        n = len(fwd.raw)
+        size = _ENTRY_BYTES + (3 * n if n < PACK_BODY_BYTES else n)
         cur = self._open.get(fwd.key)
         closed = None
-        if cur is not None and cur[2][0] + len(fwd.raw) > self.limit:
+        if cur is not None and cur[2][0] + size > self.limit:
             closed = self._close(fwd.key)
             cur = None
         if cur is None:
             cur = self._open[fwd.key] = ([], [], [0])
         cur[0].append((fwd.head, ts_ms, fwd.raw))
         cur[1].append(origin)
-        cur[2][0] += len(fwd.raw)
+        cur[2][0] += size
         return closed
 
     def drain(self) -> list[Pack]:
