@@ -21,6 +21,7 @@ from agents.host import HostLimits
 from agents.messages import BadRecord, dead_letter
 from agents.processor import Processor
 from streamsvc.config import Settings
+from streamsvc.heap import tune_collector
 
 
 def _limits(settings: Settings) -> HostLimits:
@@ -96,6 +97,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     files = {role: open(out / f"{role.replace('_', '-')}.jsonl", "w")
              for role in ("predictions", "drift_alerts", "dead_letters")}
     alerts: list[dict[str, Any]] = []
+    tune_collector()  # as a worker does: the learner's passes leave young objects behind
     try:
         bar = tqdm(total=total, unit="ex", desc=f"{args.model} on {title}")
         batch: list[tuple[int, bytes, int | None, str | None]] = []

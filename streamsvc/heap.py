@@ -10,6 +10,13 @@ collection every 5-8 s, ~90 ms of CPU each — every event in flight waits for i
 Frozen objects are still freed by reference counting as usual; only reference cycles among
 them are never collected, and they are the process's long-lived parts (modules, the app,
 clients). Objects made later (models, caches) are collected as before.
+
+Young collections come less often too (`GEN0_THRESHOLD` container allocations instead of
+Python's 700): the host takes a shard's records in passes (`agents.host`), so what one pass
+makes lives until the next, and at 700 much of it survived two young collections into the old
+generation, whose growth then set off full collections that walk every model. Measured on the
+in-process path (`hoeffding_tree`, 40,000 events, CPU µs per event, 3 runs each): 21.7 at 700,
+19.1 at 10,000 (the learner alone in a plain loop: 11.2 and 10.8).
 """
 
 from __future__ import annotations
@@ -17,6 +24,19 @@ from __future__ import annotations
 import gc
 import time
 from typing import Any
+
+#: container allocations between two young collections (Python's default: 700)
+GEN0_THRESHOLD = 10_000
+
+
+def tune_collector() -> int:
+    """Collect once, freeze the survivors, space young collections (`GEN0_THRESHOLD`); the
+    worker and the demo call it once their long-lived parts exist. Returns how many froze."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+    return gc.get_freeze_count()
 
 
 class GcWatch:
@@ -31,12 +51,10 @@ class GcWatch:
         self.frozen = 0  # counted once: gc.get_freeze_count() walks the whole frozen list
 
     def settle(self) -> int:
-        """Collect once, freeze the survivors and start watching; returns how many froze."""
-        gc.collect()
-        gc.freeze()
+        """`tune_collector`, then start watching; returns how many froze."""
+        self.frozen = tune_collector()
         if self._on_gc not in gc.callbacks:
             gc.callbacks.append(self._on_gc)
-        self.frozen = gc.get_freeze_count()
         return self.frozen
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 import gc
 
-from streamsvc.heap import GcWatch
+from streamsvc.heap import GEN0_THRESHOLD, GcWatch
 
 
 class _Cycle:
@@ -12,9 +12,11 @@ class _Cycle:
 
 def test_settle_freezes_what_exists_and_full_collections_are_counted() -> None:
     watch = GcWatch()
+    before = gc.get_threshold()
     try:
         frozen = watch.settle()
         assert frozen > 1000 and gc.get_freeze_count() == frozen
+        assert gc.get_threshold() == (GEN0_THRESHOLD, *before[1:])
         assert watch.counters()["gc_full_collections"] == 0
         gc.collect(1)  # a young collection is not a full one
         assert watch.counters()["gc_full_collections"] == 0
@@ -28,5 +30,6 @@ def test_settle_freezes_what_exists_and_full_collections_are_counted() -> None:
     finally:
         watch.close()
         gc.unfreeze()
+        gc.set_threshold(*before)
     gc.collect()
     assert watch.counters()["gc_full_collections"] == 2  # closed: no longer counting
