@@ -202,6 +202,9 @@ class BatchEngine:
         self._busy = producer(busy_linger_ms, "-busy") if busy_linger_ms > linger_ms \
             else self._light
         self.producer = self._light
+        # packs of forwarded records go out at once on a producer of their own: a pack is a
+        # batch already, and lingering would add `linger_ms` to every event's way
+        self._packs = producer(0.0, "-packs")
         self._packer = Packer()
         self._full_batches = 0  # consecutive full batches (a backlog)
         self.writer = SnapshotWriter(save_snapshot, self.pipe.mark_unsaved)
@@ -240,7 +243,7 @@ class BatchEngine:
         finally:
             self.writer.close()
             self.consumer.close()  # leaves the group: partitions move at once
-            for p in {self._light, self._busy}:  # the one not in use is empty (switches flush)
+            for p in {self._light, self._busy, self._packs}:  # (switches flush the other one)
                 p.flush(10)
 
     def _poll_batch(self) -> list[Any]:
@@ -325,6 +328,7 @@ class BatchEngine:
             self.producer.flush(0.001)
         else:
             self.producer.poll(0)  # serve delivery reports (failures only)
+        self._packs.poll(0)
         now = time.time()
         for ts in stamps:  # produced by the user → outputs handed to the producer
             if ts > 0:
@@ -354,7 +358,7 @@ class BatchEngine:
             return
         due = self.pipe.due()
         if not self._offsets and not due:  # idle: forget what is known delivered (status)
-            if self._inflight and not self._failed and not len(self.producer):
+            if self._inflight and not self._failed and not self._queued():
                 self._inflight.clear()
             return
         if not self._outputs_landed():
@@ -371,13 +375,16 @@ class BatchEngine:
         """True when every output handed to the producer is in Kafka (delivery reports
         served, nothing failed); what is queued is sent at once and given `COMMIT_WAIT`."""
         self.producer.poll(0)  # serve delivery reports: failures land in _failed
-        if len(self.producer) and not self._failed and self.producer is self._light:
+        self._packs.poll(0)
+        if self._queued() and not self._failed and self.producer is self._light:
             # a stream that never pauses never finds the producer empty by itself: send what
             # is queued now and wait a few ms for it (a miss costs `COMMIT_WAIT`; the next
             # commit point tries again). Not through a backlog: there the busy producer's
             # fuller requests matter more than when the commit comes.
             self.producer.flush(COMMIT_WAIT)
-        if len(self.producer) or self._failed:
+            if len(self._packs):
+                self._packs.flush(COMMIT_WAIT)
+        if self._queued() or self._failed:
             return False
         self._inflight.clear()
         return True
@@ -394,15 +401,20 @@ class BatchEngine:
         self._produce(self.topics[role], key.encode("utf-8", "surrogatepass")
                       if key is not None else None, body, origin)
 
+    def _queued(self) -> int:
+        """Messages handed to a producer and not yet known to be in Kafka."""
+        return len(self.producer) + len(self._packs)
+
     def _produce(self, topic: str, key: bytes | None, value: bytes, origin: tuple,
                  timestamp: int = 0) -> None:
         self._inflight[value] = origin
+        producer = self._packs if topic == self._records else self.producer
         while True:
             try:
-                self.producer.produce(topic, value, key, timestamp=timestamp)
+                producer.produce(topic, value, key, timestamp=timestamp)
                 return
             except BufferError:  # local queue full: let deliveries drain
-                self.producer.poll(0.05)
+                producer.poll(0.05)
             except KafkaException as exc:  # refused locally (e.g. too large): permanent
                 self._undeliverable(origin, f"could not publish to {topic}: {exc.args[0]}")
                 return
@@ -420,8 +432,8 @@ class BatchEngine:
         returns, so an output never vanishes: at worst it is sent twice."""
         attempt = 0
         while True:
-            while self.producer.flush(30):
-                log.warning("waiting for Kafka to accept %d outputs", len(self.producer))
+            while self._packs.flush(30) + self.producer.flush(30):
+                log.warning("waiting for Kafka to accept %d outputs", self._queued())
                 self._beat()  # waiting for Kafka is not hanging: a restart would not help
             if not self._failed:
                 self._inflight.clear()  # everything produced so far is in Kafka
