@@ -204,9 +204,11 @@ class BatchEngine:
         self.producer = self._light
         # While the worker keeps up, packs of forwarded records go out at once on a producer
         # of their own: a pack is a batch already, and lingering added `linger_ms` to every
-        # event's way (tree at 10,572 events/s: p50 13 vs 20 ms). Through a backlog they go
-        # with the outputs on the busy producer: sent at once, the learn stage got smaller
-        # batches (-6 % events/s at saturation). A switch flushes both, so order is kept.
+        # event's way (`bench.e2e`, tree at ~13,600 events/s: p50 14 vs 20 ms, p99 31 vs 46
+        # ms). It may cost some throughput (`hoeffding_tree` at saturation, 4 alternating
+        # ad-hoc runs: 27.2k vs 29.3k events/s; `bench.e2e`: 27.3k either way), which sending
+        # packs with the busy producer through a backlog did not win back. A switch flushes
+        # both, so order is kept.
         self._packs = producer(0.0, "-packs")
         self._packer = Packer()
         self._full_batches = 0  # consecutive full batches (a backlog)
