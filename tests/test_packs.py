@@ -4,6 +4,8 @@ input batch. Order, exactly-once and dead letters hold as for one record per mes
 from __future__ import annotations
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.host import HostLimits
 from agents.pipeline import Forward, Packer, Pipeline
@@ -20,10 +22,10 @@ def _event(i: int, **extra) -> bytes:
                          **extra})
 
 
-def _packs(pipe: Pipeline, raws: list[bytes], limit: int = 512_000) -> list:
-    """Ingest `raws` (offsets 0.., input partition 0) as one batch; the packs it sends."""
+def _packs(pipe: Pipeline, raws: list[bytes], limit: int = 512_000, first: int = 0) -> list:
+    """Ingest `raws` (offsets `first`.., input partition 0) as one batch; the packs it sends."""
     packer, out = Packer(limit), []
-    for off, raw in enumerate(raws):
+    for off, raw in enumerate(raws, first):
         fwd = pipe.ingest("events", "events", 0, off, raw)
         assert isinstance(fwd, Forward), fwd
         full = packer.add(fwd, 1000 + off, ("events", 0, off, raw))
@@ -154,3 +156,23 @@ def test_a_pack_stays_under_its_limit_whatever_the_records() -> None:
     packs = _packs(pipe, tiny, limit=64_000)
     assert len(packs) > 1 and all(len(p.value) <= 64_000 for p in packs)
     assert sum(len(records_in(p.value)) for p in packs) == 3000
+
+
+@settings(max_examples=300, deadline=None)
+@given(cut=st.integers(0, 400), junk=st.binary(max_size=40), where=st.integers(0, 400))
+def test_any_damaged_pack_is_dead_lettered_or_learned_never_a_crash(cut: int, junk: bytes,
+                                                                    where: int) -> None:
+    """Bytes on the internal records topic written by hand or damaged: whatever they are, the
+    learn stage gives outputs or dead letters and goes on with the next message."""
+    pipe = Pipeline(ONE_SHARD, HostLimits())
+    pipe.assign(0, None, None)
+    (p,) = _packs(pipe, [_event(i) for i in range(3)])
+    value = p.value[:cut] + junk + p.value[cut:][where:]
+    for _, outs, _ in pipe.learn_message(0, 0, value, 5):
+        for role, _, v in outs:
+            assert role in ("predictions", "dead_letters", "drift_alerts")
+            if role == "dead_letters":
+                assert v["error"] and "raw" in v
+    (q,) = _packs(pipe, [_event(7)], first=100)
+    assert any(role == "predictions" for _, outs, _ in pipe.learn_message(0, 1, q.value, 5)
+               for role, _, _ in outs)
