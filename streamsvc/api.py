@@ -238,6 +238,8 @@ _WORKER_COUNTERS = [
     ("snapshots_refused", "Model snapshots refused unread: signature missing or wrong"),
     ("gc_full_collections", "Full garbage collections in the worker (each holds its loop)"),
     ("gc_full_pause_seconds", "Seconds the worker's loop was held by full collections"),
+    ("packs", "Packs of forwarded records sent to the records topic (one per model shard "
+     "and batch)"),
 ]
 
 

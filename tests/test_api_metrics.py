@@ -34,7 +34,8 @@ def new_status(worker: str, t: float, *, events: int = 1000, outputs: int = 990,
                      "edges_in": 40, "node_labels_in": 5, "records": 1275,
                      "outputs": outputs, "predictions": 980, "drift_alerts": 2,
                      "dead_letters": 5, "snapshots_saved": 7, "replayed": 11, "skipped": 3,
-                     "replay_errors": 2, "send_errors": 1, "send_retries": 4, "batches": 60},
+                     "replay_errors": 2, "send_errors": 1, "send_retries": 4, "batches": 60,
+                     "packs": 9},
         "dead_letters_by_reason": dict(REASONS),
         "lag": lag if lag is not None else {"streamsvc-records": {"0": 12, "1": 30},
                                             "events": {"0": 5}},
@@ -122,7 +123,7 @@ def test_metrics_worker_counters_lag_and_rates(view: StatusView) -> None:
     for reason, n in REASONS.items():
         assert get(s, "streamsvc_dead_letters_total", worker="w1", reason=reason) == n
     for name, n in [("send_errors", 1), ("send_retries", 4), ("replayed", 11),
-                    ("replay_errors", 2), ("snapshots_saved", 7)]:
+                    ("replay_errors", 2), ("snapshots_saved", 7), ("packs", 9)]:
         assert get(s, f"streamsvc_{name}_total", worker="w1") == n
     assert get(s, "streamsvc_snapshots_saved_total", worker="w2") == 1
     assert get(s, "streamsvc_send_errors_total", worker="w2") is None
