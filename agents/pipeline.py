@@ -304,11 +304,7 @@ class Pipeline:
                 kept.append((where, raw, ts))
         if not ready:
             return done
-        try:
-            results = proc.apply_many(st, rk, ready)
-        except Exception as exc:  # noqa: BLE001 - e.g. a model no longer configured
-            results = [exc] * len(ready)
-        for (where, raw, ts), res in zip(kept, results, strict=True):
+        for (where, raw, ts), res in zip(kept, proc.apply_many(st, rk, ready), strict=True):
             if isinstance(res, Exception):
                 if not self._replay_error(replay, partition, offset, res):
                     done.append(((*where, raw), [self.dead_letter(*where, _reason(res), raw)],

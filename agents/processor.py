@@ -427,11 +427,7 @@ class Processor:
 
     def _apply_group(self, st: PartitionState, rk: str, group: list[tuple], where: list[int],
                      results: list[list[Out] | Exception]) -> None:
-        try:
-            got: list[list[Out] | Exception] = self.apply_many(st, rk, group)
-        except Exception as exc:  # noqa: BLE001 - e.g. an unknown model: each record says so
-            got = [exc] * len(group)
-        for i, res in zip(where, got, strict=True):
+        for i, res in zip(where, self.apply_many(st, rk, group), strict=True):
             results[i] = res
 
     def apply(self, st: PartitionState, kind: str | None, rk: str, body: dict[str, Any],
@@ -453,8 +449,12 @@ class Processor:
                                     bytes | None]]) -> list[list[Out] | Exception]:
         """Give validated records of one model shard, in order, to its host (all at once
         when it takes them so: `handle_many`): per record its outputs, or the `BadRecord`
-        (a learner's refusal in words a user can act on) or other exception it raised."""
-        host = self.host(st, rk, recs[0][1].get("model"))
+        (a learner's refusal in words a user can act on) or other exception it raised; when
+        the shard has no host (e.g. its model is no longer configured), that for each."""
+        try:
+            host = self.host(st, rk, recs[0][1].get("model"))
+        except Exception as exc:  # noqa: BLE001 - reported per record by the caller
+            return [exc] * len(recs)
         msgs: list[Any] = []
         for kind, body, now, src, raw in recs:
             msg = _message(kind, body, src, raw)

@@ -176,3 +176,22 @@ def test_any_damaged_pack_is_dead_lettered_or_learned_never_a_crash(cut: int, ju
     (q,) = _packs(pipe, [_event(7)], first=100)
     assert any(role == "predictions" for _, outs, _ in pipe.learn_message(0, 1, q.value, 5)
                for role, _, _ in outs)
+
+
+def test_a_pack_for_a_model_no_longer_configured_dead_letters_each_record() -> None:
+    """The config lost a model while its packs were on the records topic: every record in
+    them goes to dead-letters saying so, and the partition goes on."""
+    before = load_settings(None, {"STREAMSVC_MODELS__OLD__KIND": "hoeffding_tree"}).models
+    raws = [orjson.dumps({"id": f"o{i}", "model": "old", "x": {"a": 1.0}, "y": 1})
+            for i in range(3)]
+    (p,) = _packs(Pipeline(before, HostLimits()), raws)
+    now = Pipeline(ONE_SHARD, HostLimits())
+    now.assign(0, None, None)
+    got = now.learn_message(0, 0, p.value, 5)
+    assert [origin[2] for origin, _, _ in got] == [0, 1, 2]
+    for _, outs, _ in got:
+        ((role, _, letter),) = outs
+        assert role == "dead_letters" and "unknown model 'old'" in letter["error"]
+    (q,) = _packs(now, [_event(1)], first=10)
+    assert any(role == "predictions" for _, outs, _ in now.learn_message(0, 1, q.value, 5)
+               for role, _, _ in outs)
