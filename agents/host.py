@@ -244,8 +244,12 @@ class ClassifierHost:
         ids: set[str] = set()
         done = self.done_ids
         for kind, msg, now, src in recs:
-            if kind == "event" and msg.y is not None and msg.id not in done \
-                    and msg.id not in ids:
+            try:
+                labelled = kind == "event" and msg.y is not None and msg.id not in done \
+                    and msg.id not in ids
+            except Exception:  # noqa: BLE001 - malformed: the one-at-a-time path says why
+                labelled = False
+            if labelled:
                 run.append((msg, now))
                 ids.add(msg.id)
                 continue
@@ -278,7 +282,7 @@ class ClassifierHost:
                 if type(ev.y).__name__ != self.label_type:
                     self._check_label(ev.y)
                 self._check_features(ev.x)
-            except BadRecord as exc:
+            except Exception as exc:  # noqa: BLE001 - BadRecord, or a malformed record
                 results[i] = exc
                 continue
             ok.append(i)
@@ -295,7 +299,7 @@ class ClassifierHost:
                 proba = m.predict_proba_one(ev.x)
                 expert = m.last_expert if expert_of else None
                 m.learn_one(ev.x, ev.y)
-            except (ValueError, TypeError, ArithmeticError) as exc:  # refused: dead letter
+            except Exception as exc:  # noqa: BLE001 - refused (or failed): its dead letter
                 results[i] = exc
                 continue
             self.learned = before + 1
@@ -308,7 +312,7 @@ class ClassifierHost:
                 ev, now = evs[i]
                 self.seen, self.learned, self._resets_now = seen_i, before, resets
                 try:
-                    y_pred, pred = self._format(proba, expert)
+                    y_pred, pred = self._format(proba)
                     out: list[Out] = [("predictions", ev.id,
                                        self._prediction(ev, now, y_pred, pred, expert))]
                     if self.data_detector is not None and self.data_detector.update(ev.x,
@@ -347,10 +351,10 @@ class ClassifierHost:
         m = self.model
         proba = m.predict_proba_one(x)
         expert = getattr(m, "last_expert", None)
-        y_pred, shown = self._format(proba, expert)
+        y_pred, shown = self._format(proba)
         return y_pred, shown, None if expert is None else int(expert)
 
-    def _format(self, proba: dict[Any, Any], expert: Any) -> tuple[Any, dict[str, float]]:
+    def _format(self, proba: dict[Any, Any]) -> tuple[Any, dict[str, float]]:
         """The learner's probabilities as published: (most probable class, {class as text:
         probability to 6 decimals}); non-finite ones are left out. One pass, and no `round()`
         or `str()` per class: this runs for every event."""

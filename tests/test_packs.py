@@ -158,7 +158,7 @@ def test_a_pack_stays_under_its_limit_whatever_the_records() -> None:
     assert sum(len(records_in(p.value)) for p in packs) == 3000
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(cut=st.integers(0, 400), junk=st.binary(max_size=40), where=st.integers(0, 400))
 def test_any_damaged_pack_is_dead_lettered_or_learned_never_a_crash(cut: int, junk: bytes,
                                                                     where: int) -> None:
@@ -195,3 +195,30 @@ def test_a_pack_for_a_model_no_longer_configured_dead_letters_each_record() -> N
     (q,) = _packs(now, [_event(1)], first=10)
     assert any(role == "predictions" for _, outs, _ in now.learn_message(0, 1, q.value, 5)
                for role, _, _ in outs)
+
+
+def test_malformed_bodies_in_a_pack_are_dead_lettered_and_the_rest_learned() -> None:
+    """A pack written by hand (or damaged) can carry bodies the ingest stage would never have
+    passed: no `id`, `x` not an object, a learner that chokes. Each such record is
+    dead-lettered; the others in the same pack are learned."""
+    from agents.processor import encode_pack
+
+    pipe = Pipeline(ONE_SHARD, HostLimits())
+    pipe.assign(0, None, None)
+
+    def head(i: int, body: dict) -> tuple[dict, int, bytes]:
+        src = {"topic": "events", "partition": 0, "offset": i}
+        return ({"kind": "event", "src": src, "body": {"model": "default", "ts": None, **body}},
+                5, orjson.dumps(body))
+
+    good = {"x": {"a": 1.0}, "y": 1}
+    members = [head(0, {"id": "a", **good}), head(1, {"x": {"a": 2.0}, "y": 1}),
+               head(2, {"id": "c", "x": [1, 2], "y": 1}), head(3, {"id": "d", **good})]
+    value = encode_pack("default", "default", members)
+    got = {origin[2]: outs for origin, outs, _ in pipe.learn_message(0, 0, value, 5)}
+    assert [role for role, _, _ in got[0]] == ["predictions"]
+    assert [role for role, _, _ in got[3]] == ["predictions"]
+    for off in (1, 2):
+        ((role, _, letter),) = got[off]
+        assert role == "dead_letters" and letter["offset"] == off and letter["error"]
+    assert _learned(pipe) == 2
