@@ -174,6 +174,10 @@ def unpack(value: bytes, loads: Callable[[bytes], Any] = orjson.loads
         rk, model, recs = head["rk"], head["model"], head["recs"]
         pos, items = nl + 1, []
         for kind, src, ts, n, body in recs:
+            if type(kind) is not str or type(src) is not dict or type(n) is not int or n < 0 \
+                    or (ts is not None and type(ts) is not int) \
+                    or (body is not None and type(body) is not dict):
+                raise ValueError(f"record {len(items)} has fields of the wrong types")
             items.append((kind, src, ts, value[pos:pos + n], body))
             pos += n
     except (ValueError, KeyError, TypeError) as exc:
@@ -457,7 +461,10 @@ class Processor:
             return [exc] * len(recs)
         msgs: list[Any] = []
         for kind, body, now, src, raw in recs:
-            msg = _message(kind, body, src, raw)
+            try:
+                msg = _message(kind, body, src, raw)
+            except Exception as exc:  # noqa: BLE001 - e.g. a body a hand-written pack spoiled
+                msg = exc
             msgs.append(msg if isinstance(msg, Exception) else (msg[0], msg[1], now, msg[2]))
         todo = [m for m in msgs if not isinstance(m, Exception)]
         many = getattr(host, "handle_many", None)

@@ -214,11 +214,25 @@ def test_malformed_bodies_in_a_pack_are_dead_lettered_and_the_rest_learned() -> 
     good = {"x": {"a": 1.0}, "y": 1}
     members = [head(0, {"id": "a", **good}), head(1, {"x": {"a": 2.0}, "y": 1}),
                head(2, {"id": "c", "x": [1, 2], "y": 1}), head(3, {"id": "d", **good})]
+    members.append(({"kind": "gossip", "src": {"topic": "events", "partition": 0, "offset": 4},
+                     "body": {"model": "default", "id": "e", "x": {"a": 1.0}, "y": 1,
+                              "ts": None}}, 5, b"{}"))
+    members.append(head(5, {"id": "f", **good}))
     value = encode_pack("default", "default", members)
     got = {origin[2]: outs for origin, outs, _ in pipe.learn_message(0, 0, value, 5)}
     assert [role for role, _, _ in got[0]] == ["predictions"]
     assert [role for role, _, _ in got[3]] == ["predictions"]
-    for off in (1, 2):
+    assert [role for role, _, _ in got[5]] == ["predictions"]
+    for off in (1, 2, 4):
         ((role, _, letter),) = got[off]
         assert role == "dead_letters" and letter["offset"] == off and letter["error"]
-    assert _learned(pipe) == 2
+    assert _learned(pipe) == 3
+    # fields of the wrong types in the header: the pack is refused whole, the partition goes on
+    bad = encode_pack("default", "default", [({**members[0][0], "kind": ["event"]}, 5, b"{}")])
+    ((role, _, letter),) = pipe.learn_message(0, 1, bad, 5)[0][1]
+    assert role == "dead_letters" and "wrong types" in letter["error"]
+    late = encode_pack("default", "default", [({**members[0][0], "src": {
+        "topic": "events", "partition": 0, "offset": 9}}, "soon", b"{}")])  # type: ignore
+    ((role, _, letter),) = pipe.learn_message(0, 2, late, 5)[0][1]
+    assert role == "dead_letters" and "wrong types" in letter["error"]
+    assert _learned(pipe) == 3
