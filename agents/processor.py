@@ -229,6 +229,15 @@ def refusal_words(exc: Exception, body: Any, host: Any) -> str:
     return f"refused by the learner: {model} could not use this record ({words})"
 
 
+def _refused(exc: Exception, body: Any, host: Any) -> Exception:
+    """A learner's refusal (ValueError, TypeError, ArithmeticError) as a `BadRecord` in words a
+    user can act on (`refusal_words`); any other exception as it is."""
+    if isinstance(exc, (ValueError, TypeError, ArithmeticError)) \
+            and not isinstance(exc, BadRecord):
+        return BadRecord(refusal_words(exc, body, host))
+    return exc
+
+
 def _message(kind: str | None, body: dict[str, Any], src: dict[str, Any], raw: bytes | None
              ) -> tuple[str, Any, dict[str, Any]] | BadRecord:
     """(kind, the record for its host, its source) of a validated body, built without
@@ -443,10 +452,8 @@ class Processor:
             raise msg
         try:
             return host.handle(*msg[:2], now, msg[2])
-        except BadRecord:
-            raise
-        except (ValueError, TypeError, ArithmeticError) as exc:  # the learner refused it
-            raise BadRecord(refusal_words(exc, body, host)) from None
+        except Exception as exc:  # noqa: BLE001 - re-raised, in words if the learner refused
+            raise _refused(exc, body, host) from None
 
     def apply_many(self, st: PartitionState, rk: str,
                    recs: list[tuple[str | None, dict[str, Any], float, dict[str, Any],
@@ -475,10 +482,7 @@ class Processor:
         out: list[list[Out] | Exception] = []
         for m, (_, body, _, _, _) in zip(msgs, recs, strict=True):
             res = m if isinstance(m, Exception) else next(got)
-            if isinstance(res, (ValueError, TypeError, ArithmeticError)) \
-                    and not isinstance(res, BadRecord):  # the learner refused it
-                res = BadRecord(refusal_words(res, body, host))
-            out.append(res)
+            out.append(_refused(res, body, host) if isinstance(res, Exception) else res)
         return out
 
     def tick(self, now: float, partition: int | None = None) -> list[Out]:
