@@ -88,7 +88,7 @@ def build_engine(settings: Settings, wid: str | None = None) -> BatchEngine:
         busy_linger_ms=wk["busy_linger_ms"],
         compression=wk["compression"], commit_interval=wk["commit_interval"],
         fetch_min_bytes=wk["fetch_min_bytes"], fetch_max_wait_ms=wk["fetch_max_wait_ms"],
-        snapshot_fork=wk["snapshot_fork"],
+        snapshot_fork=wk["snapshot_fork"], spread_shards=wk["shard_placement"] == "spread",
         heartbeat_file=settings.heartbeat_file,
     )
 

@@ -244,6 +244,9 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
                 and isinstance(value, int | float) \
                 and not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"config key 'worker.{key}' must be > 0, got {value}")
+    if worker["shard_placement"] not in ("spread", "hash"):
+        raise ConfigError("config key 'worker.shard_placement' must be \"spread\" or \"hash\", "
+                          f"got {worker['shard_placement']!r}")
     if worker["compression"] not in _COMPRESSION:
         raise ConfigError(f"config key 'worker.compression' must be one of "
                           f"{', '.join(sorted(_COMPRESSION))}, got {worker['compression']!r}")

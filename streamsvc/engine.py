@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from agents.host import Out
 from agents.pipeline import Forward, Pack, Packer, Pipeline, source_of
@@ -64,6 +65,21 @@ CONTROL_STALE = 15.0
 
 #: the origin of a pack of forwarded records (its members' origins follow)
 PACKED = "(pack)"
+
+
+def records_partition(rk: str, partitions: int, spread: bool = True) -> int:
+    """The records partition of the model shard `rk` ("model", or "model#k" for shard k).
+
+    A model's partition is its name hashed as Kafka's Java client hashes keys (murmur2); with
+    `spread`, shard k goes k partitions further, so a model's shards (up to the partition
+    count) sit on distinct partitions, i.e. with distinct workers once there are enough.
+    Why not hash each shard's key: with 4 partitions, "default#0" and "default#1" both hash
+    to partition 2, and two workers could not share a 2-shard model (measured: 1.02x one
+    worker). Without `spread`, each shard's key is hashed (workers before `shard_placement`)."""
+    model, sep, k = rk.rpartition("#")
+    if spread and sep and k.isdigit():
+        return ((murmur2(model.encode()) & 0x7FFFFFFF) + int(k)) % partitions
+    return (murmur2(rk.encode()) & 0x7FFFFFFF) % partitions
 
 
 class FatalEngineError(RuntimeError):
@@ -147,7 +163,8 @@ class BatchEngine:
                  busy_linger_ms: float = 20.0, compression: str = "none",
                  commit_interval: float = 0.2,
                  heartbeat_file: str | None = None, fetch_min_bytes: int = 65536,
-                 fetch_max_wait_ms: float = 2.0, snapshot_fork: bool = True) -> None:
+                 fetch_max_wait_ms: float = 2.0, snapshot_fork: bool = True,
+                 spread_shards: bool = True) -> None:
         self.pipe = pipeline
         self.topics = topics  # role -> topic name
         self.worker_id = worker_id
@@ -155,6 +172,9 @@ class BatchEngine:
         self.max_batch = max_batch
         self.commit_interval = commit_interval
         self.snapshot_fork = snapshot_fork
+        self.spread_shards = spread_shards
+        self._n_records = 0  # partitions of the records topic (from metadata, at start)
+        self._placed: dict[bytes, int] = {}  # shard key -> its records partition
         self._last_commit = 0.0
         self.heartbeat_file = heartbeat_file
         self._last_beat = 0.0
@@ -233,6 +253,9 @@ class BatchEngine:
     def run(self) -> None:
         """The loop; returns after `stop()` with every partition snapshotted and committed."""
         subscribed = [self.topics[r] for r in INPUTS] + [self._records]
+        while not self._learn_records_partitions():
+            if self._stop.wait(1.0):
+                return
         self.consumer.subscribe(subscribed, on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
@@ -250,6 +273,30 @@ class BatchEngine:
             self.consumer.close()  # leaves the group: partitions move at once
             for p in {self._light, self._busy, self._packs}:  # (switches flush the other one)
                 p.flush(10)
+
+    def _learn_records_partitions(self) -> bool:
+        """Read the records topic's partition count (the shards' placement depends on it);
+        False, with a warning, while the metadata cannot be had."""
+        try:
+            meta = self.consumer.list_topics(self._records, timeout=10)
+            n = len(meta.topics[self._records].partitions)
+        except (KafkaException, KeyError) as exc:
+            log.warning("cannot read the partitions of %s yet: %s", self._records, exc)
+            return False
+        if n < 1:
+            log.warning("topic %s has no partitions yet", self._records)
+            return False
+        if n != self._n_records:
+            self._n_records, self._placed = n, {}
+        return True
+
+    def _place(self, key: bytes) -> int:
+        """The records partition of a shard (`records_partition`)."""
+        p = self._placed.get(key)
+        if p is None:
+            p = self._placed[key] = records_partition(
+                key.decode("utf-8", "surrogatepass"), self._n_records, self.spread_shards)
+        return p
 
     def _poll_batch(self) -> list[Any]:
         first = self.consumer.poll(0.2)
@@ -414,11 +461,14 @@ class BatchEngine:
                  timestamp: int = 0) -> None:
         self._inflight[value] = origin
         producer = self.producer
-        if topic == self._records and producer is self._light:
-            producer = self._packs  # keeping up: at once (through a backlog: the busy one)
+        partition = -1  # -1: the producer's partitioner (outputs: by key, as Java clients)
+        if topic == self._records:
+            partition = self._place(key or b"")  # a pack goes to its shard's partition
+            if producer is self._light:
+                producer = self._packs  # keeping up: at once (through a backlog: the busy one)
         while True:
             try:
-                producer.produce(topic, value, key, timestamp=timestamp)
+                producer.produce(topic, value, key, partition=partition, timestamp=timestamp)
                 return
             except BufferError:  # local queue full: let deliveries drain
                 producer.poll(0.05)
@@ -536,6 +586,7 @@ class BatchEngine:
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         records = [tp for tp in partitions if tp.topic == self._records]
         if records:
+            self._learn_records_partitions()  # a rebalance follows a partition increase
             self.writer.drain()  # our own last snapshot of a partition we get back
             snaps = self._load_snapshots()
             committed = {tp.partition: tp.offset for tp in consumer.committed(
@@ -552,9 +603,25 @@ class BatchEngine:
                 if c is not None and c > start:
                     log.info("records[%d]: replaying %d records between snapshot and commit",
                              tp.partition, c - start)
+                self._warn_misplaced(tp.partition)
                 tp.offset = start if start > 0 else -2  # -2: OFFSET_BEGINNING
         consumer.assign(partitions)
         self.ready.set()
+
+    def _warn_misplaced(self, partition: int) -> None:
+        """Say so when a restored partition holds shards whose records now go elsewhere (a
+        snapshot of workers with the other `shard_placement`, or a changed partition count):
+        what those shards learned stays here, unused, and they start afresh there."""
+        st = self.pipe.proc.partitions.get(partition)
+        away = sorted(rk for rk in (st.hosts if st is not None else ())
+                      if self._place(rk.encode("utf-8", "surrogatepass")) != partition)
+        if away:
+            log.warning(
+                "records[%d] holds model shards %s whose records now go to other partitions "
+                "(worker.shard_placement = %r, %d partitions): they start afresh there. To keep "
+                "what they learned, run every worker with the placement they were made under "
+                "(\"hash\" before that key existed)", partition, ", ".join(away),
+                "spread" if self.spread_shards else "hash", self._n_records)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self._flush()

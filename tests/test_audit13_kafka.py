@@ -19,11 +19,11 @@ import time
 
 import pytest
 from kafka import KafkaProducer
-from kafka.partitioner.default import murmur2
 
 from agents.host import HostLimits
 from agents.pipeline import Forward, Pipeline
 from streamsvc.config import load_settings
+from streamsvc.engine import records_partition
 from tests.conftest import ServiceProcs, TopicReader, wait_for
 
 HT = {"STREAMSVC_MODELS__DEFAULT__KIND": "hoeffding_tree"}
@@ -31,8 +31,8 @@ SPECS = load_settings(None, HT).models
 
 
 def _records_partition(key: str, partitions: int = 4) -> int:
-    """The records partition of a model shard (the engine's producer: murmur2, as Java)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    """The records partition of a model shard (where the engine sends its packs)."""
+    return records_partition(key, partitions)
 
 
 def _latest(status: TopicReader) -> tuple[dict, dict]:

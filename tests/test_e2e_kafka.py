@@ -310,6 +310,9 @@ def test_two_workers_share_partitions_and_hand_over_state(service: ServiceProcs)
             s["examples_learned"] for s in ws[1].values()) == 3000 and ws, 60, "3000 learned")
         before = {k: s["examples_learned"] for k, s in shards.items()}
         assert len(before) == 4
+        # the model's 4 shards sit on the 4 records partitions, 2 with each worker
+        assert sorted(s["partition"] for s in shards.values()) == [0, 1, 2, 3], shards
+        assert sorted(s["worker"] for s in shards.values()) == ["worker-a"] * 2 + ["worker-b"] * 2
 
         assert service.stop(a, signal.SIGTERM) == 0, service.log_of(a)
         second = drifting_events(1000, seed=12, prefix="s", start=3000)
