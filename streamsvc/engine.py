@@ -294,6 +294,8 @@ class BatchEngine:
         """The records partition of a shard (`records_partition`)."""
         p = self._placed.get(key)
         if p is None:
+            if not self._n_records and not self._learn_records_partitions():
+                raise KafkaException(f"the partitions of {self._records} are not known yet")
             p = self._placed[key] = records_partition(
                 key.decode("utf-8", "surrogatepass"), self._n_records, self.spread_shards)
         return p
