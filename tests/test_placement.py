@@ -39,3 +39,30 @@ def test_placement_is_a_checked_setting() -> None:
                          ).worker["shard_placement"] == "hash"
     with pytest.raises(ConfigError, match="worker.shard_placement"):
         load_settings(None, {"STREAMSVC_WORKER__SHARD_PLACEMENT": "random"})
+
+
+def test_a_restored_partition_with_shards_placed_elsewhere_is_named_in_the_log(caplog) -> None:
+    """A snapshot made under the old placement ("hash") holds shards whose records now go to
+    other partitions: the worker says which, and how to keep what they learned."""
+    import logging
+
+    from tests.test_engine_units import _engine
+
+    e = _engine(spread_shards=True)
+    try:
+        e._n_records = 4
+        st = e.pipe.proc.state(2)  # where "hash" put default#0, #1 and #2
+        for k in range(3):
+            e.pipe.proc.host(st, f"default#{k}")
+        with caplog.at_level(logging.WARNING, logger="streamsvc.engine"):
+            e._warn_misplaced(2)
+        text = caplog.text
+        moved = [f"default#{k}" for k in range(3) if records_partition(f"default#{k}", 4) != 2]
+        assert moved and all(rk in text for rk in moved), text
+        assert "shard_placement" in text and "hash" in text
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="streamsvc.engine"):
+            e._warn_misplaced(3)  # nothing restored there: nothing to say
+        assert caplog.text == ""
+    finally:
+        e.consumer.close()
