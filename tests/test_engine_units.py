@@ -153,6 +153,7 @@ def test_outputs_in_flight_postpone_commits_and_snapshots_without_stalling() -> 
 
     e = _engine(commit_interval=0.2)
     try:
+        e._n_records = 4  # what `run()` reads from the broker's metadata before it starts
         e.pipe.assign(0, None, None)
         fwd = e.pipe.ingest("events", "events", 0, 0,
                             json.dumps({"id": "a", "x": {"f": 1.0}, "y": 1}).encode())
