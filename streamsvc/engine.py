@@ -586,9 +586,11 @@ class BatchEngine:
 
     # -- rebalance (eager; called inside poll, i.e. between batches) ---------------------------------
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        # a rebalance follows a partition increase; every worker places packs (ingest stage),
+        # also one that owns no records partition
+        self._learn_records_partitions()
         records = [tp for tp in partitions if tp.topic == self._records]
         if records:
-            self._learn_records_partitions()  # a rebalance follows a partition increase
             self.writer.drain()  # our own last snapshot of a partition we get back
             snaps = self._load_snapshots()
             committed = {tp.partition: tp.offset for tp in consumer.committed(
