@@ -63,10 +63,11 @@ class SBMStream:
                 raise ValueError(f"bad shift {(kind, frac)!r}; kinds {SHIFT_KINDS}")
 
     def messages(self) -> Iterator[dict]:
-        """Edges ``{"kind": "edge", "src", "dst", "ts", "truth_src", "eval_src"}`` and node
-        labels ``{"kind": "node", "node", "y", "ts"}``. ``truth_src`` is src's community and
-        ``eval_src`` says whether src is one of the never-labelled nodes to score on: both
-        are for the benchmark only, never shown to a learner."""
+        """Edges ``{"kind": "edge", "src", "dst", "ts", "truth_src", "truth_dst", "eval_src"}``
+        and node labels ``{"kind": "node", "node", "y", "ts"}``. ``truth_src``/``truth_dst``
+        are the ends' communities and ``eval_src`` says whether src is one of the
+        never-labelled nodes to score on: all three are for the benchmark only, never shown to
+        a learner."""
         rng = np.random.default_rng(self.seed)
         C = self.n_communities
         share = np.sort(rng.dirichlet(np.full(C, 1.5)))[::-1]
@@ -157,6 +158,7 @@ class SBMStream:
                 "dst": f"n{v}",
                 "ts": ts,
                 "truth_src": f"c{cu}",
+                "truth_dst": f"c{comm[v]}",
                 "eval_src": not labelled[u],
             }
             for node in (u, v):
