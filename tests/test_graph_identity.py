@@ -77,24 +77,18 @@ def _ref_refresh_estimate(st: EdgeStreamState, s: int, ts: float) -> None:
 
 
 def _ref_propagated(
-    st: EdgeStreamState, s: int, ts: float, n_classes: int, *_known: object
+    st: EdgeStreamState,
+    s: int,
+    ts: float,
+    n_classes: int,
+    _nbs: object = None,
+    _wts: object = None,
+    sharpness: tuple[float, ...] = (1.0,),
 ) -> np.ndarray:
-    out = np.zeros(n_classes)
-    nbs, nts, _, _ = st.neighbours_of(s)  # read again, whatever the caller already knows
-    if not len(nbs) or not st.n_est:
-        return out
-    c = min(n_classes, st.n_est)
-    wts = _ref_recency(st, nts, ts)
-    lab = st.label[nbs]
-    known = lab >= 0
-    out[:c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
-    if not known.all():
-        unk = np.nonzero(~known)[0]
-        out[:c] += wts[unk] @ st.est[nbs[unk], :c]
-    tot = np.add.reduce(out)
-    if tot > 0:
-        out /= tot
-    return out
+    """The product's rule on neighbours and weights read again, whatever the caller knows."""
+    nbs, nts, _, _ = st.neighbours_of(s)
+    wts = _ref_recency(st, nts, ts) if len(nbs) else None
+    return features.propagated(st, s, ts, n_classes, nbs, wts, sharpness)
 
 
 class _Former(NodePropertyClassifier):

@@ -139,7 +139,7 @@ def test_propagated_vote_reaches_labels_three_hops_away() -> None:
     n = st.slot("n")
     ctx, _, _ = context(st, n, 3.0, 2, two_hop=True)
     assert ctx[-4:].tolist() == [0.0, 0.0, 0.0, 0.0]  # no one- or two-hop label evidence
-    assert propagated(st, n, 3.0, 2).tolist() == [1.0, 0.0]
+    assert propagated(st, n, 3.0, 2)[0].tolist() == [1.0, 0.0]
     refresh_estimate(st, st.slot("c"), 3.0)  # a labelled node keeps no estimate
     assert st.est[st.slot("c")].tolist() == [0.0, 0.0]
 
@@ -184,3 +184,35 @@ def test_a_learner_pickled_before_the_propagated_vote_still_loads_and_predicts()
     assert (_run(restored, after) == _run(m, after)).all()
     restored.learn_node("new-class-node", "c-new", None)  # a new class needs no estimates
     assert restored.state.est.shape[1] == 0
+
+
+def test_sharpened_estimates_count_an_unlabelled_neighbour_closer_to_its_likely_class() -> None:
+    """n links to a (labelled blue) and u (unlabelled, 70% of its surroundings red): the raw
+    mix leaves n's vote level-ish; a higher power counts u nearer to red."""
+    st = EdgeStreamState(neighbours=8, max_nodes=32)
+    st.add_estimate_class()
+    st.add_estimate_class()  # classes 0 blue, 1 red
+    st.learn_edge("n", "a", 1.0)
+    st.set_label(st.slot("a"), 0, 1.0)
+    st.learn_edge("n", "u", 2.0)
+    st.est[st.slot("u")] = [0.3, 0.7]
+    rows = propagated(st, st.slot("n"), 2.0, 2, sharpness=(1.0, 4.0))
+    assert rows[0].tolist() == pytest.approx([0.65, 0.35])
+    red4 = 0.7**4 / (0.7**4 + 0.3**4)
+    assert rows[1].tolist() == pytest.approx([(1 + 1 - red4) / 2, red4 / 2])
+    st.est[st.slot("u")] = 0.0  # no evidence: u does not count at any power
+    assert propagated(st, st.slot("n"), 2.0, 2, sharpness=(1.0, 8.0)).tolist() == [[1.0, 0.0]] * 2
+
+
+def test_the_learner_picks_a_sharper_power_on_a_homophilous_stream_and_keeps_it() -> None:
+    m = NodePropertyClassifier(seed=4)
+    assert m.sharpness == 1.0  # no labels yet: the raw estimates
+    _run(m, _msgs(6000, 21))
+    assert m.sharpness > 1.0  # 0.9 within-community linking: estimates under-state
+    assert m.inspect()["propagation_sharpness"] == m.sharpness
+    assert pickle.loads(pickle.dumps(m)).sharpness == m.sharpness
+    old = dict(m.__dict__)
+    del old["_sharp_loss"]  # a model pickled before the power was learned
+    restored = NodePropertyClassifier.__new__(NodePropertyClassifier)
+    restored.__setstate__(old)
+    assert restored.sharpness == 1.0

@@ -312,13 +312,21 @@ def propagated(
     n_classes: int,
     nbs: np.ndarray | None = None,
     wts: np.ndarray | None = None,
+    sharpness: tuple[float, ...] = (1.0,),
 ) -> np.ndarray:
-    """Propagated label histogram of slot ``s`` (normalised; zeros without evidence): each
-    labelled neighbour counts with its label, each unlabelled one with its stored two-hop
-    estimate (:func:`refresh_estimate`), so labels up to three hops away reach a node whose
-    neighbourhood is new. O(K·C). ``nbs``, ``wts``: the live neighbours and their recency
-    weights at ``ts`` when already known (as :func:`context` returns them)."""
-    out = np.zeros(n_classes)
+    """Propagated label histograms of slot ``s``, one row per ``sharpness`` (normalised;
+    zeros without evidence): each labelled neighbour counts with its label, each unlabelled
+    one with its stored two-hop estimate (:func:`refresh_estimate`) raised to the power
+    ``sharpness`` and renormalised, so labels up to three hops away reach a node whose
+    neighbourhood is new. O(K·C) per row. ``nbs``, ``wts``: the live neighbours and their
+    recency weights at ``ts`` when already known (as :func:`context` returns them).
+
+    Why sharpen: a neighbour's estimate is the label mix around it, flatter than what it
+    says about the neighbour itself (a neighbour whose surroundings are 50% one class most
+    likely belongs to it); summing the raw mixes under-counts such a neighbour against a
+    labelled one. A power > 1 counts it closer to its likely class; the learner picks the
+    power on its own labels (see :attr:`.NodePropertyClassifier.sharpness`)."""
+    out = np.zeros((len(sharpness), n_classes))
     if nbs is None:
         nbs, nts, _, _ = st.neighbours_of(s)
         if not len(nbs) or not st.n_est:
@@ -329,13 +337,22 @@ def propagated(
     c = min(n_classes, st.n_est)
     lab = st.label[nbs]
     known = lab >= 0
-    out[:c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
+    out[:, :c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
     if not _all(known):
         unk = np.nonzero(~known)[0]
-        out[:c] += wts[unk] @ st.est[nbs[unk], :c]
-    tot = _sum(out)
-    if tot > 0:
-        out /= tot
+        est = st.est[nbs[unk], :c]
+        w = wts[unk]
+        for i, b in enumerate(sharpness):
+            if b == 1.0:
+                out[i, :c] += w @ est
+                continue
+            e = est**b
+            tot = e.sum(axis=1)
+            live = tot > 0
+            out[i, :c] += w[live] @ (e[live] / tot[live, None])
+    tot = out.sum(axis=1)
+    live = tot > 0
+    out[live] /= tot[live, None]
     return out
 
 

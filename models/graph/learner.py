@@ -21,7 +21,9 @@ The propagated vote is what puts the learner above the simple votes rather than 
 them (issue 11): every unlabelled node keeps its two-hop label histogram as of its last edge
 (:func:`.features.refresh_estimate`), and a node's propagated vote counts each labelled
 neighbour by its label and each unlabelled one by that stored estimate, so labels three hops
-away reach a node whose neighbours are as new as itself, where the errors were. Tuning the
+away reach a node whose neighbours are as new as itself, where the errors were. An estimate
+counts raised to a power picked by the vote's own log-loss on labels (:attr:`sharpness`): a
+neighbour's surroundings are a flatter mix than the neighbour's likely class. Tuning the
 mixture (Hedge rates, AdaHedge, 0-1 loss, follow-the-leader) could not do that: its best
 member was the two-hop vote itself, so it could at most tie it.
 
@@ -62,6 +64,8 @@ TASKS = ("classification", "anomaly")
 _HEDGE_DISCOUNT = 0.99  # ~100 labels of memory
 _HEDGE_ETA = 0.5
 _PRIOR_DISCOUNT = 1.0 - 1.0 / 1000  # the "majority" member follows the last ~1000 labels
+#: powers the propagated vote may raise its neighbours' estimates to (see :attr:`sharpness`)
+SHARPNESS = (1.0, 2.0, 4.0, 8.0)
 #: simple members of the Hedge mixture next to the feature heads
 VOTES = ("vote", "two-hop vote", "propagated vote", "majority", "fitted vote")
 
@@ -122,7 +126,8 @@ class NodePropertyClassifier(base.Classifier):
         Keep each unlabelled node's two-hop label histogram as of its last edge and add a
         "propagated vote" member: labelled neighbours count with their label, unlabelled ones
         with their stored estimate, so labels three hops away reach a node whose neighbours
-        are new (O(K²) more per edge end). Needs ``votes`` and ``two_hop``.
+        are new (O(K²) more per edge end). Each estimate counts raised to the power
+        :attr:`sharpness`, chosen on the stream's own labels. Needs ``votes`` and ``two_hop``.
 
     Examples
     --------
@@ -235,6 +240,8 @@ class NodePropertyClassifier(base.Classifier):
         self._adwin = drift.ADWIN(delta=drift_delta) if drift_delta is not None else None
         # discounted log-loss per mixture member (Hedge): the heads, then the votes
         self._head_loss = np.zeros(len(self._members))
+        # discounted log-loss of the propagated vote at each power in SHARPNESS
+        self._sharp_loss = np.zeros(len(SHARPNESS))
         self.labels_seen = 0
         self.drifts = 0
         self._roll: dict[str, float] = {"accuracy": 0.0, "logloss": 0.0, "brier": 0.0}
@@ -244,6 +251,8 @@ class NodePropertyClassifier(base.Classifier):
         if "_prop" not in state:  # pickled before the propagated vote: keep its members
             self.propagate = False
             self._prop = False
+        if "_sharp_loss" not in state:  # before sharpening: starts at power 1, as it was
+            self._sharp_loss = np.zeros(len(SHARPNESS))
 
     # ----------------------------------------------------------------- river glue
     @property
@@ -516,13 +525,41 @@ class NodePropertyClassifier(base.Classifier):
         lab = x[len(x) - per * c :]
         c0 = self._layout.ctx_start
         k = x[c0] * self.neighbours  # neighbours in the ring; x[c0 + 1]: labelled share
-        prop = propagated(self.state, s, t, c, *self._layout.last_neighbours) if self._prop else None
+        prop = None
+        if self._prop:
+            near = self._layout.last_neighbours
+            if yi is None:
+                prop = propagated(self.state, s, t, c, *near, (self.sharpness,))[0]
+            else:
+                prop = self._learn_sharpness(propagated(self.state, s, t, c, *near, SHARPNESS),
+                                             k, prior, yi)
         votes = smoothed_votes(
             lab[0::per], lab[1::per] if self.two_hop else None, k * x[c0 + 1], k, prior, prop
         )
         fit = self._combiner
         fitted = fit.proba(votes, prior) if yi is None else fit.learn(votes, prior, yi)
         return np.array([*votes, prior, fitted])
+
+    @property
+    def sharpness(self) -> float:
+        """The power the propagated vote raises unlabelled neighbours' estimates to: the one
+        in :data:`SHARPNESS` whose vote had the lowest log-loss on the last ~100 first labels
+        (1 until labels say otherwise). Chosen on the stream, not fixed: how much a
+        neighbour's surroundings say about the neighbour depends on the graph's homophily,
+        which differs between graphs and moves when the linking mixes."""
+        return SHARPNESS[int(np.argmin(self._sharp_loss))]
+
+    def _learn_sharpness(self, props: np.ndarray, k: float, prior: np.ndarray,
+                         yi: int) -> np.ndarray:
+        """Score each power's vote (smoothed as the member is) on label ``yi``; returns the
+        row of the power chosen before this label (prequential)."""
+        chosen = props[int(np.argmin(self._sharp_loss))]
+        has = props.any(axis=1)
+        if k > 0 and has.any():
+            p_y = np.where(has, (k * props[:, yi] + prior[yi]) / (k + 1.0), prior[yi])
+            self._sharp_loss *= _HEDGE_DISCOUNT
+            self._sharp_loss -= np.log(np.maximum(p_y, 1e-6))
+        return chosen
 
     def _mix(self, ph: np.ndarray) -> np.ndarray:
         """Hedge mixture of the members' probabilities (heads, then votes)."""
@@ -593,6 +630,7 @@ class NodePropertyClassifier(base.Classifier):
                 "selecting": self._selecting,
                 "family_scores": self.family_scores(),
                 "mixture_weights": self.mixture_weights(),
+                "propagation_sharpness": self.sharpness,
                 "selections": self._selections[-3:],
                 "labels_seen": self.labels_seen,
                 "n_classes": len(self.classes_),
