@@ -84,11 +84,12 @@ def _ref_propagated(
     _nbs: object = None,
     _wts: object = None,
     sharpness: tuple[float, ...] = (1.0,),
+    age: np.ndarray | None = None,
 ) -> np.ndarray:
     """The product's rule on neighbours and weights read again, whatever the caller knows."""
     nbs, nts, _, _ = st.neighbours_of(s)
     wts = _ref_recency(st, nts, ts) if len(nbs) else None
-    return features.propagated(st, s, ts, n_classes, nbs, wts, sharpness)
+    return features.propagated(st, s, ts, n_classes, nbs, wts, sharpness, age)
 
 
 class _Former(NodePropertyClassifier):

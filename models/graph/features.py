@@ -313,13 +313,15 @@ def propagated(
     nbs: np.ndarray | None = None,
     wts: np.ndarray | None = None,
     sharpness: tuple[float, ...] = (1.0,),
+    age: np.ndarray | None = None,
 ) -> np.ndarray:
     """Propagated label histograms of slot ``s``, one row per ``sharpness`` (normalised;
     zeros without evidence): each labelled neighbour counts with its label, each unlabelled
     one with its stored two-hop estimate (:func:`refresh_estimate`) raised to the power
     ``sharpness`` and renormalised, so labels up to three hops away reach a node whose
     neighbourhood is new. O(K·C) per row. ``nbs``, ``wts``: the live neighbours and their
-    recency weights at ``ts`` when already known (as :func:`context` returns them).
+    recency weights at ``ts`` when already known (as :func:`context` returns them); ``age``:
+    further weights of those neighbours, in the same order (see :func:`age_weights`).
 
     Why sharpen: a neighbour's estimate is the label mix around it, flatter than what it
     says about the neighbour itself (a neighbour whose surroundings are 50% one class most
@@ -335,6 +337,8 @@ def propagated(
     elif not len(nbs) or not st.n_est:
         return out
     c = min(n_classes, st.n_est)
+    if age is not None:
+        wts = wts * age
     lab = st.label[nbs]
     known = lab >= 0
     out[:, :c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
@@ -354,6 +358,17 @@ def propagated(
     live = tot > 0
     out[live] /= tot[live, None]
     return out
+
+
+def age_weights(nts: np.ndarray, decay: float) -> np.ndarray:
+    """``decay ** rank`` for ring entries stamped ``nts``, rank 0 the newest: recency by
+    order, not by time, so it means the same in any time unit and at any pace."""
+    k = len(nts)
+    if decay == 1.0 or k < 2:
+        return np.ones(k)
+    rank = np.empty(k)
+    rank[np.argsort(-nts, kind="stable")] = np.arange(k)
+    return decay**rank
 
 
 class FeatureLayout:

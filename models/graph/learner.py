@@ -23,7 +23,9 @@ them (issue 11): every unlabelled node keeps its two-hop label histogram as of i
 neighbour by its label and each unlabelled one by that stored estimate, so labels three hops
 away reach a node whose neighbours are as new as itself, where the errors were. An estimate
 counts raised to a power picked by the vote's own log-loss on labels (:attr:`sharpness`): a
-neighbour's surroundings are a flatter mix than the neighbour's likely class. Tuning the
+neighbour's surroundings are a flatter mix than the neighbour's likely class; and newer
+neighbours may count more (:attr:`recency`, by age rank, chosen on every label: after nodes
+move community their newest links say where they are). Tuning the
 mixture (Hedge rates, AdaHedge, 0-1 loss, follow-the-leader) could not do that: its best
 member was the two-hop vote itself, so it could at most tie it.
 
@@ -52,6 +54,7 @@ from .features import (
     FAMILIES,
     TIME_SCALES,
     FeatureLayout,
+    age_weights,
     label_columns,
     propagated,
     refresh_estimates,
@@ -66,6 +69,9 @@ _HEDGE_ETA = 0.5
 _PRIOR_DISCOUNT = 1.0 - 1.0 / 1000  # the "majority" member follows the last ~1000 labels
 #: powers the propagated vote may raise its neighbours' estimates to (see :attr:`sharpness`)
 SHARPNESS = (1.0, 2.0, 4.0, 8.0)
+#: per-rank decays the propagated vote may weight its neighbours by, newest first (see
+#: :attr:`NodePropertyClassifier.recency`)
+RECENCY = (1.0, 0.9, 0.8, 0.7)
 #: simple members of the Hedge mixture next to the feature heads
 VOTES = ("vote", "two-hop vote", "propagated vote", "majority", "fitted vote")
 
@@ -127,7 +133,8 @@ class NodePropertyClassifier(base.Classifier):
         "propagated vote" member: labelled neighbours count with their label, unlabelled ones
         with their stored estimate, so labels three hops away reach a node whose neighbours
         are new (O(K²) more per edge end). Each estimate counts raised to the power
-        :attr:`sharpness`, chosen on the stream's own labels. Needs ``votes`` and ``two_hop``.
+        :attr:`sharpness`, and each neighbour by its age rank (:attr:`recency`), both chosen
+        on the stream's own labels. Needs ``votes`` and ``two_hop``.
 
     Examples
     --------
@@ -242,6 +249,8 @@ class NodePropertyClassifier(base.Classifier):
         self._head_loss = np.zeros(len(self._members))
         # discounted log-loss of the propagated vote at each power in SHARPNESS
         self._sharp_loss = np.zeros(len(SHARPNESS))
+        # discounted log-loss of the propagated vote at each decay in RECENCY, on every label
+        self._recency_loss = np.zeros(len(RECENCY))
         self.labels_seen = 0
         self.drifts = 0
         self._roll: dict[str, float] = {"accuracy": 0.0, "logloss": 0.0, "brier": 0.0}
@@ -253,6 +262,8 @@ class NodePropertyClassifier(base.Classifier):
             self._prop = False
         if "_sharp_loss" not in state:  # before sharpening: starts at power 1, as it was
             self._sharp_loss = np.zeros(len(SHARPNESS))
+        if "_recency_loss" not in state:  # before recency: starts undecayed, as it was
+            self._recency_loss = np.zeros(len(RECENCY))
 
     # ----------------------------------------------------------------- river glue
     @property
@@ -393,7 +404,7 @@ class NodePropertyClassifier(base.Classifier):
         # prequential: every head is scored on its pre-update prediction
         ph = self._model.learn(x, yi)
         if self._votes:
-            ph = np.vstack((ph, self._vote_probs(x, s, t, yi if first else None)))
+            ph = np.vstack((ph, self._vote_probs(x, s, t, yi if first else None, yi)))
         probs = {f: ph[h] for h, f in enumerate(self.families)}
         if len(self._candidates) > len(self.families):
             probs["ensemble"] = self._mix(ph)
@@ -510,13 +521,16 @@ class NodePropertyClassifier(base.Classifier):
             p = ph[self.families.index(f)]
         return self._as_dict(p)
 
-    def _vote_probs(self, x: np.ndarray, s: int, t: float, yi: int | None = None) -> np.ndarray:
+    def _vote_probs(
+        self, x: np.ndarray, s: int, t: float, yi: int | None = None, label: int | None = None
+    ) -> np.ndarray:
         """(n_votes, n_classes): the neighbour-label vote, its two-hop version, the propagated
         vote, the recent majority class and their fitted combination (see :mod:`.votes`), read
         from the label columns of ``x`` (and, for the propagated vote, the neighbours' stored
         estimates). With ``yi`` the combination also learns (pre-update answer): only on a
         node's first label, as the members are scored, because on a later one its neighbours'
-        estimates already hold the node's own label."""
+        estimates already hold the node's own label. ``label`` (any label of the node, first
+        or not) scores the propagated vote's recency choices (:attr:`recency`)."""
         c = len(self.classes_)
         # Laplace-smoothed: a class seen once (or just now, for the first time) is not
         # impossible, else each new class would cost the votes an unbounded log-loss
@@ -527,12 +541,22 @@ class NodePropertyClassifier(base.Classifier):
         k = x[c0] * self.neighbours  # neighbours in the ring; x[c0 + 1]: labelled share
         prop = None
         if self._prop:
-            near = self._layout.last_neighbours
+            st = self.state
+            nbs, wts = self._layout.last_neighbours
+            nts = st.neighbours_of(s)[1] if nbs is not None else None
+            age = None if nts is None else age_weights(nts, self.recency)
+            if label is not None and nts is not None and len(nts) > 1:
+                rows = np.vstack([
+                    propagated(st, s, t, c, nbs, wts, (self.sharpness,), age_weights(nts, d))
+                    for d in RECENCY
+                ])
+                self._recency_loss = self._scored(self._recency_loss, rows, k, prior, label)
             if yi is None:
-                prop = propagated(self.state, s, t, c, *near, (self.sharpness,))[0]
+                prop = propagated(st, s, t, c, nbs, wts, (self.sharpness,), age)[0]
             else:
-                prop = self._learn_sharpness(propagated(self.state, s, t, c, *near, SHARPNESS),
-                                             k, prior, yi)
+                rows = propagated(st, s, t, c, nbs, wts, SHARPNESS, age)
+                prop = rows[int(np.argmin(self._sharp_loss))]
+                self._sharp_loss = self._scored(self._sharp_loss, rows, k, prior, yi)
         votes = smoothed_votes(
             lab[0::per], lab[1::per] if self.two_hop else None, k * x[c0 + 1], k, prior, prop
         )
@@ -549,17 +573,25 @@ class NodePropertyClassifier(base.Classifier):
         which differs between graphs and moves when the linking mixes."""
         return SHARPNESS[int(np.argmin(self._sharp_loss))]
 
-    def _learn_sharpness(self, props: np.ndarray, k: float, prior: np.ndarray,
-                         yi: int) -> np.ndarray:
-        """Score each power's vote (smoothed as the member is) on label ``yi``; returns the
-        row of the power chosen before this label (prequential)."""
-        chosen = props[int(np.argmin(self._sharp_loss))]
-        has = props.any(axis=1)
-        if k > 0 and has.any():
-            p_y = np.where(has, (k * props[:, yi] + prior[yi]) / (k + 1.0), prior[yi])
-            self._sharp_loss *= _HEDGE_DISCOUNT
-            self._sharp_loss -= np.log(np.maximum(p_y, 1e-6))
-        return chosen
+    @property
+    def recency(self) -> float:
+        """The per-rank decay of the propagated vote's neighbours (1: the ring's neighbours
+        count alike; 0.8: each older one counts 0.8 of the next newer): the one in
+        :data:`RECENCY` whose vote had the lowest log-loss on the last ~100 labels. Scored on
+        every label, not only first ones: a node re-labelled after it moved community is
+        exactly where recent neighbours say more, and a first label cannot show it."""
+        return RECENCY[int(np.argmin(self._recency_loss))]
+
+    @staticmethod
+    def _scored(loss: np.ndarray, rows: np.ndarray, k: float, prior: np.ndarray,
+                yi: int) -> np.ndarray:
+        """``loss`` discounted and charged each row's log-loss on ``yi``, each row smoothed
+        as the propagated member is; unchanged without evidence."""
+        has = rows.any(axis=1)
+        if not (k > 0 and has.any()):
+            return loss
+        p_y = np.where(has, (k * rows[:, yi] + prior[yi]) / (k + 1.0), prior[yi])
+        return loss * _HEDGE_DISCOUNT - np.log(np.maximum(p_y, 1e-6))
 
     def _mix(self, ph: np.ndarray) -> np.ndarray:
         """Hedge mixture of the members' probabilities (heads, then votes)."""
@@ -631,6 +663,7 @@ class NodePropertyClassifier(base.Classifier):
                 "family_scores": self.family_scores(),
                 "mixture_weights": self.mixture_weights(),
                 "propagation_sharpness": self.sharpness,
+                "propagation_recency": self.recency,
                 "selections": self._selections[-3:],
                 "labels_seen": self.labels_seen,
                 "n_classes": len(self.classes_),
