@@ -15,8 +15,8 @@ def test_outgoing_profile_separates_sent_from_received_edges() -> None:
         st.learn_edge("a", f"out{i}", ts=float(i), w=4.0, x=[1.0, 1.0])
         st.learn_edge(f"in{i}", "a", ts=float(i), w=0.5, x=[-1.0, -1.0])
     s = st.slot("a")
-    plain, _, _ = context(st, s, 3.0, 0)
-    prof, _, _ = context(st, s, 3.0, 0, profile=True)
+    plain, *_ = context(st, s, 3.0, 0)
+    prof, *_ = context(st, s, 3.0, 0, profile=True)
     assert len(plain) == context_width(st) == 4 + _T + 2
     assert len(prof) == context_width(st, profile=True) == 4 + _T + 2 + 2 * 2
     off = 4 + _T
@@ -38,8 +38,8 @@ def test_two_hop_labels_reach_through_unlabelled_neighbours() -> None:
     st.learn_edge("x", "known", ts=5.0)  # and a labelled direct neighbour of class 0
     st.set_label(st.slot("known"), 0, ts=5.0)
     n_classes = 2
-    one, _, _ = context(st, st.slot("x"), 6.0, n_classes)
-    two, _, _ = context(st, st.slot("x"), 6.0, n_classes, two_hop=True)
+    one, *_ = context(st, st.slot("x"), 6.0, n_classes)
+    two, *_ = context(st, st.slot("x"), 6.0, n_classes, two_hop=True)
     w = context_width(st)
     assert label_columns(False) == 1 and label_columns(True) == 2
     assert len(one) == w + n_classes and len(two) == w + 2 * n_classes
@@ -57,7 +57,7 @@ def test_two_hop_ignores_evicted_second_hop_neighbours() -> None:
     for i in range(3):  # "gone" is the coldest node: evicted, its slot reused
         st.learn_edge("x", f"new{i}", ts=2.0 + i)
     assert st.slot("gone") < 0
-    ctx, _, _ = context(st, st.slot("x"), 10.0, 2, two_hop=True)
+    ctx, *_ = context(st, st.slot("x"), 10.0, 2, two_hop=True)
     w = context_width(st)
     np.testing.assert_allclose(ctx[w:], 0.0)  # no label evidence left anywhere
 

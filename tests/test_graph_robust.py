@@ -118,7 +118,7 @@ def test_two_hop_evidence_leaves_the_asking_node_out() -> None:
     st.learn_edge("b", "c", 2.0)
     st.set_label(st.slot("a"), 0, 1.0)
     st.set_label(st.slot("c"), 1, 2.0)
-    ctx, _, _ = context(st, st.slot("a"), 3.0, 2, two_hop=True)
+    ctx, *_ = context(st, st.slot("a"), 3.0, 2, two_hop=True)
     two = ctx[-4:][1::2]  # per class: [one-hop, two-hop]
     assert two.tolist() == [0.0, 1.0]  # only c speaks through b, not a itself
 
@@ -137,7 +137,7 @@ def test_propagated_vote_reaches_labels_three_hops_away() -> None:
     for node in ("n", "a"):
         refresh_estimate(st, st.slot(node), 3.0)
     n = st.slot("n")
-    ctx, _, _ = context(st, n, 3.0, 2, two_hop=True)
+    ctx, *_ = context(st, n, 3.0, 2, two_hop=True)
     assert ctx[-4:].tolist() == [0.0, 0.0, 0.0, 0.0]  # no one- or two-hop label evidence
     assert propagated(st, n, 3.0, 2)[0].tolist() == [1.0, 0.0]
     refresh_estimate(st, st.slot("c"), 3.0)  # a labelled node keeps no estimate

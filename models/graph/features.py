@@ -100,7 +100,8 @@ def context(
     two_hop: bool = False,
     out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Context block of slot ``s`` plus (neighbour slots, recency weights) for aggregation.
+    """Context block of slot ``s`` plus (neighbour slots, recency weights, their ring
+    timestamps) for aggregation.
 
     The label columns come last, interleaved per class so that a new class appends its own:
     the recency-weighted histogram of the neighbours' last known labels and, with
@@ -122,7 +123,7 @@ def context(
     own_gap = ts - float(st.last_ts[s])
     ctx[3 + _T] = math.exp(-own_gap / scale) if own_gap > 0 else 1.0
     if not k:
-        return ctx, nbs, np.empty(0)
+        return ctx, nbs, np.empty(0), nts
     ctx[0] = k / st.neighbours
     gaps = ts - nts
     np.maximum(gaps, 0.0, out=gaps)
@@ -178,7 +179,7 @@ def context(
             tot = _sum(two)
             if tot > 0:
                 ctx[lab_off + 1 : lab_off + per * n_classes : per] = two / tot
-    return ctx, nbs, wts
+    return ctx, nbs, wts, nts
 
 
 def _soft_labels(
@@ -315,20 +316,24 @@ def propagated(
     sharpness: tuple[float, ...] = (1.0,),
     age: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Propagated label histograms of slot ``s``, one row per ``sharpness`` (normalised;
-    zeros without evidence): each labelled neighbour counts with its label, each unlabelled
-    one with its stored two-hop estimate (:func:`refresh_estimate`) raised to the power
-    ``sharpness`` and renormalised, so labels up to three hops away reach a node whose
-    neighbourhood is new. O(K·C) per row. ``nbs``, ``wts``: the live neighbours and their
-    recency weights at ``ts`` when already known (as :func:`context` returns them); ``age``:
-    further weights of those neighbours, in the same order (see :func:`age_weights`).
+    """Propagated label histograms of slot ``s`` (rows normalised; zeros without evidence):
+    each labelled neighbour counts with its label, each unlabelled one with its stored
+    two-hop estimate (:func:`refresh_estimate`) raised to the power ``sharpness`` and
+    renormalised, so labels up to three hops away reach a node whose neighbourhood is new.
+    One row per ``sharpness``, or, with one power and ``age`` of shape (rows, K), one row
+    per ``age`` row. O(K·C) per row. ``nbs``, ``wts``: the live neighbours and their recency
+    weights at ``ts`` when already known (as :func:`context` returns them); ``age``: further
+    weights of those neighbours, in the same order (see :func:`age_weights`).
 
     Why sharpen: a neighbour's estimate is the label mix around it, flatter than what it
     says about the neighbour itself (a neighbour whose surroundings are 50% one class most
     likely belongs to it); summing the raw mixes under-counts such a neighbour against a
     labelled one. A power > 1 counts it closer to its likely class; the learner picks the
     power on its own labels (see :attr:`.NodePropertyClassifier.sharpness`)."""
-    out = np.zeros((len(sharpness), n_classes))
+    many = age is not None and age.ndim == 2
+    if many and len(sharpness) > 1:
+        raise ValueError("several age rows need one sharpness")
+    out = np.zeros((len(age) if many else len(sharpness), n_classes))
     if nbs is None:
         nbs, nts, _, _ = st.neighbours_of(s)
         if not len(nbs) or not st.n_est:
@@ -338,37 +343,44 @@ def propagated(
         return out
     c = min(n_classes, st.n_est)
     if age is not None:
-        wts = wts * age
+        wts = wts * age  # (K,) or (rows, K)
     lab = st.label[nbs]
     known = lab >= 0
-    out[:, :c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
+    if many:
+        hot = np.zeros((len(lab), c))
+        hot[known, lab[known]] = 1.0
+        out[:, :c] = wts @ hot
+    else:
+        out[:, :c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
     if not _all(known):
         unk = np.nonzero(~known)[0]
-        est = st.est[nbs[unk], :c]
-        w = wts[unk]
+        raw = st.est[nbs[unk], :c]
+        w = wts[..., unk]
         for i, b in enumerate(sharpness):
-            if b == 1.0:
-                out[i, :c] += w @ est
-                continue
-            e = est**b
-            tot = e.sum(axis=1)
-            live = tot > 0
-            out[i, :c] += w[live] @ (e[live] / tot[live, None])
-    tot = out.sum(axis=1)
-    live = tot > 0
-    out[live] /= tot[live, None]
+            est = raw
+            if b != 1.0:
+                est = raw**b  # a row without evidence stays zero: 0 / tiny (est: float32)
+                est /= np.maximum(_sum(est, axis=1), 1e-30)[:, None]
+            out[slice(None) if many else i, :c] += w @ est
+    tot = _sum(out, axis=1)
+    tot[tot == 0] = 1.0
+    out /= tot[:, None]
     return out
 
 
-def age_weights(nts: np.ndarray, decay: float) -> np.ndarray:
+def age_weights(nts: np.ndarray, decay: float | tuple[float, ...]) -> np.ndarray:
     """``decay ** rank`` for ring entries stamped ``nts``, rank 0 the newest: recency by
-    order, not by time, so it means the same in any time unit and at any pace."""
+    order, not by time, so it means the same in any time unit and at any pace. A tuple of
+    decays gives one row each."""
     k = len(nts)
-    if decay == 1.0 or k < 2:
-        return np.ones(k)
-    rank = np.empty(k)
-    rank[np.argsort(-nts, kind="stable")] = np.arange(k)
-    return decay**rank
+    order = np.argsort(-nts, kind="stable")
+    if isinstance(decay, tuple):
+        w = np.empty((len(decay), k))
+        w[:, order] = np.power.outer(decay, np.arange(k))
+        return w
+    w = np.empty(k)
+    w[order] = decay ** np.arange(k)
+    return w
 
 
 class FeatureLayout:
@@ -392,8 +404,8 @@ class FeatureLayout:
                 self.blocks[f] = (off, off + w)
                 off += w
         self.ctx_start = off
-        # (neighbour slots, recency weights) of the last vector's node (see vector)
-        self.last_neighbours: tuple = (None, None)
+        # (neighbour slots, recency weights, ring timestamps) of the last vector's node
+        self.last_neighbours: tuple = (None, None, None)
 
     def head_mask(self, st: EdgeStreamState, n_classes: int, profile: bool = False) -> np.ndarray:
         """(n_features, n_heads) mask: a head sees its family's block(s) and the context."""
@@ -425,8 +437,8 @@ class FeatureLayout:
         """Input vector of slot ``s`` at ``ts``; blocks not in ``fill`` stay zero."""
         c0 = self.ctx_start
         x = np.zeros(c0 + context_width(st, profile) + label_columns(two_hop) * n_classes)
-        _, nbs, wts = context(st, s, ts, n_classes, profile, two_hop, out=x[c0:])
-        self.last_neighbours = (nbs, wts)  # for the propagated vote of the same node and ts
+        _, nbs, wts, nts = context(st, s, ts, n_classes, profile, two_hop, out=x[c0:])
+        self.last_neighbours = (nbs, wts, nts)  # for the propagated vote of this node and ts
         k = len(nbs)
         slots = np.empty(k + 1, np.int64)
         slots[0] = s

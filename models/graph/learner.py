@@ -542,17 +542,14 @@ class NodePropertyClassifier(base.Classifier):
         prop = None
         if self._prop:
             st = self.state
-            nbs, wts = self._layout.last_neighbours
-            nts = st.neighbours_of(s)[1] if nbs is not None else None
-            age = None if nts is None else age_weights(nts, self.recency)
+            nbs, wts, nts = self._layout.last_neighbours
+            d, b = self.recency, self.sharpness
+            age = None if d == 1.0 or nts is None else age_weights(nts, d)
             if label is not None and nts is not None and len(nts) > 1:
-                rows = np.vstack([
-                    propagated(st, s, t, c, nbs, wts, (self.sharpness,), age_weights(nts, d))
-                    for d in RECENCY
-                ])
+                rows = propagated(st, s, t, c, nbs, wts, (b,), age_weights(nts, RECENCY))
                 self._recency_loss = self._scored(self._recency_loss, rows, k, prior, label)
             if yi is None:
-                prop = propagated(st, s, t, c, nbs, wts, (self.sharpness,), age)[0]
+                prop = propagated(st, s, t, c, nbs, wts, (b,), age)[0]
             else:
                 rows = propagated(st, s, t, c, nbs, wts, SHARPNESS, age)
                 prop = rows[int(np.argmin(self._sharp_loss))]
