@@ -576,7 +576,9 @@ class NodePropertyClassifier(base.Classifier):
         count alike; 0.8: each older one counts 0.8 of the next newer): the one in
         :data:`RECENCY` whose vote had the lowest log-loss on the last ~100 labels. Scored on
         every label, not only first ones: a node re-labelled after it moved community is
-        exactly where recent neighbours say more, and a first label cannot show it."""
+        exactly where recent neighbours say more, and a first label cannot show it. (By a
+        later label the neighbours' estimates hold the node's earlier one; that bias is
+        the same for every decay, so the comparison stands.)"""
         return RECENCY[int(np.argmin(self._recency_loss))]
 
     @staticmethod
