@@ -99,7 +99,7 @@ def context(
     profile: bool = False,
     two_hop: bool = False,
     out: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Context block of slot ``s`` plus (neighbour slots, recency weights, their ring
     timestamps) for aggregation.
 
@@ -348,7 +348,8 @@ def propagated(
     known = lab >= 0
     if many:
         hot = np.zeros((len(lab), c))
-        hot[known, lab[known]] = 1.0
+        counted = known & (lab < c)  # as bincount's [:c] below
+        hot[counted, lab[counted]] = 1.0
         out[:, :c] = wts @ hot
     else:
         out[:, :c] = np.bincount(lab[known], weights=wts[known], minlength=c)[:c]
