@@ -15,7 +15,7 @@ drifting sensor stream.
 The defaults were chosen on seeds 0–9; report on seeds never used for that:
 
     python -m bench.td --seeds 100 101 102
-    python -m bench.td --seeds 200 201 202 203 204 --section td-fresh
+    python -m bench.td --seeds 1000 1001 1002 1003 1004 1005 1006 1007 1008 1009 --section td-fresh
 """
 
 from __future__ import annotations
@@ -49,34 +49,63 @@ def true_values(n: int, gamma: float, left: float) -> np.ndarray:
     return np.linalg.solve(np.eye(n) - gamma * P, b)
 
 
-def random_walk(n: int, gamma: float, left: float, seed: int, steps: int, bar: tqdm) -> dict:
-    """Shipped-default StreamTD vs tabular TD(λ) on the same transitions; RMS at the end."""
-    eye, tv = np.eye(n), true_values(n, gamma, left)
-    td = StreamTD(gamma=gamma, seed=seed)
-    tab, z = np.zeros(n), np.zeros(n)
+def walk(n: int, left: float, seed: int, steps: int):
+    """The transitions (s, r, s', done) of episodes from the middle state, ``steps`` in all."""
     rng = np.random.default_rng(seed + 1000)
     t = 0
     while t < steps:
         s = n // 2
-        z[:] = 0.0
         while t < steps:
             s2 = s + (1 if rng.random() < 0.5 else -1)
             done = s2 < 0 or s2 >= n
-            r = (1.0 if s2 >= n else left) if done else 0.0
-            nxt = min(max(s2, 0), n - 1)
-            td.learn_one(eye[s], r, eye[nxt], done)
-            delta = r + (0.0 if done else gamma * tab[nxt]) - tab[s]
-            z *= gamma * 0.5
-            z[s] += 1.0
-            tab += 0.05 * delta * z
+            yield s, ((1.0 if s2 >= n else left) if done else 0.0), min(max(s2, 0), n - 1), done
             t += 1
             if done:
                 break
             s = s2
+
+
+def model_values(n: int, gamma: float, transitions) -> np.ndarray:
+    """Values of the maximum-likelihood model of the transitions seen (LSTD(0) on one-hot
+    states): the walk's estimated transition probabilities and mean rewards, solved exactly.
+    No step size and no forgetting: what these transitions tell a learner with no prior."""
+    visits, moves, rewards = np.zeros(n), np.zeros((n, n)), np.zeros(n)
+    for s, r, nxt, done in transitions:
+        visits[s] += 1
+        rewards[s] += r
+        if not done:
+            moves[s, nxt] += 1
+    seen = np.maximum(visits, 1)
+    return np.linalg.solve(np.eye(n) - gamma * moves / seen[:, None], rewards / seen)
+
+
+def model_rms(n: int, gamma: float, left: float, seed: int, steps: int) -> float:
+    """RMS error of the maximum-likelihood model's values on seed ``seed``'s walk."""
+    err = model_values(n, gamma, walk(n, left, seed, steps)) - true_values(n, gamma, left)
+    return float(np.sqrt(np.mean(err**2)))
+
+
+def random_walk(n: int, gamma: float, left: float, seed: int, steps: int, bar: tqdm) -> dict:
+    """Shipped-default StreamTD vs tabular TD(λ) and the maximum-likelihood model on the same
+    transitions; RMS at the end."""
+    eye, tv = np.eye(n), true_values(n, gamma, left)
+    td = StreamTD(gamma=gamma, seed=seed)
+    tab, z = np.zeros(n), np.zeros(n)
+    seen = []
+    for s, r, nxt, done in walk(n, left, seed, steps):
+        seen.append((s, r, nxt, done))
+        td.learn_one(eye[s], r, eye[nxt], done)
+        delta = r + (0.0 if done else gamma * tab[nxt]) - tab[s]
+        z *= gamma * 0.5
+        z[s] += 1.0
+        tab += 0.05 * delta * z
+        if done:
+            z[:] = 0.0
     bar.update(steps)
     v = np.array([td.predict_one(eye[i]) for i in range(n)])
     rms = lambda p: float(np.sqrt(np.mean((p - tv) ** 2)))  # noqa: E731
-    return {"rms": rms(v), "tab": rms(tab), "zero": rms(np.zeros(n))}
+    return {"rms": rms(v), "tab": rms(tab), "zero": rms(np.zeros(n)),
+            "model": rms(model_values(n, gamma, seen))}
 
 
 def sensor(seed: int, steps: int, bar: tqdm) -> dict:
@@ -105,12 +134,36 @@ def sensor(seed: int, steps: int, bar: tqdm) -> dict:
             "ref_jump_rmse": rmse(ref, after), "std_G": float(G[seg].std())}
 
 
+def floor_section(rows: list[str], args: argparse.Namespace) -> str:
+    """The page's paragraph on how often the transitions themselves allow no RMS below 0.1."""
+    if not rows:
+        return ""
+    return f"""
+**How often can the target be met at all?** The maximum-likelihood model alone on seeds
+0–{args.floor_seeds - 1} of each walk ({args.steps} transitions each; the model needs no
+tuning, so these seeds choose nothing). On the 19-state -1/+1 γ = 1 walk its error is
+almost all a common offset that comes from the episodes' outcomes themselves: ~200 episodes
+with returns of ±1, and on one seed 121 end left and 85 right, so every value estimated from
+those episodes is low by ~0.14. A learner that does not already know the walk is symmetric
+cannot undo that, so "below 0.1" cannot hold on every seed of that walk at this length;
+what a learner can be held to there is its ratio to this model on the same transitions (the
+table above).
+
+| states | γ | rewards left / right | ML model RMS (mean) | 95th percentile | worst | seeds at or above 0.1 |
+|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102])
     ap.add_argument("--steps", type=int, default=20_000, help="transitions per random-walk run")
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--sensor-steps", type=int, default=30_000)
+    ap.add_argument("--floor-seeds", type=int, default=200,
+                    help="also the maximum-likelihood model alone on seeds 0..N-1 of each 5- and "
+                    "19-state walk (how often these transitions themselves allow no RMS below 0.1)")
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--section", default="td", help="section of docs/bench-streamx.md to (re)write")
     args = ap.parse_args()
@@ -123,25 +176,40 @@ def main() -> None:
             for task in tasks:
                 walks[task].append(random_walk(*task, seed, args.steps, bar))
             sens.append(sensor(seed, args.sensor_steps, bar))
-    lines, n_pass, n_bar = [], 0, 0
+    lines, n_pass, n_bar, n_model, n_avoidable = [], 0, 0, 0, 0
     for (n, gamma, left), runs in walks.items():
         rms = [r["rms"] for r in runs]
+        model = [r["model"] for r in runs]
         tab = float(np.mean([r["tab"] for r in runs]))
         zero = runs[0]["zero"]
         if n in (5, 19):
             n_bar += len(rms)
             n_pass += sum(e < 0.1 for e in rms)
+            n_model += sum(m < 0.1 for m in model)
+            n_avoidable += sum(e >= 0.1 > m for e, m in zip(rms, model, strict=True))
         line = (f"| {n} | {gamma:g} | {left:+g} / +1 | {np.mean(rms):.3f} | {max(rms):.3f} | "
+                f"{np.mean(model):.3f} | {max(model):.3f} | {np.mean(rms) / np.mean(model):.2f} | "
                 f"{tab:.3f} | {np.mean(rms) / tab:.2f} | {zero:.3f} | {np.mean(rms) / zero:.2f} |")
         lines.append(line)
         print(line)
+    floor_rows = []
+    if args.floor_seeds:
+        for n, gamma, left in tasks:
+            if n not in (5, 19):
+                continue
+            errs = np.array([model_rms(n, gamma, left, s, args.steps) for s in range(args.floor_seeds)])
+            row = (f"| {n} | {gamma:g} | {left:+g} / +1 | {errs.mean():.3f} | {np.quantile(errs, 0.95):.3f} | "
+                   f"{errs.max():.3f} | {int((errs >= 0.1).sum())} of {len(errs)} |")
+            floor_rows.append(row)
+            print(row)
     srows = []
     for s, r in zip(args.seeds, sens, strict=True):
         row = (f"| {s} | {r['rmse']:.3f} | {r['ref_rmse']:.3f} | {r['rmse'] / r['ref_rmse']:.2f} | "
                f"{r['jump_rmse']:.3f} | {r['ref_jump_rmse']:.3f} | {r['std_G']:.2f} |")
         srows.append(row)
         print(row)
-    print(f"{n_pass}/{n_bar} runs on the 5- and 19-state walks below 0.1")
+    print(f"{n_pass}/{n_bar} runs on the 5- and 19-state walks below 0.1 (the maximum-likelihood model: "
+          f"{n_model}/{n_bar}; StreamTD at or above 0.1 where the model is below: {n_avoidable})")
     if args.no_doc:
         return
     title = "" if args.section == "td" else f" — seeds {args.seeds[0]}–{args.seeds[-1]}"
@@ -158,14 +226,19 @@ scale floored at 1, predictions from the average of the weights since the last r
 EMA of horizon 10k steps beyond that, restarted when live and average differ by more than 4
 RMS TD errors). RMS error over
 the states after the last transition, mean and worst over seeds. References in the same
-run on the same transitions: tabular TD(λ = 0.5, α = 0.05) and predicting 0.
+run on the same transitions: the **maximum-likelihood model** (the transitions' counts
+solved exactly for the values, i.e. LSTD(0) on one-hot states: no step size and nothing
+forgotten; not a strict floor, since a learner whose prior suits the walk can beat it on
+short runs), tabular TD(λ = 0.5, α = 0.05) and predicting 0.
 
-| states | γ | rewards left / right | StreamTD RMS (mean) | worst seed | tabular TD(λ) RMS | ratio to tabular | predict-0 RMS | ratio to predict-0 |
-|---|---|---|---|---|---|---|---|---|
+| states | γ | rewards left / right | StreamTD RMS (mean) | worst seed | ML model RMS (mean) | ML model worst | ratio to ML model | tabular TD(λ) RMS | ratio to tabular | predict-0 RMS | ratio to predict-0 |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 
-**{n_pass}/{n_bar} runs on the 5- and 19-state walks below 0.1** (target: all).
-
+**{n_pass}/{n_bar} runs on the 5- and 19-state walks below 0.1** (target: all). The
+maximum-likelihood model is below 0.1 on {n_model}/{n_bar}; StreamTD is at or above 0.1 on
+{n_avoidable} run(s) where the model is below.
+{floor_section(floor_rows, args)}
 Most of the remaining error is a common offset of all states' values (the shared layers
 move every state's value at each update and, with γ = 1, an episode's TD errors add up to
 its Monte-Carlo error), which wanders over ~100 episodes; it grows with the reward range
@@ -221,6 +294,23 @@ TD-error test tells noise from a level shift but not which average carries the s
 offset, the error that dominates; telling two offsets 0.05 apart from returns alone would take
 ~1,000 episodes, a 20k-step 19-state run has ~220. What remains is to make the offset itself
 wander less.
+
+**Session 14: measured against the maximum-likelihood model, and four more attempts (not
+shipped; defaults unchanged).** On seeds 0–39 of the 19-state -1/+1 γ = 1 walk the shipped
+defaults give 0.073 mean RMS, 8 of 40 runs above 0.1; tabular TD(λ) 0.055 (4 of 40); the
+maximum-likelihood model 0.047 (2 of 40; on seeds 0–199, 10 of 200). So StreamTD's error is
+~1.5 times what these transitions allow, and even the model misses 0.1 on ~5% of seeds. (1)
+An LSTD(λ) head (least squares over the averaged network's last hidden layer, regularised
+toward its output weights, reset with the average): seeds 0–5 0.13 mean, against 0.093 for
+the defaults; the hidden features move while the sums that LSTD keeps were built from older
+ones. (2) Annealing the step since the last restart (κ·(1 + n/N)): N = 2,000 0.247, N = 5,000
+0.109 on seeds 0–39: the network is still converging at 20k steps, so smaller steps add more
+bias than they remove noise. (3) Calibrating the offset on completed episodes' returns
+(every-visit Monte-Carlo error of the averaged predictor, with a correction for how its
+predictions moved since): seeds 0–11 0.110 (0.102 shrunk by the estimate's own variance)
+against 0.093: Monte-Carlo returns since a restart are a noisier witness of the offset than
+the bootstrapped values. (4) Knobs on seeds 0–39: restart at 8 RMS TD errors 0.082, an
+average of horizon 20k 0.074, λ = 0.7 0.083 (defaults 0.073).
 
 **Drifting sensor** ({args.sensor_steps} steps, never `done`, `step()` path, default
 `StreamTD(gamma=0.9)`). RMSE of the predicted discounted future sum vs. the true one, after a
