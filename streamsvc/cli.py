@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from streamsvc import __version__
+from streamsvc.ports import any_port_arg, port_arg, port_problem
 
 EPILOG = """\
 quick start (no Kafka needed):
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api", help="run the REST sidecar (health, readiness, model status)")
     _add_config(p)
     p.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default from config: 8000)")
+    p.add_argument("--port", type=port_arg, help="port (default from config: 8000)")
     p.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS with this certificate "
                    "(passed to uvicorn; needs --ssl-keyfile)")
     p.add_argument("--ssl-keyfile", metavar="PEM", help="private key of --ssl-certfile")
@@ -130,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(delayed-label mode) instead of inside the event")
     p.add_argument("--label-delay", type=int, default=0, help="in delayed-label mode, send each "
                    "label this many events after its event")
+    p.add_argument("--new-topic", action="store_true", help="allow a --topic/--labels-to that "
+                   "neither exists nor is one of the service's topics (Kafka creates it); "
+                   "without it such a name is refused as a likely typo")
 
     p = sub.add_parser("tail", help="print the messages of a topic")
     _add_config(p)
@@ -172,11 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "drift-alerts.jsonl, dead-letters.jsonl and status.json")
     p.add_argument("--serve", action="store_true",
                    help="keep the REST sidecar and dashboard up on the results")
-    p.add_argument("--port", type=int, default=8000, help="sidecar port with --serve")
+    p.add_argument("--port", type=port_arg, default=8000, help="sidecar port with --serve")
 
     p = sub.add_parser("dev-broker", help="run a local Apache Kafka 3.9 broker (KRaft, no "
                        "Docker; jars fetched once with Maven)")
-    p.add_argument("--port", type=int, default=9092, help="client port (default 9092; 0: any "
+    p.add_argument("--port", type=any_port_arg, default=9092, help="client port (default 9092; 0: any "
                    "free port)")
     p.add_argument("--data-dir", help="keep broker data here across runs (default: temporary)")
     p.add_argument("--partitions", type=int, default=4, help="default partitions of new topics")
@@ -270,8 +274,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             if f and not os.path.isfile(f):
                 print(f"streamsvc: no such file: {f}", file=sys.stderr)
                 return 2
-        run_api(s, host=args.host or s.api["host"], port=args.port or s.api["port"],
-                ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+        if args.ssl_certfile and (bad := _tls_problem(args.ssl_certfile, args.ssl_keyfile)):
+            print(f"streamsvc api: {bad}", file=sys.stderr)
+            return 2
+        host, port = args.host or s.api["host"], args.port or s.api["port"]
+        if busy := port_problem(port, host):
+            print(f"streamsvc api: {busy}", file=sys.stderr)
+            return 2
+        run_api(s, host=host, port=port, ssl_certfile=args.ssl_certfile,
+                ssl_keyfile=args.ssl_keyfile)
         return 0
     if cmd == "schemas":
         from pathlib import Path
@@ -304,16 +315,35 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(cmd)
 
 
+def _tls_problem(certfile: str, keyfile: str) -> str | None:
+    """Why the sidecar could not serve HTTPS with this certificate and key (None: it can)."""
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile)
+    except ssl.SSLError as exc:
+        detail = f" ({exc.reason.lower().replace('_', ' ')})" if exc.reason else ""
+        return (f"cannot serve HTTPS with {certfile} and {keyfile}: they are not a PEM "
+                f"certificate and its private key{detail}")
+    except OSError as exc:
+        return f"cannot read {certfile} or {keyfile}: {exc.strerror or exc}"
+    return None
+
+
 def _dev_broker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from streamsvc.devbroker import BrokerError, KafkaBroker
+    from streamsvc.devbroker import BrokerError, KafkaBroker, jars_ready
 
+    if args.port and (busy := port_problem(args.port, who="another Kafka broker")):
+        print(f"streamsvc dev-broker: {busy}", file=sys.stderr)
+        return 2
     broker = KafkaBroker(port=args.port or None, data_dir=args.data_dir,
                          partitions=args.partitions)
     try:
-        print("starting Apache Kafka (first run fetches the jars with Maven)...", flush=True)
+        print("starting Apache Kafka" + ("" if jars_ready(broker.cache_dir) else
+              " (this first run fetches its jars with Maven)") + "...", flush=True)
         broker.start()
     except BrokerError as exc:
         print(f"streamsvc dev-broker: {exc}", file=sys.stderr)

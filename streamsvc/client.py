@@ -40,6 +40,32 @@ def connect(factory: Any, settings: Any, *args: Any, **kw: Any) -> Any:
         raise
 
 
+def broker_topics(settings: Any) -> set[str]:
+    """The topics the broker holds now (asking does not create any)."""
+    from kafka import KafkaConsumer
+
+    consumer = connect(KafkaConsumer, settings, group_id=None)
+    try:
+        return set(consumer.topics())
+    finally:
+        consumer.close()
+
+
+def unknown_topic(settings: Any, name: str, existing: set[str]) -> str | None:
+    """Why ``name`` looks like a typo: neither on the broker nor one of the service's topics
+    (None: it is one of those). A typo must not silently create a topic nobody reads."""
+    import difflib
+
+    configured = set(settings.topics.values())
+    if name in existing or name in configured:
+        return None
+    close = difflib.get_close_matches(name, sorted(configured | existing), n=1)
+    hint = (f"; did you mean {close[0]!r}?" if close else
+            f" ({', '.join(sorted(configured))})")
+    return (f"topic {name!r} does not exist on the broker and is not one of the service's "
+            f"topics{hint}")
+
+
 def check_reachable(bootstrap: str, timeout: float = 2.0) -> None:
     """Raise `KafkaUnreachable` in one sentence with the address and the cause when no
     bootstrap address accepts a TCP connection; return when one does."""
@@ -143,6 +169,15 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     if wrong:
         print(f"streamsvc produce: {wrong}", file=sys.stderr)
         return 2
+    configured = set(settings.topics.values())
+    named = [t for t in (args.topic, args.labels_to) if t and t not in configured]
+    if named and not getattr(args, "new_topic", False):
+        existing = broker_topics(settings)
+        for name in named:
+            if problem := unknown_topic(settings, name, existing):
+                print(f"streamsvc produce: {problem}; pass --new-topic to create it",
+                      file=sys.stderr)
+                return 2
     if args.synthetic in GRAPH_STREAMS:
         return produce_graph(args, settings)
     from kafka import KafkaProducer
@@ -314,11 +349,20 @@ def tail_command(args: argparse.Namespace, settings: Any) -> int:
     from kafka import KafkaConsumer
 
     consumer = connect(
-        KafkaConsumer, settings, args.topic, group_id=None,
+        KafkaConsumer, settings, group_id=None,
         auto_offset_reset="earliest" if args.from_beginning else "latest",
         enable_auto_commit=False,
         consumer_timeout_ms=int(args.timeout * 1000) if args.timeout else float("inf"),
     )
+    existing = set(consumer.topics())
+    if problem := unknown_topic(settings, args.topic, existing):
+        consumer.close()
+        print(f"streamsvc tail: {problem}", file=sys.stderr)
+        return 2
+    if args.topic not in existing:
+        print(f"streamsvc tail: topic {args.topic!r} does not exist yet (a worker creates the "
+              "service's topics when it starts); waiting for it", file=sys.stderr)
+    consumer.subscribe([args.topic])
     n = 0
     try:
         for m in consumer:

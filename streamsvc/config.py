@@ -86,15 +86,46 @@ class Settings:
         return {n: m for n, m in self.models.items() if m.family == family}
 
 
-def broker_to_bootstrap(broker: str) -> str:
+KAFKA_PORT = 9092  # a broker address without a port means Kafka's own default
+
+
+def _broker_hosts(broker: str) -> list[str]:
     hosts = []
     for part in broker.replace(";", ",").split(","):
         part = part.strip()
         if "://" in part:
             part = part.split("://", 1)[1]
+        part = part.rstrip("/")
         if part:
-            hosts.append(part)
-    return ",".join(hosts)
+            hosts.append(part if _port_text(part) is not None else f"{part}:{KAFKA_PORT}")
+    return hosts
+
+
+def _port_text(host: str) -> str | None:
+    """The text after the host's port colon (None: no port given; `[::1]:9092` style too)."""
+    if host.startswith("["):
+        return host.rsplit("]:", 1)[1] if "]:" in host else None
+    return host.rsplit(":", 1)[1] if ":" in host else None
+
+
+def broker_to_bootstrap(broker: str) -> str:
+    """`host:port,...` for the clients, from Faust's `kafka://host:port;host2:port` form."""
+    return ",".join(_broker_hosts(broker))
+
+
+def broker_problem(broker: str) -> str | None:
+    """What is wrong with a broker URL in words (None: nothing)."""
+    hosts = _broker_hosts(broker)
+    if not hosts:
+        return f"has no host: {broker!r}"
+    for host in hosts:
+        port = _port_text(host)
+        if not (port or "").isdigit() or not 1 <= int(port) <= 65535:
+            return (f"has a bad port in {host!r}: give host:port with a port from 1 to 65535, "
+                    f"e.g. kafka://localhost:{KAFKA_PORT}")
+        if host.rsplit(":", 1)[0] in ("", "[]"):
+            return f"has no host in {host!r}"
+    return None
 
 
 def _env_overrides(env: dict[str, str], defaults: dict[str, Any] | None = None
@@ -259,8 +290,8 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", kafka["app_id"]) or "@" in kafka["app_id"]:
         raise ConfigError("config key 'kafka.app_id' may only contain letters, digits, "
                           "'.', '_' and '-'")
-    if not broker_to_bootstrap(kafka["broker"]):
-        raise ConfigError(f"config key 'kafka.broker' has no host: {kafka['broker']!r}")
+    if bad := broker_problem(kafka["broker"]):
+        raise ConfigError(f"config key 'kafka.broker' {bad}")
     models: dict[str, ModelSpec] = {}
     if not raw.get("models"):
         raise ConfigError("no models configured: add at least one [models.<name>] table")

@@ -22,6 +22,7 @@ from agents.messages import BadRecord, dead_letter
 from agents.processor import Processor
 from streamsvc.config import Settings
 from streamsvc.heap import tune_collector
+from streamsvc.ports import port_problem
 
 
 def _limits(settings: Settings) -> HostLimits:
@@ -72,11 +73,17 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         title = args.stream
         total = args.count
 
-    if args.serve and (busy := _port_problem(args.port)):
+    if args.serve and (busy := port_problem(args.port)):
         print(f"streamsvc demo: {busy}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        what = "is a file, not a folder" if out.is_file() else f"cannot be created ({exc.strerror})"
+        print(f"streamsvc demo: --out {out} {what}; pass --out with a folder for the outputs",
+              file=sys.stderr)
+        return 2
     proc = Processor({args.model: spec}, _limits(settings))
     view = server = None
     if args.serve:
@@ -220,23 +227,6 @@ def _rejected_summary(rejected: Any, n: int, file: str | None) -> int:
               "see the reasons above", file=sys.stderr)
         return 3
     return 0
-
-
-def _port_problem(port: int) -> str | None:
-    """Why the dashboard cannot listen on `port` (None: it can); checked before the run."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # as uvicorn binds: a port left in TIME_WAIT by the last run is free, a listener is not
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except PermissionError:
-            return f"not allowed to listen on port {port}; pass --port with a port above 1023"
-        except OSError:
-            return (f"port {port} is already in use (another dashboard or `streamsvc api`?); "
-                    "stop it or pass --port with a free port")
-    return None
 
 
 def _summary(model: str, kind: str, title: str, n: int, bad: int, elapsed: float,

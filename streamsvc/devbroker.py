@@ -47,6 +47,11 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "streamsvc" / "kafka"
 
 
+def jars_ready(cache_dir: Path | None = None) -> bool:
+    """Whether the broker jars are already fetched (starting needs no Maven run)."""
+    return ((cache_dir or default_cache_dir()) / f"libs-{KAFKA_VERSION}" / ".complete").exists()
+
+
 def ensure_jars(cache_dir: Path | None = None, quiet: bool = True) -> Path:
     """Fetch the broker jars with Maven (once) and return the folder that holds them."""
     cache_dir = cache_dir or default_cache_dir()

@@ -90,8 +90,18 @@ def test_produce_list() -> None:
 def test_produce_and_tail_through_kafka(service: ServiceProcs, tmp_path: Path) -> None:
     env = {k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")}
     topic = f"{service.ns}-cli"
-    r = run("produce", "--synthetic", "led-abrupt", "--count", "300", "--topic", topic,
-            "--labels-to", f"{topic}-labels", "--label-delay", "10", env=env)
+    produce = ("produce", "--synthetic", "led-abrupt", "--count", "300", "--topic", topic,
+               "--labels-to", f"{topic}-labels", "--label-delay", "10")
+    # a name that is neither on the broker nor one of the service's topics looks like a typo
+    r = run(*produce, env=env)
+    assert r.returncode == 2 and f"topic '{topic}' does not exist" in r.stderr, r.stderr
+    assert "--new-topic" in r.stderr and "Traceback" not in r.stderr
+    r = run("tail", f"{topic}-nothing", "--timeout", "5", env=env)
+    assert r.returncode == 2 and "does not exist on the broker" in r.stderr, r.stderr
+    typo = service.topics["predictions"][:-1]
+    r = run("tail", typo, "--timeout", "5", env=env)
+    assert r.returncode == 2 and f"did you mean '{service.topics['predictions']}'" in r.stderr
+    r = run(*produce, "--new-topic", env=env)
     assert r.returncode == 0, r.stderr
     r = run("tail", topic, "--from-beginning", "--max", "300", "--timeout", "20", env=env)
     msgs = [json.loads(line) for line in r.stdout.splitlines()]
@@ -183,7 +193,7 @@ def test_produce_a_messy_file_sends_only_whole_rows(service: ServiceProcs,
     csv = tmp_path / "mine.csv"
     csv.write_text("\n".join(rows) + "\n")
     r = run("produce", "--file", str(csv), "--target", "label", "--id-column", "id",
-            "--topic", topic, env=env)
+            "--topic", topic, "--new-topic", env=env)
     assert r.returncode == 0, r.stderr
     assert f"{csv}:6: skipped: 2 values, but the header has 4 columns" in r.stderr
     assert f"{csv}:13: skipped: column 'a' holds 'lots', but it is a numeric column" in r.stderr
@@ -196,7 +206,8 @@ def test_produce_a_messy_file_sends_only_whole_rows(service: ServiceProcs,
 
     lines = tmp_path / "labels.jsonl"
     lines.write_text('{"id": "r0", "y": 0}\n{"id": "r1", "y": \n[1]\n{"id": "r2", "y": 0}\n')
-    r = run("produce", "--file", str(lines), "--topic", f"{topic}-labels", env=env)
+    r = run("produce", "--file", str(lines), "--topic", f"{topic}-labels", "--new-topic",
+            env=env)
     assert r.returncode == 0 and "sent 2 records" in r.stderr, r.stderr
     assert f"{lines}:2: skipped: not valid JSON" in r.stderr
     assert f"{lines}:3: skipped: expected a JSON object" in r.stderr
@@ -337,3 +348,53 @@ def test_produce_flat_jsonl_rows_become_events(service: ServiceProcs, tmp_path: 
         [(str(i + 1), i, False) for i in range(5)] + [(str(i + 1), i, True) for i in range(5)])
     assert all(m["x"]["colour"] == "red" for m in made)
     assert all(m["y"] == m["x"]["a"] % 2 for m in made if "y" in m)
+
+
+def test_wrong_ports_out_folders_and_certificates_are_one_sentence(tmp_path: Path) -> None:
+    import socket
+
+    for cmd in (("api", "--port", "70000"), ("demo", "--serve", "--port", "-1"),
+                ("dev-broker", "--port", "abc")):
+        r = run(*cmd)
+        assert r.returncode == 2 and "is not a port" in r.stderr, (cmd, r.stderr)
+    (tmp_path / "afile").write_text("")
+    r = run("demo", "--count", "50", "--out", str(tmp_path / "afile"))
+    assert r.returncode == 2 and "is a file, not a folder" in r.stderr, r.stderr
+    (tmp_path / "c.pem").write_text("junk")
+    r = run("api", "--ssl-certfile", str(tmp_path / "c.pem"), "--ssl-keyfile",
+            str(tmp_path / "c.pem"), "--broker", "kafka://127.0.0.1:1")
+    assert r.returncode == 2 and "not a PEM certificate" in r.stderr, r.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for cmd in (("api", "--port", port, "--broker", "kafka://127.0.0.1:1"),
+                    ("dev-broker", "--port", port)):
+            r = run(*cmd, timeout=60)
+            assert r.returncode == 2 and f"port {port} is already in use" in r.stderr, r.stderr
+
+
+def test_broker_urls_are_checked_at_start() -> None:
+    from streamsvc.config import broker_problem, broker_to_bootstrap
+
+    assert broker_to_bootstrap("kafka://localhost") == "localhost:9092"  # Kafka's own default
+    assert broker_to_bootstrap("kafka://a:1;b:2") == "a:1,b:2"
+    assert broker_to_bootstrap("kafka://[::1]") == "[::1]:9092"
+    assert broker_problem("kafka://[::1]:9093") is None
+    assert "bad port" in broker_problem("kafka://localhost:abc")
+    assert "bad port" in broker_problem("kafka://localhost:99999")
+    assert "no host" in broker_problem("kafka://:9092")
+    r = run("tail", "predictions", "--broker", "kafka://localhost:abc", "--timeout", "1")
+    assert r.returncode == 2 and "'kafka.broker' has a bad port" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_topic_name_that_looks_like_a_typo_is_named() -> None:
+    from streamsvc.client import unknown_topic
+    from streamsvc.config import load_settings
+
+    s = load_settings(None, {})
+    assert unknown_topic(s, "predictions", set()) is None  # the service's own, not created yet
+    assert unknown_topic(s, "mine", {"mine"}) is None  # exists on the broker
+    msg = unknown_topic(s, "predictons", {"mine"})
+    assert msg and "did you mean 'predictions'?" in msg
