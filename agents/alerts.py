@@ -226,14 +226,22 @@ def match_drifts(positions: list[int], windows: list[tuple[int, int]], within: i
     return delays, [p for p in pos if p not in used]
 
 
+def moved(alert: dict[str, Any]) -> str:
+    """What a data alert saw move, in words: feature names quoted, since names such as "5"
+    (LED's segments, a CSV's numbered columns) would read as counts."""
+    names = [f"'{f}'" for f in alert.get("features") or []]
+    what = (f"feature{'s' if len(names) > 1 else ''} {', '.join(names)}" if names else "")
+    if alert.get("predictions_moved"):
+        what = f"{what} and the predictions' mix" if what else "the predictions' mix"
+    return what or "no input feature"
+
+
 def describe(alert: dict[str, Any]) -> str:
     """One line a person can read."""
     at = alert.get("position")
     if alert.get("kind") == "data":
-        what = ", ".join(alert.get("features") or []) or "no input feature"
-        pred = "; the predictions' mix moved" if alert.get("predictions_moved") else ""
-        return (f"data drift at event {at} ({alert.get('severity')}): {what} moved "
-                f"(PSI up to {alert.get('max_psi')}){pred}")
+        return (f"data drift at event {at} ({alert.get('severity')}): {moved(alert)} moved "
+                f"(PSI up to {alert.get('max_psi')})")
     if alert.get("detector") == "reference":
         live = ("the live model has adapted already" if alert.get("learner_adapted")
                 else "the live model is affected")

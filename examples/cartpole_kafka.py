@@ -15,8 +15,13 @@ import argparse
 import os
 from typing import Any
 
-import gymnasium as gym
 from tqdm import trange
+
+try:
+    import gymnasium as gym
+except ImportError:  # said in words: the example's one dependency beyond the service
+    raise SystemExit("this example needs gymnasium: pip install gymnasium "
+                     "(or pip install -e \".[bench]\")") from None
 
 from streamsvc.config import broker_to_bootstrap
 from streamsvc.rl_client import TransitionClient

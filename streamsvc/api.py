@@ -514,7 +514,8 @@ def run_api(settings: Settings, host: str, port: int, ssl_certfile: str | None =
     except KafkaRefused:
         raise
     except KafkaUnreachable as exc:
-        log.warning("%s; serving anyway, /ready reports it until Kafka answers", exc)
+        log.warning("%s. Serving anyway: /ready reports it until Kafka answers",
+                    str(exc).rstrip("."))
     if not settings.api_token:
         log.warning("api.token is not set: every endpoint is open to whoever reaches port %d "
                     "(README: Security)", port)

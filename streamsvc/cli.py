@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("STREAMSVC_LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"], help="logging level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = sub.choices  # type: ignore[attr-defined]  # for errors, in main()
 
     p = sub.add_parser("worker", help="run a worker: consumes events, labels, edges and "
                        "transitions in batches, publishes predictions, actions and drift alerts")
@@ -160,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "port in use), 3 most rows of --file were rejected")
     _add_config(p, kafka=False)
     p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default "
-                   "sea-abrupt; the list: streamsvc produce --list)")
+                   "sea-abrupt; the list: streamsvc produce --list, all but its graph-* edge "
+                   "streams)")
     p.add_argument("--file", "-f", help="CSV or JSONL file instead of a built-in stream")
     p.add_argument("--target", help="label column of --file (default: CSV the last column, "
                    "JSONL 'y', 'label' or the last key; the choice is printed)")
@@ -194,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand's parser, so that its usage (its options) is shown
+        commands = getattr(parser, "commands", {})
+        commands.get(getattr(args, "command", None), parser).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 2

@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.alerts import describe, match_drifts
+from agents.alerts import describe, match_drifts, moved
 from agents.host import HostLimits
 from agents.messages import BadRecord, dead_letter
 from agents.processor import Processor
@@ -60,8 +60,12 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         from streamsvc.streams import STREAMS, drift_points, drift_width
 
         if args.stream not in STREAMS:
-            print(f"streamsvc demo: unknown stream {args.stream!r}; choose from "
-                  f"{', '.join(STREAMS)}", file=sys.stderr)
+            from streamsvc.client import GRAPH_STREAMS
+
+            edge = (f"{args.stream!r} is an edge stream, for `streamsvc produce` into a worker's "
+                    "node-property model; the demo runs event streams" if args.stream in
+                    GRAPH_STREAMS else f"unknown stream {args.stream!r}")
+            print(f"streamsvc demo: {edge}; choose from {', '.join(STREAMS)}", file=sys.stderr)
             return 2
         if args.count < 1:
             print(f"streamsvc demo: --count must be at least 1 (got {args.count}); nothing "
@@ -240,10 +244,20 @@ def _summary(model: str, kind: str, title: str, n: int, bad: int, elapsed: float
     if status.get("rolling_accuracy") is not None:
         last = min(window, status.get("examples_learned") or window)
         print(f"rolling acc.    {status['rolling_accuracy']:.4f} (last {last} examples)")
-    _drift_summary(alerts, drifts, status)
+    _drift_summary(alerts, drifts, status, n)
     if bad:
         print(f"dead letters    {bad} (see {out / 'dead-letters.jsonl'})")
     print(f"outputs         {out}/predictions.jsonl, drift-alerts.jsonl, status.json")
+
+
+def _reference_blind_spot() -> int:
+    """How many first labelled examples the frozen-reference detector cannot alert in."""
+    import inspect
+
+    from models.reference_drift import ReferenceDriftDetector
+
+    p = inspect.signature(ReferenceDriftDetector).parameters
+    return int(p["window"].default) + int(p["calibrate"].default)
 
 
 def _drift_windows(points: list[int], width: int) -> list[tuple[int, int]]:
@@ -254,7 +268,7 @@ def _drift_windows(points: list[int], width: int) -> list[tuple[int, int]]:
 
 
 def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
-                   status: dict[str, Any], within: int = 2000) -> None:
+                   status: dict[str, Any], n: int, within: int = 2000) -> None:
     """Which true drifts the published alerts found, with what delay, and the false alarms."""
     concept = [a["position"] for a in alerts if a.get("kind", "concept") == "concept"]
     data = [a for a in alerts if a.get("kind") == "data"]
@@ -264,10 +278,19 @@ def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
         print(f"true drifts at  {', '.join(str((a + b) // 2) for a, b in drifts)}")
         print(f"detected        {found} of {len(drifts)} within {within:,} examples of the "
               "change (concept alerts)")
+        blind, early = _reference_blind_spot(), False
         for (start, end), d in zip(drifts, delays, strict=True):
             where = str(start) if start == end else f"{start}–{end}"
+            why = ""
+            if start < blind:
+                why, early = f" (within the first {blind:,} examples)", True
+            elif n - end < within:
+                why = f" (the stream ended {n - end:,} examples after it)"
             print(f"  drift at {where:<12} " + (f"detected, delay {d}" if d is not None
-                                                else "missed"))
+                                                else "missed" + why))
+        if early and found < len(drifts):
+            print(f"  (the drift detector learns and calibrates on the first {blind:,} labelled "
+                  "examples; a longer --count moves the drifts later)")
         print(f"false alarms    {len(false)}" + (f" (at {', '.join(map(str, false))})"
                                                   if false else ""))
     else:
@@ -275,9 +298,7 @@ def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
                                                    if concept else ""))
     if data:
         print(f"data alerts     {len(data)} (inputs or predictions moved, no label needed): "
-              + "; ".join(f"{a['position']}: " + ", ".join(
-                  (a.get("features") or []) + (["predictions"] if a.get("predictions_moved")
-                                               else [])) for a in data[:5])
+              + "; ".join(f"at {a['position']} {moved(a)}" for a in data[:5])
               + (" ..." if len(data) > 5 else ""))
     both = (status.get("drift") or {}).get("alert_on") == "both"
     if status.get("improvements"):

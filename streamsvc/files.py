@@ -424,6 +424,9 @@ class ExampleFile:
         for what, col in (("--target", self.target), ("--id-column", self.id_column)):
             if col is not None and col not in keys:
                 raise FileProblem(f"{what} column {col!r} is not in {self.name} ({where})")
+        if self.target is not None and self.target == self.id_column:
+            raise FileProblem(f"--target and --id-column both name {self.target!r}: the label "
+                              "and the event id must be different columns")
         # a separator at the end of every line (spreadsheet exports) makes an unnamed, empty
         # column; pandas' to_csv writes its index as an unnamed first column counting rows
         empty = {k for k in self.unnamed if all(_missing(d.get(k)) for d in dicts)}
