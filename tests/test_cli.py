@@ -398,3 +398,31 @@ def test_a_topic_name_that_looks_like_a_typo_is_named() -> None:
     assert unknown_topic(s, "mine", {"mine"}) is None  # exists on the broker
     msg = unknown_topic(s, "predictons", {"mine"})
     assert msg and "did you mean 'predictions'?" in msg
+
+
+def test_first_hour_messages(tmp_path: Path) -> None:
+    """Wrong options get the subcommand's own usage; a short demo says why drifts were missed;
+    one column cannot be both label and id; graph streams are named as edge streams."""
+    r = run("demo", "--fiel", "x")
+    assert r.returncode == 2 and "usage: streamsvc demo" in r.stderr and "--count" in r.stderr
+    r = run("demo", "--count", "2000", "--out", str(tmp_path / "d"))
+    assert r.returncode == 0, r.stderr
+    assert "missed (within the first 1,500 examples)" in r.stdout
+    assert "missed (the stream ended 500 examples after it)" in r.stdout
+    (tmp_path / "m.csv").write_text("id,a,label\n1,2,x\n2,3,y\n")
+    r = run("demo", "--file", str(tmp_path / "m.csv"), "--target", "id", "--id-column", "id")
+    assert r.returncode == 2 and "must be different columns" in r.stderr
+    r = run("demo", "--stream", "graph-community")
+    assert r.returncode == 2 and "is an edge stream" in r.stderr
+
+
+def test_data_alerts_quote_feature_names() -> None:
+    from agents.alerts import describe, moved
+
+    assert moved({"features": ["5"]}) == "feature '5'"
+    assert moved({"features": ["5", "a"], "predictions_moved": True}) == \
+        "features '5', 'a' and the predictions' mix"
+    assert moved({"predictions_moved": True}) == "the predictions' mix"
+    line = describe({"kind": "data", "position": 3000, "severity": "medium", "features": ["5"],
+                     "max_psi": 0.4})
+    assert line == "data drift at event 3000 (medium): feature '5' moved (PSI up to 0.4)"
