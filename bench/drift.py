@@ -97,6 +97,28 @@ def _hyperplane(n: int, seed: int):
     return iter(gen.take(n))
 
 
+def _stagger(n: int, seed: int):
+    concepts = [datasets.synth.STAGGER(classification_function=f, seed=seed * 10 + i)
+                for i, f in enumerate((0, 1, 2, 0))]
+    return compose(concepts, [n // 4, n // 2, 3 * n // 4], 1, n, seed)
+
+
+def _sine(n: int, seed: int):
+    concepts = [datasets.synth.Sine(classification_function=f, seed=seed * 10 + f, has_noise=True)
+                for f in (0, 1, 2, 3)]
+    return compose(concepts, [n // 4, n // 2, 3 * n // 4], 1, n, seed)
+
+
+def _random_tree(n: int, seed: int):
+    gen = datasets.synth.RandomTree(seed_tree=seed, seed_sample=seed + 1, n_classes=3,
+                                    n_num_features=5, n_cat_features=5, max_tree_depth=6)
+    return iter(gen.take(n))
+
+
+def _waveform(n: int, seed: int):
+    return iter(datasets.synth.Waveform(seed=seed, has_noise=True).take(n))
+
+
 #: generator families that are not in ``streamsvc.streams`` and were never used to choose
 #: DriftMoE's defaults (``--streams unseen``): the robustness check of issue 11
 UNSEEN: dict[str, StreamSpec] = {
@@ -130,6 +152,37 @@ UNSEEN: dict[str, StreamSpec] = {
             _mixed,
             2,
             abrupt=True,
+        ),
+        # added after every default was fixed (session 14): families nobody looked at before
+        StreamSpec(
+            "stagger-abrupt",
+            "STAGGER (size, colour, shape), functions 0→1→2→0, abrupt",
+            _stagger,
+            2,
+            abrupt=True,
+        ),
+        StreamSpec(
+            "sine-abrupt",
+            "Sine (2 numeric attributes + 2 noise), functions 0→1→2→3, abrupt",
+            _sine,
+            2,
+            abrupt=True,
+        ),
+        StreamSpec(
+            "random-tree",
+            "random tree (5 numeric, 5 categorical attributes, depth 6), 3 classes, stationary",
+            _random_tree,
+            3,
+            abrupt=False,
+            drifting=False,
+        ),
+        StreamSpec(
+            "waveform",
+            "Waveform (40 attributes, 19 of them noise), 3 classes, stationary",
+            _waveform,
+            3,
+            abrupt=False,
+            drifting=False,
         ),
     )
 }
