@@ -158,5 +158,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     log.info("streamsvc worker %s: broker=%s (%s) models=%s", app.streamsvc_engine.worker_id,
              settings.broker, settings.security.describe(),
              ", ".join(f"{n}({m.kind})" for n, m in settings.models.items()))
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    # the command line's logging setup stays (one line format for every logger, before and
+    # after Faust starts); Faust would otherwise install its own format on the root logger
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.spinner = None  # its start-up spinner writes terminal codes even into a log file
     worker.execute_from_commandline()
