@@ -103,7 +103,11 @@ def test_idle_partition_orphan_expires_after_restart_under_changed_config(
                                                 "config": "arf"}, "action": "kept"}
         c = workers["wb"]["counters"]
         assert c["records"] == 0 and c["replayed"] == 0, f"the partition was not idle: {c}"
-        assert "Keeping what it learned" in service.log_of(b)
+        log_b = service.log_of(b)
+        assert "Keeping what it learned" in log_b
+        # one line format before and after Faust starts, and no terminal codes in a log file
+        assert "\x1b" not in log_b and not [ln for ln in log_b.splitlines()
+                                             if ln.startswith("[20")], log_b
     finally:
         prod.close()
         status.close()
