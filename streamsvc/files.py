@@ -488,6 +488,10 @@ class ExampleFile:
             return parsed
         if len(parsed) != len(self.columns):
             few = len(parsed) < len(self.columns)
+            if any("\n" in cell for cell in parsed):  # a quote that is never closed
+                return _RowError('a quote (") opened in this row is never closed, so the lines '
+                                 "after it were read into this row; close the quote",
+                                 "unclosed quote")
             return _RowError(f"{len(parsed)} value{'s' if len(parsed) != 1 else ''}, but the "
                              f"header has {len(self.columns)} columns",
                              "too few values" if few else "too many values")

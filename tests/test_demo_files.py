@@ -177,3 +177,11 @@ def test_a_pandas_export_with_its_index_and_a_gap_in_the_labels(tmp_path: Path) 
     assert status["examples_learned"] == 299 and status["accuracy"] > 0.85
     # the rolling window (1,000 by default) over 299 examples is said as 299
     assert f"rolling acc.    {status['rolling_accuracy']:.4f} (last 299 examples)" in r.stdout
+
+
+def test_an_unclosed_quote_is_named_as_the_reason(tmp_path: Path) -> None:
+    csv = tmp_path / "q.csv"
+    csv.write_text("a,b,label\n1,2,x\n\"3,4,y\n5,6,x\n7,8,y\n")
+    r = demo("--file", str(csv), "--out", str(tmp_path / "o"))
+    no_traceback(r)
+    assert f"{csv.name}:3: skipped: a quote (\") opened in this row is never closed" in r.stderr
