@@ -5,6 +5,7 @@ after it has already printed "startup complete"."""
 from __future__ import annotations
 
 import argparse
+import errno
 import socket
 
 
@@ -39,7 +40,7 @@ def port_problem(port: int, host: str = "127.0.0.1", who: str = "another `stream
         except socket.gaierror:
             return f"cannot listen on host {host!r}: no such address on this machine"
         except OSError as exc:
-            if exc.errno == 99:  # EADDRNOTAVAIL
+            if exc.errno == errno.EADDRNOTAVAIL:
                 return f"cannot listen on {host}: that address is not on this machine"
             return (f"port {port} is already in use ({who}?); stop it or pass --port with a "
                     "free port")
