@@ -28,3 +28,11 @@ def test_model_values_solve_the_counted_model_exactly():
 def test_model_values_converge_to_the_true_values():
     err = model_values(5, 1.0, walk(5, -1.0, seed=0, steps=100_000)) - true_values(5, 1.0, -1.0)
     assert np.sqrt(np.mean(err**2)) < 0.03
+
+
+def test_the_worst_case_is_told_from_its_own_episodes():
+    from bench.td import worst_case
+
+    text = worst_case(5, 1.0, -1.0, seed=0, steps=2000)
+    ends = [nxt for _, _, nxt, done in walk(5, -1.0, seed=0, steps=2000) if done]
+    assert f"{len(ends)} episodes, {sum(e == 0 for e in ends)} ending left" in text
