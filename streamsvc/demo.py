@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.alerts import describe, match_drifts, moved
+from agents.alerts import build_reference_detector, describe, match_drifts, moved
 from agents.host import HostLimits
 from agents.messages import BadRecord, dead_letter
 from agents.processor import Processor
@@ -184,7 +184,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         _feed(view, proc, alerts, _worker_status(n, bad, n_out, dead_by_reason))
     status = statuses[0] if statuses else {}
     (out / "status.json").write_text(json.dumps(status, indent=2))
-    _summary(args.model, spec.kind, title, n, bad, elapsed, status, alerts, drifts, out,
+    _summary(args.model, spec, title, n, bad, elapsed, status, alerts, drifts, out,
              settings.worker["rolling_window"])
     code = _rejected_summary(rejected, n, args.file)
     if server is not None:
@@ -233,31 +233,28 @@ def _rejected_summary(rejected: Any, n: int, file: str | None) -> int:
     return 0
 
 
-def _summary(model: str, kind: str, title: str, n: int, bad: int, elapsed: float,
+def _summary(model: str, spec: Any, title: str, n: int, bad: int, elapsed: float,
              status: dict[str, Any], alerts: list[dict[str, Any]],
              drifts: list[tuple[int, int]], out: Path, window: int) -> None:
     acc = status.get("accuracy")
-    print(f"\n== streamsvc demo: {model} ({kind}) on {title} ==")
+    print(f"\n== streamsvc demo: {model} ({spec.kind}) on {title} ==")
     print(f"examples        {n} in {elapsed:.1f}s ({n / max(elapsed, 1e-9):,.0f}/s)")
     print(f"learned         {status.get('examples_learned', 0)}")
     print(f"accuracy        {acc:.4f} (prequential)" if acc is not None else "accuracy        –")
     if status.get("rolling_accuracy") is not None:
         last = min(window, status.get("examples_learned") or window)
         print(f"rolling acc.    {status['rolling_accuracy']:.4f} (last {last} examples)")
-    _drift_summary(alerts, drifts, status, n)
+    _drift_summary(alerts, drifts, status, n, _reference_blind_spot(spec))
     if bad:
         print(f"dead letters    {bad} (see {out / 'dead-letters.jsonl'})")
     print(f"outputs         {out}/predictions.jsonl, drift-alerts.jsonl, status.json")
 
 
-def _reference_blind_spot() -> int:
-    """How many first labelled examples the frozen-reference detector cannot alert in."""
-    import inspect
-
-    from models.reference_drift import ReferenceDriftDetector
-
-    p = inspect.signature(ReferenceDriftDetector).parameters
-    return int(p["window"].default) + int(p["calibrate"].default)
+def _reference_blind_spot(spec: Any) -> int:
+    """How many first labelled examples this model's frozen-reference detector cannot alert
+    in, as configured (0: the model has none)."""
+    det = build_reference_detector(spec)
+    return 0 if det is None else det.window + det.calibrate
 
 
 def _drift_windows(points: list[int], width: int) -> list[tuple[int, int]]:
@@ -268,7 +265,7 @@ def _drift_windows(points: list[int], width: int) -> list[tuple[int, int]]:
 
 
 def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
-                   status: dict[str, Any], n: int, within: int = 2000) -> None:
+                   status: dict[str, Any], n: int, blind: int, within: int = 2000) -> None:
     """Which true drifts the published alerts found, with what delay, and the false alarms."""
     concept = [a["position"] for a in alerts if a.get("kind", "concept") == "concept"]
     data = [a for a in alerts if a.get("kind") == "data"]
@@ -278,7 +275,7 @@ def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
         print(f"true drifts at  {', '.join(str((a + b) // 2) for a, b in drifts)}")
         print(f"detected        {found} of {len(drifts)} within {within:,} examples of the "
               "change (concept alerts)")
-        blind, early = _reference_blind_spot(), False
+        early = False
         for (start, end), d in zip(drifts, delays, strict=True):
             where = str(start) if start == end else f"{start}–{end}"
             why = ""
