@@ -338,6 +338,22 @@ def test_pickle_round_trip_and_clone(cls):
     assert fresh.seed == 4
 
 
+def test_td_pickled_before_the_skip_path_keeps_learning_without_one():
+    # a checkpoint written before StreamTD had `skip` restores as the model it was (its
+    # network has no skip path) and goes on learning from where it stopped
+    m = StreamTD(seed=4, skip=False)
+    stream = _cartpole_like_stream(0, 40, dim=3)
+    for tr in stream[:30]:
+        m.step("a", *tr)
+    state = dict(m.__dict__)
+    del state["skip"]
+    old = StreamTD.__new__(StreamTD)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.skip is False and old.net.skip_w is None and old.clone().skip is False
+    for tr in stream[30:]:
+        assert m.step("a", *tr) == old.step("a", *tr)
+
+
 def test_seeded_runs_are_reproducible():
     outs = []
     for _ in range(2):

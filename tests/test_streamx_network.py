@@ -32,11 +32,12 @@ def _numeric_grad(net: MLP, x: np.ndarray, dout: np.ndarray, h: float = 1e-6) ->
     return g
 
 
+@pytest.mark.parametrize("skip", [False, True])
 @pytest.mark.parametrize("hidden", [(8, 6), (5,), (7, 7, 4)])
-def test_backward_matches_finite_differences(hidden):
+def test_backward_matches_finite_differences(hidden, skip):
     rng = np.random.default_rng(1)
     # dense init (sparsity 0) and random biases so every parameter gets a non-trivial gradient
-    net = MLP(4, 3, hidden, sparsity=0.0, rng=rng)
+    net = MLP(4, 3, hidden, sparsity=0.0, rng=rng, skip=skip)
     net.theta[:] = rng.normal(size=net.size)
     x = rng.normal(size=4)
     dout = rng.normal(size=3)
@@ -75,6 +76,32 @@ def test_sparse_init_zeroes_90_percent_of_each_unit_inputs():
     net = MLP(10, 2, (32, 32), rng=np.random.default_rng(0))
     for _, b in net.layers:
         assert (b == 0).all()
+
+
+def test_skip_path_is_linear_in_the_inputs_and_starts_at_zero():
+    rng = np.random.default_rng(3)
+    net = MLP(3, 2, (6, 5), sparsity=0.5, rng=rng, skip=True)
+    plain = MLP(3, 2, (6, 5), sparsity=0.5, rng=np.random.default_rng(3))
+    assert net.size == plain.size + 2 * 3
+    x = rng.normal(size=3)
+    np.testing.assert_allclose(net.forward(x)[0], plain.forward(x)[0])  # zero at start
+    net.skip_w[...] = [[1.0, 2.0, 3.0], [0.0, -1.0, 0.0]]
+    assert np.shares_memory(net.skip_w, net.theta)
+    np.testing.assert_allclose(net.forward(x)[0] - plain.forward(x)[0], net.skip_w @ x)
+    clone = pickle.loads(pickle.dumps(net))
+    clone.theta[-1] += 1.0  # the last block of theta is the skip path, still a view after pickling
+    assert clone.skip_w[1, 2] == 1.0
+    np.testing.assert_allclose(clone.forward(x)[0][1] - net.forward(x)[0][1], x[2])
+
+
+def test_network_pickled_before_the_skip_path_loads_without_one():
+    net = MLP(3, 2, (4,), rng=np.random.default_rng(0))
+    state = net.__getstate__()
+    del state["skip"]
+    old = MLP.__new__(MLP)
+    old.__setstate__(state)
+    assert old.skip is False and old.skip_w is None
+    np.testing.assert_allclose(old.forward(np.ones(3))[0], net.forward(np.ones(3))[0])
 
 
 def test_network_pickle_keeps_views_linked():

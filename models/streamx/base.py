@@ -145,11 +145,16 @@ class StreamLearner(base.Base):
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
+    def _skip_path(self) -> bool:
+        """Whether the network has a linear path from inputs to outputs (see ``MLP``)."""
+        return False
+
     # ---- construction and validation --------------------------------------------------
     def _build(self, dim: int) -> None:
         self.obs_dim_ = dim
         n_in = dim + (1 if self.time_limit else 0)
-        self.net = MLP(n_in, self._n_outputs(), self.hidden, self.sparsity, self._rng)
+        self.net = MLP(n_in, self._n_outputs(), self.hidden, self.sparsity, self._rng,
+                       skip=self._skip_path())
         self._obs_norm = ObservationNormalizer(dim) if self.normalize_obs else None
         self._xbuf_len = n_in
 

@@ -43,6 +43,13 @@ class MLP:
 
     ``layers`` holds (W, b) views into ``theta`` with W shaped (out, in) so each row is one
     unit's fan-in (what sparse init talks about). ``grad_layers`` mirrors it into ``grad``.
+
+    ``skip`` adds a linear path from the inputs straight to the outputs (``W_skip``, zero at
+    start, the last block of ``theta``). Why: LayerNorm makes the hidden features blind to
+    the inputs' scale along a direction, and a value that is linear in the inputs (a ramp
+    over one numeric feature; on one-hot inputs, one value per state) is what a TD learner
+    most often has to find. With the path, that part is learned like linear TD (tabular on
+    one-hot states), and the hidden layers only carry what is left.
     """
 
     def __init__(
@@ -52,6 +59,7 @@ class MLP:
         hidden: Sequence[int] = (32, 32),
         sparsity: float = 0.9,
         rng: np.random.Generator | None = None,
+        skip: bool = False,
     ) -> None:
         if n_in < 1 or n_out < 1 or any(h < 1 for h in hidden):
             raise ValueError(f"layer sizes must be >= 1, got in={n_in} hidden={hidden} out={n_out}")
@@ -59,15 +67,27 @@ class MLP:
         self.n_in = int(n_in)
         self.n_out = int(n_out)
         self.hidden = tuple(int(h) for h in hidden)
-        sizes = (self.n_in, *self.hidden, self.n_out)
-        shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
-        self.size = sum(o * i + o for o, i in shapes)
+        self.skip = bool(skip)
+        shapes = self._shapes()
+        self.size = sum(o * i + o for o, i in shapes) + (self.n_out * self.n_in if skip else 0)
         self.theta = np.zeros(self.size)
         self.grad = np.zeros(self.size)
+        self._relink()
+        for W, _ in self.layers:  # biases (and the skip path) stay zero
+            sparse_init(W, sparsity, rng)
+
+    def _shapes(self) -> list[tuple[int, int]]:
+        sizes = (self.n_in, *self.hidden, self.n_out)
+        return [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+
+    def _relink(self) -> None:
+        """(Re)build the views into ``theta`` / ``grad`` (after construction or unpickling)."""
+        shapes = self._shapes()
         self.layers = self._views(self.theta, shapes)
         self.grad_layers = self._views(self.grad, shapes)
-        for W, _ in self.layers:  # biases stay zero
-            sparse_init(W, sparsity, rng)
+        n_skip = self.n_out * self.n_in if self.skip else 0
+        self.skip_w = self.theta[self.size - n_skip:].reshape(-1, self.n_in) if n_skip else None
+        self.skip_g = self.grad[self.size - n_skip:].reshape(-1, self.n_in) if n_skip else None
         self._link()
 
     def _link(self) -> None:
@@ -88,16 +108,14 @@ class MLP:
     # pickling: views would be pickled as independent copies, so rebuild them from the flat vectors
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["layers"], state["grad_layers"], state["_fwd"]
+        for view in ("layers", "grad_layers", "_fwd", "skip_w", "skip_g"):
+            state.pop(view, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("skip", False)  # pickled before the skip path existed
         self.__dict__.update(state)
-        sizes = (self.n_in, *self.hidden, self.n_out)
-        shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
-        self.layers = self._views(self.theta, shapes)
-        self.grad_layers = self._views(self.grad, shapes)
-        self._link()
+        self._relink()
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Return (outputs, cache); the cache holds what ``backward`` needs for this input.
@@ -121,6 +139,8 @@ class MLP:
         W, b = self.layers[-1]
         out = dot(W, h)
         out += b
+        if self.skip_w is not None:
+            out += dot(self.skip_w, x)
         cache.append(h)
         return out, tuple(cache)
 
@@ -148,6 +168,8 @@ class MLP:
         gW, gb = self.grad_layers[-1]
         np.dot(dout[:, None], h[None, :], out=gW)
         gb[...] = dout
+        if self.skip_g is not None:
+            np.dot(dout[:, None], cache[0][0][None, :], out=self.skip_g)
         self._backward_hidden(cache, np.dot(dout, self.layers[-1][0]))
         return self.grad
 
@@ -158,5 +180,8 @@ class MLP:
         gW[index] = cache[-1]
         gb.fill(0.0)
         gb[index] = 1.0
+        if self.skip_g is not None:
+            self.skip_g.fill(0.0)
+            self.skip_g[index] = cache[0][0]
         self._backward_hidden(cache, self.layers[-1][0][index])
         return self.grad
