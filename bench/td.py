@@ -85,11 +85,18 @@ def model_rms(n: int, gamma: float, left: float, seed: int, steps: int) -> float
     return float(np.sqrt(np.mean(err**2)))
 
 
-def random_walk(n: int, gamma: float, left: float, seed: int, steps: int, bar: tqdm) -> dict:
+ENCODINGS = ("onehot", "index")
+
+
+def random_walk(n: int, gamma: float, left: float, seed: int, steps: int, bar: tqdm,
+                skip: bool = True, encoding: str = "onehot") -> dict:
     """Shipped-default StreamTD vs tabular TD(λ) and the maximum-likelihood model on the same
-    transitions; RMS at the end."""
-    eye, tv = np.eye(n), true_values(n, gamma, left)
-    td = StreamTD(gamma=gamma, seed=seed)
+    transitions; RMS at the end. ``skip=False``: the network without its linear skip path.
+    ``encoding="index"``: StreamTD sees each state as one number, its index / (n - 1), instead
+    of one-hot (the references are tabular either way)."""
+    eye = np.eye(n) if encoding == "onehot" else (np.arange(n) / (n - 1))[:, None]
+    tv = true_values(n, gamma, left)
+    td = StreamTD(gamma=gamma, seed=seed, skip=skip)
     tab, z = np.zeros(n), np.zeros(n)
     seen = []
     for s, r, nxt, done in walk(n, left, seed, steps):
@@ -108,7 +115,7 @@ def random_walk(n: int, gamma: float, left: float, seed: int, steps: int, bar: t
             "model": rms(model_values(n, gamma, seen))}
 
 
-def sensor(seed: int, steps: int, bar: tqdm) -> dict:
+def sensor(seed: int, steps: int, bar: tqdm, skip: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     gamma, period = 0.9, 50
     t = np.arange(steps + 2)
@@ -117,7 +124,7 @@ def sensor(seed: int, steps: int, bar: tqdm) -> dict:
     G = np.zeros(steps + 2)  # G[t] = Σ_k γ^k c[t+k+1]
     for i in range(steps, -1, -1):
         G[i] = c[i + 1] + gamma * G[i + 1]
-    td = StreamTD(gamma=gamma, seed=seed)
+    td = StreamTD(gamma=gamma, seed=seed, skip=skip)
     pred, ema, ref = np.zeros(steps), c[0], np.zeros(steps)
     for i in range(steps):
         obs = [math.sin(2 * np.pi * i / period), math.cos(2 * np.pi * i / period), c[i], c[i - 1] if i else c[0]]
@@ -173,6 +180,12 @@ def main() -> None:
     ap.add_argument("--floor-seeds", type=int, default=200,
                     help="also the maximum-likelihood model alone on seeds 0..N-1 of each 5- and "
                     "19-state walk (how often these transitions themselves allow no RMS below 0.1)")
+    ap.add_argument("--no-skip", action="store_true",
+                    help="StreamTD without its linear skip path (skip=False), for comparison; "
+                    "implies --no-doc")
+    ap.add_argument("--encoding", choices=ENCODINGS, default="onehot",
+                    help="how StreamTD sees a walk's state: one-hot (default) or its index as one "
+                    "number; anything but one-hot implies --no-doc")
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--section", default="td", help="section of docs/bench-streamx.md to (re)write")
     args = ap.parse_args()
@@ -183,8 +196,9 @@ def main() -> None:
     with tqdm(total=total, desc="stream TD(λ)", unit="step", mininterval=1.0) as bar:
         for seed in args.seeds:
             for task in tasks:
-                walks[task].append(random_walk(*task, seed, args.steps, bar))
-            sens.append(sensor(seed, args.sensor_steps, bar))
+                walks[task].append(random_walk(*task, seed, args.steps, bar, skip=not args.no_skip,
+                                               encoding=args.encoding))
+            sens.append(sensor(seed, args.sensor_steps, bar, skip=not args.no_skip))
     lines, n_pass, n_bar, n_model, n_avoidable = [], 0, 0, 0, 0
     for (n, gamma, left), runs in walks.items():
         rms = [r["rms"] for r in runs]
@@ -221,7 +235,7 @@ def main() -> None:
         print(row)
     print(f"{n_pass}/{n_bar} runs on the 5- and 19-state walks below 0.1 (the maximum-likelihood model: "
           f"{n_model}/{n_bar}; StreamTD at or above 0.1 where the model is below: {n_avoidable})")
-    if args.no_doc:
+    if args.no_doc or args.no_skip or args.encoding != "onehot":
         return
     title = "" if args.section == "td" else f" — seeds {args.seeds[0]}–{args.seeds[-1]}"
     body = f"""## Stream TD(λ): random walks and a drifting sensor stream (shipped defaults){title}
@@ -232,8 +246,8 @@ Machine: {machine()}
 **Random walks** (one-hot states, start in the middle, +1 at the right end and 0 or -1 at
 the left end, episodic; {args.steps} transitions per run through `learn_one`; seeds
 {", ".join(map(str, args.seeds))}, not used to choose the defaults, which were set on seeds
-0–9). Learner: `StreamTD(gamma=γ, seed=s)`, everything else default (κ = 8, λ = 0.5, reward
-scale floored at 1, predictions from the average of the weights since the last restart, an
+0–9). Learner: `StreamTD(gamma=γ, seed=s)`, everything else default (κ = 8, λ = 0.5, a
+linear skip path from the inputs to the output, reward scale floored at 1, predictions from the average of the weights since the last restart, an
 EMA of horizon 10k steps beyond that, restarted when live and average differ by more than 4
 RMS TD errors). RMS error over
 the states after the last transition, mean and worst over seeds. References in the same
