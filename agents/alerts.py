@@ -212,18 +212,23 @@ def match_drifts(positions: list[int], windows: list[tuple[int, int]], within: i
                  ) -> tuple[list[int | None], list[int]]:
     """Match alert positions to true drifts.
 
-    A drift whose window is ``(start, end)`` (abrupt: start = end) is found by the first alert
-    in ``[start, end + within]``; returns each drift's delay from ``start`` (None: missed)
-    and the positions that match no drift (false alarms).
+    An alert belongs to the latest drift that started at or before it and whose window
+    ``(start, end)`` (abrupt: start = end) extended by ``within`` contains it; so one alert is
+    never credited to two drifts. A drift is found by the first alert that belongs to it;
+    returns each drift's delay from ``start`` (None: missed) and the positions that belong to
+    no drift (false alarms).
     """
-    pos = sorted(positions)
-    delays: list[int | None] = []
-    used: set[int] = set()
-    for start, end in windows:
-        hit = [p for p in pos if start <= p <= end + within]
-        delays.append(hit[0] - start if hit else None)
-        used.update(hit)
-    return delays, [p for p in pos if p not in used]
+    first: dict[int, int] = {}
+    false: list[int] = []
+    for p in sorted(positions):
+        owners = [k for k, (start, end) in enumerate(windows) if start <= p <= end + within]
+        if not owners:
+            false.append(p)
+            continue
+        k = max(owners, key=lambda k: windows[k][0])
+        first.setdefault(k, p)
+    delays = [first[k] - windows[k][0] if k in first else None for k in range(len(windows))]
+    return delays, false
 
 
 def moved(alert: dict[str, Any]) -> str:
@@ -243,13 +248,17 @@ def describe(alert: dict[str, Any]) -> str:
         return (f"data drift at event {at} ({alert.get('severity')}): {moved(alert)} moved "
                 f"(PSI up to {alert.get('max_psi')})")
     if alert.get("detector") == "reference":
+        kind = _KIND_WORDS.get(alert.get("reference_kind"), "")
+        own = alert.get("live_model") or {}
         live = ("the live model has adapted already" if alert.get("learner_adapted")
                 else "the live model is affected")
-        kind = _KIND_WORDS.get(alert.get("reference_kind"), "")
+        if own.get("error_rate_before") is not None and own.get("error_rate_after") is not None:
+            live += f" (its error {own['error_rate_before']} → {own['error_rate_after']})"
         return (f"concept drift at example {at} ({alert.get('severity')}), seen by the frozen "
-                f"reference model{f' ({kind})' if kind else ''}; {live}: its error {alert.get('error_rate_before')} over "
-                f"{alert.get('window_before')} → {alert.get('error_rate_after')} over "
-                f"{alert.get('window_after')} examples")
+                f"reference model{f' ({kind})' if kind else ''}: the reference's error "
+                f"{alert.get('error_rate_before')} over {alert.get('window_before')} → "
+                f"{alert.get('error_rate_after')} over {alert.get('window_after')} examples; "
+                f"{live}")
     return (f"concept drift at example {at}: {alert.get('direction')} "
             f"({alert.get('severity')}), error {alert.get('error_rate_before')} over "
             f"{alert.get('window_before')} → {alert.get('error_rate_after')} over "

@@ -330,11 +330,13 @@ class DataDriftDetector:
         ev: dict[str, Any] = {"psi": round(psi, 4), "chi2": round(stat, 1), "df": df,
                               "type": "numeric" if f.numeric else "categorical"}
         if f.numeric:
-            ev["bin_edges"] = [round(e, 6) for e in f.edges]
+            ev["bin_edges"] = [round(float(e), 6) for e in f.edges]
         else:
             ev["categories"] = f.labels
-        ev["reference_share"] = [round(v / nr, 4) for v in ref]
-        ev["current_share"] = [round(v / nc, 4) for v in cur]
+        # plain floats: numpy scalars are not JSON for every encoder (the worker's orjson
+        # refused them, and the alert was dead-lettered with its event)
+        ev["reference_share"] = [round(float(v / nr), 4) for v in ref]
+        ev["current_share"] = [round(float(v / nc), 4) for v in cur]
         return ev
 
     # -- inspection -------------------------------------------------------------------------

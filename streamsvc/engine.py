@@ -445,8 +445,8 @@ class BatchEngine:
 
     def _send(self, out: Out, origin: tuple) -> None:
         role, key, value = out
-        try:
-            body = orjson.dumps(value)
+        try:  # numpy scalars/arrays in a learner's output are numbers, not an error
+            body = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
         except (TypeError, orjson.JSONEncodeError) as exc:
             self._undeliverable(origin, f"output could not be encoded: {exc}")
             return

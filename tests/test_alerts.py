@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -159,6 +160,10 @@ def test_host_raises_data_alerts_with_no_label_at_all() -> None:
     a = alerts[0]
     assert 5000 <= a["position"] <= 7000 and a["features"] == ["a"]
     assert a["severity"] == "high" and a["evidence"]["a"]["type"] == "numeric"
+    # plain JSON for any encoder: numpy floats in the evidence were refused by the worker's
+    # orjson, and the alert went to dead-letters with its event
+    orjson.dumps(a)
+    assert all(type(v) is float for v in a["evidence"]["a"]["current_share"])
 
 
 # -- the frozen reference ------------------------------------------------------------------
@@ -256,10 +261,25 @@ def test_alerts_endpoint_lists_newest_first() -> None:
     assert [a["position"] for a in got] == [5000, 4000, 3000, 2000, 1000]
 
 
+def test_a_reference_alert_line_says_whose_error_is_whose() -> None:
+    from agents.alerts import describe
+
+    line = describe({"kind": "concept", "detector": "reference", "position": 1797,
+                     "severity": "high", "error_rate_before": 0.3851, "window_before": 509,
+                     "error_rate_after": 0.5556, "window_after": 288, "learner_adapted": True,
+                     "live_model": {"error_rate_before": 0.3556, "error_rate_after": 0.3681}})
+    assert "the reference's error 0.3851 over 509 → 0.5556 over 288 examples" in line
+    assert line.endswith("the live model has adapted already (its error 0.3556 → 0.3681)")
+
+
 def test_match_drifts() -> None:
     delays, false = match_drifts([900, 1100, 2500, 7600], [(1000, 1000), (5000, 5000),
                                                             (6000, 6500)])
     assert delays == [100, None, 1600] and false == [900]
+    # one alert is credited to one drift: the latest that started before it (led-gradual's
+    # demo once said "3 of 3" from two alerts, the second credited to two drifts)
+    delays, false = match_drifts([1797, 3925], [(1125, 1375), (2375, 2625), (3625, 3875)])
+    assert delays == [672, None, 300] and false == []
 
 
 def test_demo_prints_which_true_drifts_were_found(tmp_path) -> None:
