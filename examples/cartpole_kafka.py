@@ -29,11 +29,12 @@ from streamsvc.rl_client import TransitionClient
 
 def play(bootstrap: str, episodes: int, model: str | None, seed: int = 0,
          transitions: str = "transitions", actions: str = "actions",
-         max_steps: int = 500, policy: Any = None) -> tuple[list[float], dict[str, float]]:
+         max_steps: int = 500, policy: Any = None, timeout: float = 30.0
+         ) -> tuple[list[float], dict[str, float]]:
     """Play `episodes`; `policy(answer) -> action` (default: the answer's `action`)."""
     policy = policy or (lambda ans: ans["action"])
     env = gym.make("CartPole-v1", max_episode_steps=max_steps)
-    client = TransitionClient(bootstrap, transitions, actions, model=model)
+    client = TransitionClient(bootstrap, transitions, actions, model=model, timeout=timeout)
     returns = []
     try:
         for ep in trange(episodes, desc="episodes", unit="ep"):
@@ -57,10 +58,18 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--broker", default=os.environ.get("STREAMSVC_BROKER", "127.0.0.1:9092"))
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--model", default=None, help="stream_q model name (default: the only one)")
+    p.add_argument("--model", default=None,
+                   help="stream_q model name; needed when the worker has more than one "
+                   "stream_q/stream_td model (default: the only one)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for each answer before giving up (default 30)")
     args = p.parse_args()
-    returns, lat = play(broker_to_bootstrap(args.broker), args.episodes, args.model, args.seed)
+    try:
+        returns, lat = play(broker_to_bootstrap(args.broker), args.episodes, args.model,
+                            args.seed, timeout=args.timeout)
+    except TimeoutError as exc:  # one sentence, not a traceback: it is the usual first error
+        raise SystemExit(f"cartpole_kafka: {exc}") from None
     print(f"returns: {returns}")
     print(f"round-trip latency per step (ms): {lat}")
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from streamsvc import __version__
+from streamsvc.argtypes import at_least
 from streamsvc.ports import any_port_arg, port_arg, port_problem
 
 EPILOG = """\
@@ -126,11 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", "-n", type=int, default=None,
                    help="number of records (synthetic default: 10000)")
     p.add_argument("--seed", type=int, default=42, help="synthetic stream seed")
-    p.add_argument("--rate", type=float, default=0.0, help="records per second (0: as fast as "
+    p.add_argument("--rate", type=at_least(0, float), default=0.0, help="records per second (0: as fast as "
                    "possible)")
     p.add_argument("--labels-to", metavar="TOPIC", help="send labels separately to this topic "
                    "(delayed-label mode) instead of inside the event")
-    p.add_argument("--label-delay", type=int, default=0, help="in delayed-label mode, send each "
+    p.add_argument("--label-delay", type=at_least(0), default=0, help="in delayed-label mode, send each "
                    "label this many events after its event")
     p.add_argument("--new-topic", action="store_true", help="allow a --topic/--labels-to that "
                    "neither exists nor is one of the service's topics (Kafka creates it); "
@@ -140,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("topic", help="topic name, e.g. predictions, drift-alerts, dead-letters")
     p.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
-    p.add_argument("--max", type=int, default=0, help="stop after this many messages")
-    p.add_argument("--timeout", type=float, default=0.0,
+    p.add_argument("--max", type=at_least(0), default=0,
+                   help="stop after this many messages (0: no limit)")
+    p.add_argument("--timeout", type=at_least(0, float), default=0.0,
                    help="stop after this many idle seconds (0: never)")
 
     p = sub.add_parser("demo", help="run the learners in-process on a drifting stream (no "
@@ -185,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=any_port_arg, default=9092, help="client port (default 9092; 0: any "
                    "free port)")
     p.add_argument("--data-dir", help="keep broker data here across runs (default: temporary)")
-    p.add_argument("--partitions", type=int, default=4, help="default partitions of new topics")
+    p.add_argument("--partitions", type=at_least(1), default=4,
+                   help="default partitions of new topics (default 4)")
 
     p = sub.add_parser("schemas", help="write the topics' message shapes as JSON Schema files "
                        "and an AsyncAPI document (what docs/schemas/ holds)")

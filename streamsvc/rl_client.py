@@ -57,8 +57,11 @@ class TransitionClient:
                     if ans.get("agent") == self.agent and ans.get("seq") == self._seq:
                         self.latencies.append(time.perf_counter() - start)
                         return ans
-        raise TimeoutError(f"no answer for {self.agent} step {self._seq} within "
-                           f"{self.timeout}s (is a worker running with a stream_q model?)")
+        raise TimeoutError(
+            f"no answer for {self.agent} step {self._seq} within {self.timeout:g} s. Is a "
+            f"worker running with a stream_q or stream_td model? With several of them, name "
+            f"one (model={self.model!r} now); `streamsvc tail dead-letters --from-beginning` "
+            f"shows why the service refused a transition")
 
     def latency_ms(self) -> dict[str, float]:
         if not self.latencies:

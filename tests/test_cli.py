@@ -80,6 +80,20 @@ def test_demo_help_names_the_files_it_writes_and_the_bar_ends_full(tmp_path: Pat
     assert r.returncode == 0 and "700/700" in last, last
 
 
+@pytest.mark.parametrize("args, said", [
+    (("dev-broker", "--partitions", "0"), "--partitions: must be at least 1, got 0"),
+    (("dev-broker", "--partitions", "abc"), "'abc' is not a whole number"),
+    (("tail", "predictions", "--timeout", "-2"), "--timeout: must be at least 0, got -2"),
+    (("tail", "predictions", "--max", "-1"), "--max: must be at least 0, got -1"),
+    (("produce", "--synthetic", "sea-abrupt", "--rate", "-5"), "--rate: must be at least 0"),
+    (("produce", "--synthetic", "sea-abrupt", "--label-delay", "-1"), "--label-delay: must be"),
+])
+def test_numbers_below_their_floor_are_refused_when_the_command_line_is_read(args, said) -> None:
+    # dev-broker --partitions 0 was a Java stack trace; tail --timeout -2 waited forever
+    r = run(*args)
+    assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_produce_list() -> None:
     r = run("produce", "--list")
     assert r.returncode == 0 and "sea-abrupt" in r.stdout and "led-gradual" in r.stdout

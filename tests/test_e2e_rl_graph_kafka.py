@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
@@ -70,6 +74,20 @@ def test_cartpole_episodes_through_kafka_with_latency(service: ServiceProcs) -> 
     finally:
         client.close()
         env.close()
+
+
+def test_the_cartpole_example_says_why_it_got_no_answer(kafka_broker: Any) -> None:
+    # no worker reads these topics: the example ends in one sentence that names the usual
+    # causes, not in a TimeoutError traceback
+    pytest.importorskip("gymnasium")
+    example = Path(__file__).resolve().parents[1] / "examples" / "cartpole_kafka.py"
+    r = subprocess.run([sys.executable, str(example), "--broker",
+                        kafka_broker.bootstrap, "--episodes", "1", "--timeout", "3"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "no answer for agent-" in r.stderr and "stream_q or stream_td" in r.stderr
+    assert "streamsvc tail dead-letters" in r.stderr
 
 
 def test_td_values_and_interleaved_agents(service: ServiceProcs) -> None:
