@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -185,6 +186,14 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     from streamsvc.files import BadRow, Example, ExampleFile, FileProblem, is_json_lines
 
     topic = args.topic or settings.topic("events")
+    if args.model and args.model not in settings.models:
+        print(f"warning: model {args.model!r} is not in this configuration (models: "
+              f"{', '.join(sorted(settings.models)) or 'none'}); a worker without it sends "
+              "these records to dead-letters", file=sys.stderr)
+    if args.file and args.topic is None and (meant := _meant_topic(args.file)):
+        print(f"streamsvc produce: the lines of {args.file} look like {meant[0]}, not events: "
+              f"send them with --topic {settings.topic(meant[1])}", file=sys.stderr)
+        return 2
     if args.file and args.target is None and args.labels_to is None and \
             is_json_lines(args.file) and (topic != settings.topic("events")
                                           or _event_lines(args)):
@@ -238,8 +247,33 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         producer.flush()
     finally:
         producer.close()
-    print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    print(f"sent {_records(sent)} to {topic!r} in {time.monotonic() - start:.1f}s",
+          file=sys.stderr)
     return rejected.summary(sent)
+
+
+# (name, key) of the other input topics, by the keys their messages must have
+_SHAPES = (("transitions", "transitions", ("obs",)), ("edges", "edges", ("src", "dst")),
+           ("node labels", "node_labels", ("node", "y")))
+
+
+def _meant_topic(path: str) -> tuple[str, str] | None:
+    """(what, topic key) when most of a JSONL file's first objects have the shape of another
+    input topic's messages (transitions, edges, node labels): sent to `events`, every one
+    would be a dead letter."""
+    from streamsvc.files import BadRow, FileProblem, is_json_lines, read_json_lines
+
+    try:
+        if not is_json_lines(path):
+            return None
+        objs = [o for _, _, o in itertools.islice(read_json_lines(path), 20)
+                if not isinstance(o, BadRow)]
+    except FileProblem:  # said where the file is read for sending
+        return None
+    for what, key, needs in _SHAPES:
+        if objs and sum(all(k in o for k in needs) and "x" not in o for o in objs) * 2 > len(objs):
+            return what, key
+    return None
 
 
 def _event_lines(args: argparse.Namespace) -> bool:
@@ -259,10 +293,6 @@ def _wrong_use(args: argparse.Namespace) -> str | None:
     if args.count is not None and args.count < 1:
         return (f"--count must be at least 1 (got {args.count}); leave it out for the whole "
                 "file or 10000 synthetic records")
-    if args.rate < 0:
-        return f"--rate must be 0 (as fast as possible) or more (got {args.rate:g})"
-    if args.label_delay < 0:
-        return f"--label-delay must be 0 or more (got {args.label_delay})"
     if args.labels_to and args.file and args.target is None:
         return ("--labels-to sends the labels of --target to another topic: name the label "
                 "column with --target")
@@ -318,13 +348,19 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
     sent, start = 0, time.monotonic()
     try:
         bar = tqdm(lines, unit="rec", desc=f"→ {topic}")
-        for _, raw, obj in bar:
+        for line, raw, obj in bar:
             if isinstance(obj, BadRow):
                 rejected.add(bar, obj)
                 continue
             value = raw.encode()
+            extra = {}
             if args.model and "model" not in obj:
-                value = json.dumps({**obj, "model": args.model}).encode()
+                extra["model"] = args.model
+            if "id" not in obj and topic == settings.topic("events"):
+                extra["id"] = str(line)  # an event's id is required: its line, as for CSV rows
+            if extra:
+                obj = {**obj, **extra}
+                value = json.dumps(obj).encode()
             key = str(obj["id"]).encode() if "id" in obj else None
             producer.send(topic, key=key, value=value)
             sent += 1
@@ -334,8 +370,13 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
         producer.flush()
     finally:
         producer.close()
-    print(f"sent {sent} records to {topic!r} in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    print(f"sent {_records(sent)} to {topic!r} in {time.monotonic() - start:.1f}s",
+          file=sys.stderr)
     return rejected.summary(sent)
+
+
+def _records(n: int) -> str:
+    return f"{n} record{'' if n == 1 else 's'}"
 
 
 def _send_label(producer: Any, args: argparse.Namespace, rid: str, y: Any) -> None:
