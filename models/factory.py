@@ -57,22 +57,57 @@ def kind_family(kind: str) -> str:
     return KINDS[kind][0]
 
 
+def wrong_types(cls: Any, params: dict[str, Any]) -> str | None:
+    """Why ``params`` cannot be ``cls``'s: a number or true/false where the constructor's
+    default is one, said in words (a string reaching the constructor failed deep inside it,
+    e.g. "'<' not supported between instances of 'str' and 'int'").
+
+    >>> from models.data_drift import DataDriftDetector
+    >>> wrong_types(DataDriftDetector, {"window": "abc"})
+    "parameter 'window' must be a number (default 1000), got 'abc'"
+    """
+    try:
+        defaults = {n: p.default for n, p in inspect.signature(cls).parameters.items()}
+    except (TypeError, ValueError):
+        return None
+    for name, value in params.items():
+        default = defaults.get(name, inspect.Parameter.empty)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                return f"parameter {name!r} must be true or false, got {value!r}"
+        elif isinstance(default, int | float) and (
+                isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"parameter {name!r} must be a number (default {default!r}), got {value!r}"
+    return None
+
+
+def _target_class(kind: str) -> Any:
+    target = getattr(KINDS[kind][1], "target", None)
+    if target is None:
+        return None
+    module, name = target.rsplit(".", 1)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
 def build_model(kind: str, params: dict[str, Any] | None = None) -> Any:
     """Instantiate a learner; unknown kinds or parameters raise `ModelSpecError` naming them."""
     kind_family(kind)  # validates the kind with a helpful message
     make = KINDS[kind][1]
     params = dict(params or {})
+    cls = _target_class(kind)
+    if cls is not None and (problem := wrong_types(cls, params)):
+        raise ModelSpecError(f"cannot build {kind!r}: {problem}")
     try:
         return make(**params)
     except ModuleNotFoundError as exc:
         raise ModelSpecError(f"model kind {kind!r} is not available: {exc}") from exc
     except TypeError as exc:
-        target = getattr(make, "target", kind)
-        module, name = target.rsplit(".", 1)
         try:
-            cls = getattr(importlib.import_module(module), name)
-            accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
-        except Exception:  # noqa: BLE001 - best effort to list accepted parameters
+            accepted = [p for p in inspect.signature(cls or make).parameters if p != "self"]
+        except (TypeError, ValueError):  # best effort to list accepted parameters
             accepted = []
         bad = [p for p in params if accepted and p not in accepted]
         hint = f"unknown parameter(s) {bad}; " if bad else ""

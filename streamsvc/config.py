@@ -16,7 +16,7 @@ from typing import Any
 
 from agents.alerts import DEFAULT_DETECTOR, DETECTORS, NO_DELTA, build_detector
 from models.data_drift import DataDriftDetector
-from models.factory import ModelSpecError, build_model, kind_family
+from models.factory import ModelSpecError, build_model, kind_family, wrong_types
 from models.reference_drift import ReferenceDriftDetector
 from streamsvc.security import KafkaSecurity, read_secret_file, security_from_config
 
@@ -395,12 +395,16 @@ def _drift_keys(sec: str, m: dict[str, Any], detector: str, delta: float) -> dic
         raise ConfigError(f"config key '{sec}.reference_drift' must be true or false")
     out: dict[str, Any] = {"alert_on": alert_on, "data_drift": data_drift,
                            "reference_drift": reference}
-    for key, build in (("drift_params", lambda p: build_detector(detector, delta, p)),
-                       ("data_drift_params", lambda p: DataDriftDetector(**p)),
-                       ("reference_drift_params", lambda p: ReferenceDriftDetector(**p))):
+    for key, build, cls in (("drift_params", lambda p: build_detector(detector, delta, p), None),
+                            ("data_drift_params", lambda p: DataDriftDetector(**p),
+                             DataDriftDetector),
+                            ("reference_drift_params", lambda p: ReferenceDriftDetector(**p),
+                             ReferenceDriftDetector)):
         params = m.get(key, {})
         if not isinstance(params, dict):
             raise ConfigError(f"config key '{sec}.{key}' must be a table")
+        if cls is not None and (problem := wrong_types(cls, params)):
+            raise ConfigError(f"config key '{sec}.{key}': {problem}")
         try:
             build(params)
         except (TypeError, ValueError) as exc:

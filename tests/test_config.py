@@ -63,6 +63,22 @@ def test_a_wrong_param_for_the_new_kind_fails_naming_the_key(env, key):
         load_settings(None, env)
 
 
+@pytest.mark.parametrize(("env", "said"), [
+    ({f"{PARAMS}__N_EXPERTS": "abc"},
+     "models.default.params': cannot build 'drift_moe': parameter 'n_experts' must be a "
+     "number (default 8), got 'abc'"),
+    ({"STREAMSVC_MODELS__DEFAULT__DATA_DRIFT_PARAMS__WINDOW": "abc"},
+     "models.default.data_drift_params': parameter 'window' must be a number"),
+    ({KIND: "stream_td", f"{PARAMS}__SKIP": "1"}, "parameter 'skip' must be true or false"),
+])
+def test_a_value_of_the_wrong_type_is_named_in_words(env, said):
+    # it used to surface Python's own words: "'<' not supported between instances of 'str'
+    # and 'int'", "not all arguments converted during string formatting"
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, env)
+    assert said in str(err.value)
+
+
 def test_env_kind_change_drops_params_from_a_config_file(tmp_path: Path):
     p = tmp_path / "c.toml"
     p.write_text("[models.default]\nkind = 'drift_moe'\nshards = 2\n"
