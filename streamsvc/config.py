@@ -7,8 +7,10 @@ is checked against the known keys and every model is built once at load time.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +144,8 @@ def _env_overrides(env: dict[str, str], defaults: dict[str, Any] | None = None
         elif var.startswith("STREAMSVC_") and "__" in var:
             path = tuple(p.lower() for p in var[len("STREAMSVC_"):].split("__"))
         else:
+            if var.startswith("STREAMSVC_") and var not in OTHER_VARIABLES:
+                _warn_unknown_variable(var, [*aliases, *OTHER_VARIABLES])
             continue
         node = out
         for p in path[:-1]:
@@ -152,6 +156,26 @@ def _env_overrides(env: dict[str, str], defaults: dict[str, Any] | None = None
         # a key whose default is text stays text ("2024" is an app id, not a number)
         node[path[-1]] = value if isinstance(default, str) else _parse_scalar(value)
     return out
+
+
+# variables read elsewhere (CLI, worker, test tooling, deploy files): not settings, not typos
+OTHER_VARIABLES = ("STREAMSVC_CONFIG", "STREAMSVC_LOG_LEVEL", "STREAMSVC_WORKER_ID",
+                   "STREAMSVC_KAFKA_HOME", "STREAMSVC_KAFKA_USER", "STREAMSVC_REQUIRE_KAFKA",
+                   "STREAMSVC_REQUIRE_BROWSER", "STREAMSVC_DASHBOARD_PNG", "STREAMSVC_CHROMIUM")
+_warned: set[str] = set()
+
+
+def _warn_unknown_variable(var: str, known: list[str]) -> None:
+    """Once per process: a misspelt top-level variable (STREAMSVC_BROKERS) was ignored without
+    a word, so the command went to the default broker."""
+    if var in _warned:
+        return
+    _warned.add(var)
+    close = difflib.get_close_matches(var, known, n=1, cutoff=0.85)
+    hint = f" (did you mean {close[0]}?)" if close else (
+        "; settings are STREAMSVC_<SECTION>__<KEY>, e.g. STREAMSVC_TOPICS__EVENTS")
+    print(f"streamsvc: warning: environment variable {var} is not a streamsvc setting and is "
+          f"ignored{hint}", file=sys.stderr)
 
 
 def _lookup(tree: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -79,6 +79,17 @@ def test_a_value_of_the_wrong_type_is_named_in_words(env, said):
     assert said in str(err.value)
 
 
+def test_a_misspelt_top_level_variable_is_said_not_silently_ignored(capsys):
+    # STREAMSVC_BROKERS used to send to the default broker without a word
+    settings = load_settings(None, {"STREAMSVC_BROKERS": "kafka://elsewhere:9092",
+                                    "STREAMSVC_REQUIRE_KAFKA": "1", "STREAMSVC_WORKER_ID": "w"})
+    err = capsys.readouterr().err
+    assert ("environment variable STREAMSVC_BROKERS is not a streamsvc setting and is ignored "
+            "(did you mean STREAMSVC_BROKER?)") in err
+    assert "REQUIRE_KAFKA" not in err and "WORKER_ID" not in err  # read elsewhere, not typos
+    assert "elsewhere" not in settings.bootstrap
+
+
 def test_env_kind_change_drops_params_from_a_config_file(tmp_path: Path):
     p = tmp_path / "c.toml"
     p.write_text("[models.default]\nkind = 'drift_moe'\nshards = 2\n"
