@@ -58,11 +58,11 @@ def check_label_type(host: Any, y: Any) -> None:
     if first is None:
         host.label_type = kind
     elif kind != first:
-        said = _LABEL_WORDS.get(kind, (kind, kind))
+        # the words before ':' are the reason's class in the counts: no value in them
         raise BadRecord(
-            f"label {y!r} is {said[0]}, but model {host.name!r} learns "
-            f"{_LABEL_WORDS.get(first, (first, first))[1]} (the type of its first label); "
-            "send labels of that type, or use another model")
+            f"model {host.name!r} learns {_LABEL_WORDS.get(first, (first, first))[1]}, not "
+            f"{_LABEL_WORDS.get(kind, (kind, kind))[1]}: label {y!r} (a model learns the type "
+            "of its first label); send labels of that type, or use another model")
 
 
 #: label type -> (one of it, several of it), for messages
@@ -198,10 +198,10 @@ class ClassifierHost:
                 new[k] = text
             elif was is not text:
                 raise BadRecord(
-                    f"feature {k!r} is {'text' if text else 'a number'} ({v!r:.40}), but model "
-                    f"{self.name!r} learns it as {'text' if was else 'a number'} (the kind of "
-                    f"its first value); send {'text' if was else 'numbers'} there, or give the "
-                    "feature another name")
+                    f"model {self.name!r} learns feature {k!r} as {'text' if was else 'a number'}"
+                    f", not {'text' if text else 'a number'}: got {v!r:.40} (a model learns the "
+                    f"kind of a feature's first value); send {'text' if was else 'numbers'} "
+                    "there, or give the feature another name")
         if new:
             kinds.update(new)
 

@@ -150,6 +150,23 @@ class Packer:
                     max(ts for _, ts, _ in members))
 
 
+REASON_CLASS_MAX = 80
+
+
+def reason_class(reason: str) -> str:
+    """What dead letters are counted under (and the `reason` label of the metrics): the words
+    before the first ':', which the messages keep free of values, cut at a word boundary
+    beyond ``REASON_CLASS_MAX`` characters (a cut mid-word split one cause into two).
+
+    >>> reason_class("unknown model 'grph'; configured models: default, graph")
+    "unknown model 'grph'; configured models"
+    """
+    head = reason.split(":", 1)[0].strip()
+    if len(head) <= REASON_CLASS_MAX:
+        return head
+    return head[:REASON_CLASS_MAX].rsplit(" ", 1)[0] + " …"
+
+
 def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, BadRecord) else f"processing error: {exc!r}"
 
@@ -220,7 +237,7 @@ class Pipeline:
     def dead_letter(self, topic: str, partition: int, offset: int, reason: str,
                     raw: bytes | None) -> Out:
         self.counters["dead_letters"] += 1
-        cls = reason.split(":", 1)[0][:60]
+        cls = reason_class(reason)
         self.dead_by_reason[cls] = self.dead_by_reason.get(cls, 0) + 1
         return ("dead_letters", None, dead_letter(topic, partition, offset, reason, raw))
 

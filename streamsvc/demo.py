@@ -19,6 +19,7 @@ from tqdm import tqdm
 from agents.alerts import build_reference_detector, describe, match_drifts, moved
 from agents.host import HostLimits
 from agents.messages import BadRecord, dead_letter
+from agents.pipeline import reason_class
 from agents.processor import Processor
 from streamsvc.config import Settings
 from streamsvc.heap import tune_collector
@@ -306,7 +307,7 @@ def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
 
 def _count_reason(by: dict[str, int], reason: str) -> None:
     """Dead letters counted under the words before the first ':', as the workers count them."""
-    key = reason.split(":", 1)[0][:60]
+    key = reason_class(reason)
     by[key] = by.get(key, 0) + 1
 
 

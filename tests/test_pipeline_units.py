@@ -35,8 +35,8 @@ def test_a_learner_refusal_dead_letters_the_bytes_as_sent() -> None:
     assert len(dead) == 1
     assert dead[0]["raw"] == sent.decode()
     assert dead[0]["error"] == (
-        "label 'cat' is text, but model 'default' learns integers (the type of its first "
-        "label); send labels of that type, or use another model")
+        "model 'default' learns integers, not text labels: label 'cat' (a model learns the "
+        "type of its first label); send labels of that type, or use another model")
     assert (dead[0]["topic"], dead[0]["offset"]) == ("events", 1)
 
 
@@ -93,11 +93,11 @@ def test_a_feature_that_changes_kind_is_refused_in_words_and_the_model_goes_on()
     dead = [v for role, _, v in outs if role == "dead_letters"]
     assert len(dead) == 1, outs
     assert dead[0]["error"] == (
-        "feature 'c' is a number (7.0), but model 'default' learns it as text (the kind of its "
-        "first value); send text there, or give the feature another name")
+        "model 'default' learns feature 'c' as text, not a number: got 7.0 (a model learns the "
+        "kind of a feature's first value); send text there, or give the feature another name")
     outs = _through(pipe, "events", b'{"id": "c", "x": {"f": "x", "c": "red"}, "y": 1}', 0, 51,
                     1000)
-    assert "feature 'f' is text ('x'), but model 'default' learns it as a number" in \
+    assert "model 'default' learns feature 'f' as a number, not text: got 'x'" in \
         outs[0][2]["error"]
     for i in range(52, 80):  # and valid records are still served and learned
         outs = _through(pipe, "events", b'{"id": "d%d", "x": {"f": 2.0, "c": "red"}, "y": 1}'
@@ -113,7 +113,12 @@ def test_a_graph_model_refuses_a_label_of_another_type() -> None:
     outs = _through(pipe, "node_labels", b'{"node": "b", "y": true, "ts": 2.0, "model": "g"}',
                     0, 1, 1000)
     assert outs and outs[0][0] == "dead_letters"
-    assert outs[0][2]["error"].startswith("label True is a boolean, but model 'g' learns integers")
+    assert outs[0][2]["error"].startswith("model 'g' learns integers, not booleans (true/false): "
+                                          "label True")
+    _through(pipe, "node_labels", b'{"node": "c", "y": false, "ts": 3.0, "model": "g"}', 0, 2,
+             1000)
+    # one cause, one count: True and False were two reasons, each cut mid-word
+    assert pipe.dead_by_reason == {"model 'g' learns integers, not booleans (true/false)": 2}
 
 
 def test_the_one_step_path_gives_what_the_two_stages_give() -> None:
