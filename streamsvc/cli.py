@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "stream or model, missing, empty or\nunreadable file, unknown column, "
                        "port in use), 3 most rows of --file were rejected")
     _add_config(p, kafka=False)
-    p.add_argument("--stream", default="sea-abrupt", help="built-in stream (default "
+    p.add_argument("--stream", default=None, help="built-in stream (default "
                    "sea-abrupt; the list: streamsvc produce --list, all but its graph-* edge "
                    "streams)")
     p.add_argument("--file", "-f", help="CSV or JSONL file instead of a built-in stream")

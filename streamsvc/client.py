@@ -296,6 +296,12 @@ def _wrong_use(args: argparse.Namespace) -> str | None:
     if args.labels_to and args.file and args.target is None:
         return ("--labels-to sends the labels of --target to another topic: name the label "
                 "column with --target")
+    if args.label_delay and not args.labels_to:
+        return ("--label-delay delays the labels sent with --labels-to; without --labels-to "
+                "each label travels inside its event")
+    if args.labels_to and args.synthetic in GRAPH_STREAMS:
+        return (f"{args.synthetic} sends its node labels to the node-labels topic; --labels-to "
+                "is for events' labels")
     return None
 
 

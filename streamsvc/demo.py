@@ -46,6 +46,9 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"streamsvc demo: model {args.model!r} is a {spec.kind} model; the demo runs "
               "classifiers on event streams", file=sys.stderr)
         return 2
+    if problem := _options_that_do_not_apply(args):
+        print(f"streamsvc demo: {problem}", file=sys.stderr)
+        return 2
     drifts: list[tuple[int, int]] = []  # true drift windows (start, end) of a built-in stream
     if args.file:
         try:  # a file the demo cannot use at all is refused before anything is written
@@ -60,6 +63,7 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from streamsvc.streams import STREAMS, drift_points, drift_width
 
+        args.stream = args.stream or DEFAULT_STREAM
         if args.stream not in STREAMS:
             from streamsvc.client import GRAPH_STREAMS
 
@@ -303,6 +307,23 @@ def _drift_summary(alerts: list[dict[str, Any]], drifts: list[tuple[int, int]],
         print(f"improvements    {status['improvements']} (error rate fell) " + (
             "published too (alert_on = \"both\")" if both else
             "counted in the status, not published (alert_on = \"degradation\")"))
+
+
+DEFAULT_STREAM = "sea-abrupt"
+
+
+def _options_that_do_not_apply(args: argparse.Namespace) -> str | None:
+    """Options that would be silently ignored: said instead (a user who gives both --file and
+    --stream, or --target without a file, meant something the run would not do)."""
+    if args.file and args.stream is not None:
+        return "--stream and --file are two sources: give one (--file reads your file)"
+    if not args.file:
+        given = [o for o, v in (("--target", args.target), ("--id-column", args.id_column),
+                                ("--label-type", args.label_type != "auto" or None)) if v]
+        if given:
+            return (f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --file; "
+                    "a built-in stream has its own labels and ids")
+    return None
 
 
 def _count_reason(by: dict[str, int], reason: str) -> None:

@@ -117,6 +117,22 @@ def test_produce_warns_about_a_model_the_configuration_does_not_have(tmp_path: P
     assert "warning: model 'defualt' is not in this configuration (models: default)" in r.stderr
 
 
+@pytest.mark.parametrize("args, said", [
+    (("demo", "--file", "x.csv", "--stream", "led-abrupt"), "--stream and --file are two sources"),
+    (("demo", "--target", "label"), "--target applies to --file"),
+    (("demo", "--id-column", "id", "--label-type", "int"), "--id-column, --label-type apply to"),
+    (("produce", "--synthetic", "sea-abrupt", "--label-delay", "100"),
+     "--label-delay delays the labels sent with --labels-to"),
+    (("produce", "--synthetic", "graph-community", "--labels-to", "labels"),
+     "graph-community sends its node labels to the node-labels topic"),
+])
+def test_options_that_would_be_ignored_are_refused(tmp_path: Path, args, said) -> None:
+    r = run(*args, "--out" if args[0] == "demo" else "--seed", str(tmp_path / "o")
+            if args[0] == "demo" else "1", cwd=tmp_path)
+    assert r.returncode == 2 and said in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_produce_list() -> None:
     r = run("produce", "--list")
     assert r.returncode == 0 and "sea-abrupt" in r.stdout and "led-gradual" in r.stdout
@@ -301,10 +317,9 @@ def test_produce_a_messy_file_sends_only_whole_rows(service: ServiceProcs,
      "--count must be at least 1 (got 0); leave it out for the whole file or 10000 synthetic "
      "records"),
     (["--synthetic", "sea-abrupt", "-n", "-3"], "--count must be at least 1 (got -3)"),
-    (["--synthetic", "sea-abrupt", "--rate", "-1"],
-     "--rate must be 0 (as fast as possible) or more (got -1)"),
+    (["--synthetic", "sea-abrupt", "--rate", "-1"], "--rate: must be at least 0, got -1"),
     (["--synthetic", "sea-abrupt", "--labels-to", "l", "--label-delay", "-2"],
-     "--label-delay must be 0 or more (got -2)"),
+     "--label-delay: must be at least 0, got -2"),
     (["--file", "{csv}", "--labels-to", "l"],
      "--labels-to sends the labels of --target to another topic: name the label column with "
      "--target"),
