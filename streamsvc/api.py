@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -355,10 +355,12 @@ def token_refusal(request: Request, token: str) -> JSONResponse | None:
                         headers={"WWW-Authenticate": challenge})
 
 
-def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str = ""
-               ) -> FastAPI:
+def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str = "",
+               configured: Sequence[str] = ()) -> FastAPI:
     """Build the app around a `StatusView` (fed from Kafka by `feed`, or by the demo).
-    With a `token`, every endpoint but `OPEN_PATHS` requires it as a bearer token."""
+    With a `token`, every endpoint but `OPEN_PATHS` requires it as a bearer token.
+    ``configured``: the model names of this configuration, so that a model no worker has
+    reported yet is not called unknown."""
     registry = metrics_registry(view)
 
     @asynccontextmanager
@@ -393,6 +395,10 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
 
     def _unknown(name: str) -> HTTPException:
         known = ", ".join(view.model_names()) or "(none)"
+        if name in configured:
+            return HTTPException(404, detail=(
+                f"model {name!r} is configured, but no worker has reported it yet (a worker "
+                f"reports a model once it has had a record for it; reported: {known})"))
         return HTTPException(404, detail=f"unknown model {name!r}; known models: {known}")
 
     @app.get("/health", summary="Process alive", response_model=Health)
@@ -523,7 +529,8 @@ def run_api(settings: Settings, host: str, port: int, ssl_certfile: str | None =
                       stale_after=settings.api["stale_after"])
     feed = KafkaStatusFeed(view, settings.bootstrap, settings.topic("model_status"),
                            settings.topic("drift_alerts"), settings.security.kafka_python())
-    uvicorn.run(create_api(view, feed, token=settings.api_token), host=host, port=port,
+    uvicorn.run(create_api(view, feed, token=settings.api_token,
+                           configured=list(settings.models)), host=host, port=port,
                 log_level="info", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 

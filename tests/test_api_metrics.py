@@ -256,3 +256,14 @@ def test_a_status_whose_model_is_not_text_is_ignored_not_a_500() -> None:
     r = TestClient(create_api(v)).get("/models")
     assert r.status_code == 200
     assert [m["name"] for m in r.json()] == ["ok"]
+
+
+def test_a_configured_model_no_worker_has_reported_is_not_called_unknown() -> None:
+    # /models/cartpole answered "unknown model 'cartpole'" while the worker ran it (a worker
+    # reports a model once it has had a record for it)
+    client = TestClient(create_api(StatusView({}), configured=["cartpole"]))
+    r = client.get("/models/cartpole")
+    assert r.status_code == 404
+    assert "model 'cartpole' is configured, but no worker has reported it yet" in r.text
+    r = client.get("/models/cartpol")
+    assert r.status_code == 404 and "unknown model 'cartpol'" in r.text
