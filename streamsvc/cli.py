@@ -81,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.commands = sub.choices  # type: ignore[attr-defined]  # for errors, in main()
 
     p = sub.add_parser("worker", help="run a worker: consumes events, labels, edges and "
-                       "transitions in batches, publishes predictions, actions and drift alerts")
+                       "transitions in batches, publishes predictions, actions and drift alerts",
+                       description="Run one worker of the service. It joins the consumer "
+                       "group, learns the models of the partitions it is given, publishes "
+                       "predictions, actions, drift alerts and model status, and keeps its "
+                       "models in the checkpoints topic, so that a restarted or added worker "
+                       "goes on where the last one stopped. Start more for more throughput "
+                       "(up to the partition count). Stop it with Ctrl-C or SIGTERM.")
     _add_config(p)
 
     p = sub.add_parser(
@@ -93,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-age", type=float, default=60.0,
                    help="seconds without a heartbeat before the worker counts as hung (60)")
 
-    p = sub.add_parser("api", help="run the REST sidecar (health, readiness, model status)")
+    p = sub.add_parser("api", help="run the REST sidecar (health, readiness, model status)",
+                       description="Serve the REST sidecar and the dashboard: /health, "
+                       "/ready, /models, /models/{name}, /alerts, /metrics (Prometheus) and "
+                       "OpenAPI docs at /docs. It reads the workers' model-status and "
+                       "drift-alerts topics; it starts without a broker or worker and says "
+                       "what is missing in /ready.")
     _add_config(p)
     p.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     p.add_argument("--port", type=port_arg, help="port (default from config: 8000)")
@@ -103,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("produce", help="push records into a topic from a file or a built-in "
                        "synthetic drifting stream",
+                       description="Send records to a topic with kafka-python: the rows of a "
+                       "CSV/JSONL file as events (or,\nwith --topic, lines for another "
+                       "topic as they are), or a built-in drifting stream\n(--list). Rows "
+                       "that cannot be sent are skipped, shown and counted.",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="examples:\n  streamsvc produce --synthetic sea-abrupt --count 10000 "
                        "--rate 500\n  streamsvc produce --file data.csv --target label --id-column "
@@ -137,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "neither exists nor is one of the service's topics (Kafka creates it); "
                    "without it such a name is refused as a likely typo")
 
-    p = sub.add_parser("tail", help="print the messages of a topic")
+    p = sub.add_parser("tail", help="print the messages of a topic",
+                       description="Print a topic's messages as JSON lines, new ones by "
+                       "default (--from-beginning for all). Ends at Ctrl-C, after --max "
+                       "messages or after --timeout idle seconds.")
     _add_config(p)
     p.add_argument("topic", help="topic name, e.g. predictions, drift-alerts, dead-letters")
     p.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
@@ -183,7 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port_arg, default=8000, help="sidecar port with --serve")
 
     p = sub.add_parser("dev-broker", help="run a local Apache Kafka 3.9 broker (KRaft, no "
-                       "Docker; jars fetched once with Maven)")
+                       "Docker; jars fetched once with Maven)",
+                       description="Run a single-node Apache Kafka 3.9 broker (KRaft) for "
+                       "development, without Docker. Needs Java 17+ and Maven: the first "
+                       "run fetches Kafka's jars with Maven (a few minutes), later runs "
+                       "start in seconds. Prints the bootstrap address; Ctrl-C stops it. "
+                       "Not for production: one node, no security.")
     p.add_argument("--port", type=any_port_arg, default=9092, help="client port (default 9092; 0: any "
                    "free port)")
     p.add_argument("--data-dir", help="keep broker data here across runs (default: temporary)")
@@ -191,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default partitions of new topics (default 4)")
 
     p = sub.add_parser("schemas", help="write the topics' message shapes as JSON Schema files "
-                       "and an AsyncAPI document (what docs/schemas/ holds)")
+                       "and an AsyncAPI document (what docs/schemas/ holds)",
+                       description="Write one JSON Schema per topic's message shape and an "
+                       "AsyncAPI document of the service's topics into --out, for producers "
+                       "and consumers written in other languages.")
     p.add_argument("--out", default="docs/schemas", help="folder to write into "
                    "(default docs/schemas)")
     return parser

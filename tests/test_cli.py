@@ -25,9 +25,12 @@ def test_help_lists_every_command() -> None:
     out = run("--help").stdout
     for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker"):
         assert cmd in out
-    for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker", "worker-alive"):
+    for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker", "worker-alive",
+                "schemas"):
         r = run(cmd, "--help")
         assert r.returncode == 0 and "usage: streamsvc " + cmd in r.stdout
+        # a paragraph that says what the command does, between the usage and the options
+        assert not r.stdout.split("\n\n")[1].startswith(("positional", "options")), cmd
 
 
 def test_demo_runs_and_summarises(tmp_path: Path) -> None:
