@@ -218,7 +218,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed)
     producer = connect(KafkaProducer, settings, linger_ms=20)
     delayed: deque[tuple[str, Any]] = deque()
-    sent = 0
+    sent = n_labels = 0
     start = time.monotonic()
     total = args.count if args.count else None
     try:
@@ -236,6 +236,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
             producer.send(topic, key=rid.encode(), value=json.dumps(msg).encode())
             if args.labels_to and y is not None:
                 delayed.append((rid, y))
+                n_labels += 1
                 while len(delayed) > args.label_delay:
                     _send_label(producer, args, *delayed.popleft())
             sent += 1
@@ -247,7 +248,9 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         producer.flush()
     finally:
         producer.close()
-    print(f"sent {_records(sent)} to {topic!r} in {time.monotonic() - start:.1f}s",
+    labels = f" and {n_labels} label{'' if n_labels == 1 else 's'} to {args.labels_to!r}" \
+        if args.labels_to else ""
+    print(f"sent {_records(sent)} to {topic!r}{labels} in {time.monotonic() - start:.1f}s",
           file=sys.stderr)
     return rejected.summary(sent)
 

@@ -159,7 +159,7 @@ def test_produce_and_tail_through_kafka(service: ServiceProcs, tmp_path: Path) -
     assert r.returncode == 2 and f"did you mean '{service.topics['predictions']}'" in r.stderr
     r = run(*produce, "--new-topic", env=env)
     assert r.returncode == 0, r.stderr
-    assert "sent 300 records to" in r.stderr
+    assert f"sent 300 records to '{topic}' and 300 labels to '{topic}-labels'" in r.stderr
     r = run("tail", topic, "--from-beginning", "--max", "300", "--timeout", "20", env=env)
     msgs = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(msgs) == 300 and all("y" not in m and m["x"] for m in msgs)
