@@ -179,7 +179,7 @@ def test_failures_while_replaying_are_counted_and_logged(caplog: pytest.LogCaptu
         assert _through(pipe, "events", b'{"id": "b", "x": {"f": 1.0}, "y": "s"}', 1) == []
     assert pipe.counters["replay_errors"] == 1 and pipe.counters["dead_letters"] == 0
     assert "records[0]@1 failed again while replaying" in caplog.text
-    assert "label 's' is text" in caplog.text
+    assert "learns integers, not text labels: label 's'" in caplog.text
 
 
 # -- item 1: the bytes as sent on every refusal path ----------------------------------------
@@ -190,7 +190,8 @@ def _refusal_raw(sent: bytes) -> dict:
     outs = _through(pipe, "events", sent, 1)
     dead = [v for role, _, v in outs if role == "dead_letters"]
     assert len(dead) == 1, outs
-    assert dead[0]["error"].startswith("label 'cat' is text"), dead[0]["error"]
+    assert dead[0]["error"].startswith("model 'default' learns integers, not text labels: "
+                                       "label 'cat'"), dead[0]["error"]
     return dead[0]
 
 

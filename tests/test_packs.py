@@ -96,7 +96,7 @@ def test_a_bad_record_in_a_pack_is_dead_lettered_alone_with_its_own_source() -> 
     origin, letter = dead[0]
     assert origin == ("events", 0, 1, raws[1])
     assert (letter["topic"], letter["offset"], letter["raw"]) == ("events", 1, raws[1].decode())
-    assert "label 'text' is text" in letter["error"]
+    assert "not text labels: label 'text'" in letter["error"]
     assert _learned(pipe) == 2  # the records before and after it
 
 
