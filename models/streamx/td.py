@@ -58,11 +58,12 @@ class StreamTD(StreamLearner):
     Known limits (measured, see the notes of ``bench.td`` in docs/bench-streamx.md): the
     restart test still fires on noise 1-3 times per 19-state walk of 20k steps, and one late
     in a run leaves predictions on a young average (RMS ~0.2 instead of ~0.06); 19-state
-    walks need ~20k transitions for RMS < 0.1 (10k: 0.11 mean). A smaller step for the
-    common-offset direction (annealed like 1/episodes) helped on the tuning seeds and not on
-    the report seeds, so it is not used. Part of that offset is in the data: on the 19-state
-    -1/+1 walk the maximum-likelihood model of the same transitions (``bench.td``'s
-    reference) is itself above 0.1 RMS on ~5% of seeds; StreamTD is 1.0-1.5x its error.
+    walks need ~20k transitions for RMS < 0.1 on nearly every seed (10k: 0.05-0.09 mean, 7
+    of 40 runs above). Part of the remaining error is in the data: on the 19-state -1/+1 walk
+    the maximum-likelihood model of the same transitions (``bench.td``'s reference) is itself
+    above 0.1 RMS on ~5% of seeds; StreamTD is 1.15-1.3x its error there. A state given as
+    one number (its index) instead of one-hot is learned worse (0.13 mean on that walk): with
+    one input, every update moves every state's value, and the step is sized for one state.
 
     Service path: ``step(agent, episode, obs, reward, done)`` (interleaved agents, first
     transition's reward ignored) → {"value", "step", "done"}. Single-agent path:
