@@ -1,4 +1,4 @@
-"""`streamsvc` command line: worker, api, produce, tail, demo, dev-broker."""
+"""`streamsvc` command line: worker, api, produce, tail, demo, dev-broker, export."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ with Kafka:
   streamsvc api                          the REST sidecar on http://127.0.0.1:8000
   streamsvc produce --synthetic sea-abrupt --count 5000
   streamsvc tail predictions
+  streamsvc export default               the learned model, for a notebook (pickle)
 
 configuration: --config FILE or STREAMSVC_CONFIG, plus STREAMSVC_* variables
 (STREAMSVC_BROKER=kafka://host:9092, STREAMSVC_<SECTION>__<KEY>=value).
@@ -213,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=at_least(1), default=4,
                    help="default partitions of new topics (default 4)")
 
+    p = sub.add_parser("export", help="write a worker's learned model to a file a notebook "
+                       "loads with pickle",
+                       description="Read the latest snapshots of the workers from the "
+                       "checkpoints topic (signatures checked as a restarting worker checks "
+                       "them) and write MODEL's learner to --out with pickle: the learner "
+                       "itself for one shard, a list of its replicas (shard 0 first) for "
+                       "several. Load it with pickle.load; it is the same river-style "
+                       "learner the worker runs (learn_one, predict_one, ...).")
+    _add_config(p)
+    p.add_argument("model", help="configured model name, e.g. default")
+    p.add_argument("--out", "-o", help="file to write (default: MODEL.pkl)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
     p = sub.add_parser("schemas", help="write the topics' message shapes as JSON Schema files "
                        "and an AsyncAPI document (what docs/schemas/ holds)",
                        description="Write one JSON Schema per topic's message shape and an "
@@ -240,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # librdkafka warns of transient states (coordinator loading, a broker restarting) it
     # recovers from by itself; its errors still show
     logging.getLogger("streamsvc.kafka").setLevel(max(logging.ERROR, logging.getLogger().level))
-    if args.command in ("produce", "tail", "api") and args.log_level != "debug":
+    if args.command in ("produce", "tail", "api", "export") and args.log_level != "debug":
         # kafka-python logs every retry; what went wrong is said once, in words (produce and
         # tail: below; the sidecar: at start, then in /ready's reasons)
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
@@ -319,6 +333,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_api(s, host=host, port=port, ssl_certfile=args.ssl_certfile,
                 ssl_keyfile=args.ssl_keyfile)
         return 0
+    if cmd == "export":
+        from streamsvc.export import export_command
+
+        return export_command(args, _settings(args))
     if cmd == "schemas":
         from pathlib import Path
 

@@ -26,7 +26,7 @@ def test_help_lists_every_command() -> None:
     for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker"):
         assert cmd in out
     for cmd in ("worker", "api", "produce", "tail", "demo", "dev-broker", "worker-alive",
-                "schemas"):
+                "schemas", "export"):
         r = run(cmd, "--help")
         assert r.returncode == 0 and "usage: streamsvc " + cmd in r.stdout
         # a paragraph that says what the command does, between the usage and the options
