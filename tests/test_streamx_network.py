@@ -33,7 +33,7 @@ def _numeric_grad(net: MLP, x: np.ndarray, dout: np.ndarray, h: float = 1e-6) ->
 
 
 @pytest.mark.parametrize("skip", [False, True])
-@pytest.mark.parametrize("hidden", [(8, 6), (5,), (7, 7, 4)])
+@pytest.mark.parametrize("hidden", [(8, 6), (5,), (7, 7, 4), ()])
 def test_backward_matches_finite_differences(hidden, skip):
     rng = np.random.default_rng(1)
     # dense init (sparsity 0) and random biases so every parameter gets a non-trivial gradient

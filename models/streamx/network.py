@@ -162,6 +162,10 @@ class MLP:
             if k:
                 g = dot(gy, self.layers[k][0])
 
+    def _input(self, cache: tuple) -> np.ndarray:
+        """The input ``x`` of the forward pass that made ``cache`` (for the skip path)."""
+        return cache[0][0] if self._fwd else cache[-1]
+
     def backward(self, cache: tuple, dout: np.ndarray) -> np.ndarray:
         """Write d(dout·output)/dθ into ``self.grad`` (overwriting it) and return that buffer."""
         h = cache[-1]
@@ -169,7 +173,7 @@ class MLP:
         np.dot(dout[:, None], h[None, :], out=gW)
         gb[...] = dout
         if self.skip_g is not None:
-            np.dot(dout[:, None], cache[0][0][None, :], out=self.skip_g)
+            np.dot(dout[:, None], self._input(cache)[None, :], out=self.skip_g)
         self._backward_hidden(cache, np.dot(dout, self.layers[-1][0]))
         return self.grad
 
@@ -182,6 +186,6 @@ class MLP:
         gb[index] = 1.0
         if self.skip_g is not None:
             self.skip_g.fill(0.0)
-            self.skip_g[index] = cache[0][0]
+            self.skip_g[index] = self._input(cache)
         self._backward_hidden(cache, self.layers[-1][0][index])
         return self.grad
