@@ -247,7 +247,7 @@ def _summary(model: str, spec: Any, title: str, n: int, bad: int, elapsed: float
     print(f"learned         {status.get('examples_learned', 0)}")
     print(f"accuracy        {acc:.4f} (prequential)" if acc is not None else "accuracy        –")
     if status.get("rolling_accuracy") is not None:
-        last = min(window, status.get("examples_learned") or window)
+        last = min(window, status.get("examples_evaluated") or window)
         print(f"rolling acc.    {status['rolling_accuracy']:.4f} (last {last} examples)")
     _drift_summary(alerts, drifts, status, n, _reference_blind_spot(spec))
     if bad:

@@ -175,8 +175,10 @@ def test_a_pandas_export_with_its_index_and_a_gap_in_the_labels(tmp_path: Path) 
     assert [p["id"] for p in preds[:3]] == ["0", "1", "2"] and len(preds) == 299
     status = json.loads((tmp_path / "o" / "status.json").read_text())
     assert status["examples_learned"] == 299 and status["accuracy"] > 0.85
-    # the rolling window (1,000 by default) over 299 examples is said as 299
-    assert f"rolling acc.    {status['rolling_accuracy']:.4f} (last 299 examples)" in r.stdout
+    # the rolling window (1,000 by default) over the 298 examples scored (the first one has
+    # nothing to be predicted from) is said as 298, not as the 299 learned
+    assert status["examples_evaluated"] == 298
+    assert f"rolling acc.    {status['rolling_accuracy']:.4f} (last 298 examples)" in r.stdout
 
 
 def test_an_unclosed_quote_is_named_as_the_reason(tmp_path: Path) -> None:
