@@ -155,8 +155,9 @@ REASON_CLASS_MAX = 80
 
 def reason_class(reason: str) -> str:
     """What dead letters are counted under (and the `reason` label of the metrics): the words
-    before the first ':', which the messages keep free of values, cut at a word boundary
-    beyond ``REASON_CLASS_MAX`` characters (a cut mid-word split one cause into two).
+    before the first ':', which the messages keep free of the record's values (labels, feature
+    values; names of models, features and columns stay, so a cause is still named), cut at a
+    word boundary beyond ``REASON_CLASS_MAX`` characters (a cut mid-word split one cause in two).
 
     >>> reason_class("unknown model 'grph'; configured models: default, graph")
     "unknown model 'grph'; configured models"

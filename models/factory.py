@@ -71,6 +71,8 @@ def wrong_types(cls: Any, params: dict[str, Any]) -> str | None:
     except (TypeError, ValueError):
         return None
     for name, value in params.items():
+        if value is None:  # "none" where the constructor allows it (average=None, seed=None)
+            continue
         default = defaults.get(name, inspect.Parameter.empty)
         if isinstance(default, bool):
             if not isinstance(value, bool):

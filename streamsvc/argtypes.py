@@ -5,6 +5,7 @@ exit 2 when the command line is read, not a Java stack trace or a hang later (a 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 
@@ -24,6 +25,8 @@ def at_least(low: float, kind: type = int) -> Callable[[str], float]:
         except ValueError:
             what = "a whole number" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
         return value

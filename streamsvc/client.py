@@ -188,11 +188,13 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     topic = args.topic or settings.topic("events")
     if args.model and args.model not in settings.models:
         print(f"warning: model {args.model!r} is not in this configuration (models: "
-              f"{', '.join(sorted(settings.models)) or 'none'}); a worker without it sends "
-              "these records to dead-letters", file=sys.stderr)
-    if args.file and args.topic is None and (meant := _meant_topic(args.file)):
+              f"{', '.join(sorted(settings.models)) or 'none'}); unless the workers' "
+              "configuration has it, they send these records to dead-letters", file=sys.stderr)
+    if args.file and args.topic is None and args.target is None and \
+            (meant := _meant_topic(args.file)):
         print(f"streamsvc produce: the lines of {args.file} look like {meant[0]}, not events: "
-              f"send them with --topic {settings.topic(meant[1])}", file=sys.stderr)
+              f"send them with --topic {settings.topic(meant[1])} (or, if they are rows of "
+              "features, name their label column with --target)", file=sys.stderr)
         return 2
     if args.file and args.target is None and args.labels_to is None and \
             is_json_lines(args.file) and (topic != settings.topic("events")
@@ -255,9 +257,11 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     return rejected.summary(sent)
 
 
-# (name, key) of the other input topics, by the keys their messages must have
-_SHAPES = (("transitions", "transitions", ("obs",)), ("edges", "edges", ("src", "dst")),
-           ("node labels", "node_labels", ("node", "y")))
+# (name, key) of the other input topics, by the keys their messages must have (the whole
+# required shape: a dataset with a column named `obs` or `src` is not mistaken for them)
+_SHAPES = (("transitions", "transitions", ("obs", "reward", "done")),
+           ("edges", "edges", ("src", "dst", "ts")),
+           ("node labels", "node_labels", ("node", "y", "ts")))
 
 
 def _meant_topic(path: str) -> tuple[str, str] | None:
@@ -299,6 +303,11 @@ def _wrong_use(args: argparse.Namespace) -> str | None:
     if args.labels_to and args.file and args.target is None:
         return ("--labels-to sends the labels of --target to another topic: name the label "
                 "column with --target")
+    if args.synthetic and (given := [o for o, v in (
+            ("--target", args.target), ("--id-column", args.id_column),
+            ("--label-type", getattr(args, "label_type", "auto") != "auto" or None)) if v]):
+        return (f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --file; a "
+                "built-in stream has its own labels and ids")
     if args.label_delay and not args.labels_to:
         return ("--label-delay delays the labels sent with --labels-to; without --labels-to "
                 "each label travels inside its event")

@@ -3,9 +3,11 @@ written to a file a notebook loads with `pickle` (the mission's "export a model 
 in a notebook").
 
 The snapshots are read the way a restarting worker reads them: a snapshot whose signature
-fails (`worker.snapshot_key`) is refused before it is unpickled. A model with several shards
-is exported as a list of its replicas, shard 0 first; each learned the events whose id
-hashes to it."""
+fails (`worker.snapshot_key`) is refused before it is unpickled. A shard is taken from the
+snapshot of the records partition its records go to now; a copy left in another partition
+by a changed `worker.shard_placement` or partition count is stale and skipped. A model with
+several shards is exported as a list indexed by shard (None for a shard that has learned
+nothing yet); each replica learned the events whose id hashes to it."""
 
 from __future__ import annotations
 
@@ -17,27 +19,50 @@ from pathlib import Path
 from typing import Any
 
 
+def _records_partitions(settings: Any) -> int:
+    """How many partitions the records topic has (0: none yet)."""
+    from kafka import KafkaConsumer
+
+    from streamsvc.client import connect
+
+    consumer = connect(KafkaConsumer, settings, group_id=None)
+    try:
+        return len(consumer.partitions_for_topic(settings.topic("records")) or ())
+    finally:
+        consumer.close()
+
+
 def model_replicas(settings: Any, name: str, timeout: float = 30.0
                    ) -> tuple[dict[int, Any], list[str]]:
-    """({shard: learner} of model ``name`` in the latest snapshots, refused snapshot keys)."""
+    """({shard: learner} of model ``name`` in the latest snapshots, problems to report)."""
     from streamsvc.checkpoints import CheckpointStore
+    from streamsvc.engine import records_partition
 
-    refused: list[str] = []
-    store = CheckpointStore(settings.bootstrap, settings.topic("checkpoints"),
-                            client_config=settings.security.librdkafka(),
-                            signing_key=settings.snapshot_key,
-                            on_refused=lambda key, problem: refused.append(f"{key}: {problem}"))
+    problems: list[str] = []
+    store = CheckpointStore(
+        settings.bootstrap, settings.topic("checkpoints"),
+        client_config=settings.security.librdkafka(), signing_key=settings.snapshot_key,
+        on_refused=lambda key, why: problems.append(f"snapshot {key} refused, not read: {why}"))
+    prefix = f"{settings.app_id}/records-"
     try:
-        found = store.load_all(f"{settings.app_id}/records-", timeout=timeout)
+        found = store.load_all(prefix, timeout=timeout)
     finally:
         store.close()
+    n = _records_partitions(settings)
+    spread = settings.worker["shard_placement"] == "spread"
     shards: dict[int, Any] = {}
-    for blob, _ in found.values():
-        for host in pickle.loads(blob).hosts.values():
-            if host.name == name:  # its shard is its routing key: "name" or "name#k"
-                _, sep, k = str(host.shard).rpartition("#")
-                shards[int(k) if sep else 0] = host.model
-    return shards, refused
+    for key, (blob, _) in found.items():
+        partition = int(key[len(prefix):])
+        for rk, host in pickle.loads(blob).hosts.items():
+            if host.name != name:
+                continue
+            if n and records_partition(rk, n, spread) != partition:
+                problems.append(f"a stale copy of shard {rk!r} in records partition {partition} "
+                                "was skipped (its records go elsewhere now)")
+                continue
+            _, sep, k = rk.rpartition("#")  # the routing key: "name" or "name#k"
+            shards[int(k) if sep else 0] = host.model
+    return shards, problems
 
 
 def export_command(args: argparse.Namespace, settings: Any) -> int:
@@ -53,6 +78,8 @@ def export_command(args: argparse.Namespace, settings: Any) -> int:
         print(f"streamsvc export: {out} exists; pass --force to overwrite it, or choose "
               "another --out", file=sys.stderr)
         return 2
+    from confluent_kafka import KafkaException
+
     from streamsvc.client import broker_topics
 
     if settings.topic("checkpoints") not in broker_topics(settings):
@@ -60,23 +87,32 @@ def export_command(args: argparse.Namespace, settings: Any) -> int:
               f"({settings.topic('checkpoints')!r}) yet: no worker has run against it",
               file=sys.stderr)
         return 1
-    shards, refused = model_replicas(settings, name)
-    for problem in refused:
-        print(f"streamsvc export: a snapshot was refused, not read: {problem}", file=sys.stderr)
+    try:
+        shards, problems = model_replicas(settings, name)
+    except (TimeoutError, KafkaException) as exc:
+        print(f"streamsvc export: could not read the checkpoints topic: {exc}", file=sys.stderr)
+        return 1
+    for problem in problems:
+        print(f"streamsvc export: {problem}", file=sys.stderr)
     if not shards:
         print(f"streamsvc export: no snapshot holds model {name!r} yet: a worker writes one "
               "after it has learned from records of it (and at every rebalance or stop)",
               file=sys.stderr)
         return 1
-    learners = [shards[k] for k in sorted(shards)]
+    n_shards = max(settings.models[name].shards, max(shards) + 1)
+    learners = [shards.get(k) for k in range(n_shards)]
     try:
         with out.open("wb") as f:
-            pickle.dump(learners[0] if len(learners) == 1 else learners, f)
+            pickle.dump(learners[0] if n_shards == 1 else learners, f)
     except OSError as exc:
         print(f"streamsvc export: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    what = (f"{type(learners[0]).__name__}" if len(learners) == 1 else
-            f"a list of {len(learners)} {type(learners[0]).__name__} replicas, shard 0 first")
+    kind = type(next(m for m in learners if m is not None)).__name__
+    missing = [k for k, m in enumerate(learners) if m is None]
+    what = kind if n_shards == 1 else (
+        f"a list of {n_shards} {kind} replicas indexed by shard"
+        + (f" (None for shard{'s' if len(missing) > 1 else ''} "
+           f"{', '.join(map(str, missing))}: nothing learned yet)" if missing else ""))
     print(f"wrote {out}: model {name!r}, {what}\nload it with: import pickle; "
           f"model = pickle.load(open({str(out)!r}, 'rb'))  # a pickle: load files you trust",
           file=sys.stderr)

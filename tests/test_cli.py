@@ -90,6 +90,7 @@ def test_demo_help_names_the_files_it_writes_and_the_bar_ends_full(tmp_path: Pat
     (("tail", "predictions", "--max", "-1"), "--max: must be at least 0, got -1"),
     (("produce", "--synthetic", "sea-abrupt", "--rate", "-5"), "--rate: must be at least 0"),
     (("produce", "--synthetic", "sea-abrupt", "--label-delay", "-1"), "--label-delay: must be"),
+    (("tail", "predictions", "--timeout", "inf"), "--timeout: 'inf' is not a finite number"),
 ])
 def test_numbers_below_their_floor_are_refused_when_the_command_line_is_read(args, said) -> None:
     # dev-broker --partitions 0 was a Java stack trace; tail --timeout -2 waited forever
@@ -113,6 +114,16 @@ def test_produce_names_the_topic_a_file_of_other_messages_is_for(tmp_path: Path,
     assert r.returncode == 2 and f"send them with --topic {topic}" in r.stderr, r.stderr
 
 
+def test_a_dataset_with_a_column_named_like_a_message_key_is_not_refused(tmp_path: Path
+                                                                         ) -> None:
+    # network flows have src and dst, but no ts: rows of features, sent as events
+    f = tmp_path / "flows.jsonl"
+    f.write_text('{"src": "10.0.0.1", "dst": "10.0.0.2", "bytes": 300, "label": 0}\n' * 3)
+    for extra in ((), ("--target", "label")):
+        r = run("produce", "--file", str(f), *extra, "--broker", "127.0.0.1:1", timeout=60)
+        assert "look like" not in r.stderr and r.returncode == 1, r.stderr  # no broker there
+
+
 def test_produce_warns_about_a_model_the_configuration_does_not_have(tmp_path: Path) -> None:
     f = tmp_path / "e.jsonl"
     f.write_text('{"id": "1", "x": {"a": 1}}\n')
@@ -128,6 +139,7 @@ def test_produce_warns_about_a_model_the_configuration_does_not_have(tmp_path: P
      "--label-delay delays the labels sent with --labels-to"),
     (("produce", "--synthetic", "graph-community", "--labels-to", "labels"),
      "graph-community sends its node labels to the node-labels topic"),
+    (("produce", "--synthetic", "sea-abrupt", "--target", "label"), "--target applies to --file"),
 ])
 def test_options_that_would_be_ignored_are_refused(tmp_path: Path, args, said) -> None:
     r = run(*args, "--out" if args[0] == "demo" else "--seed", str(tmp_path / "o")

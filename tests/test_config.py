@@ -90,6 +90,13 @@ def test_a_misspelt_top_level_variable_is_said_not_silently_ignored(capsys):
     assert "elsewhere" not in settings.bootstrap
 
 
+def test_none_passes_where_a_constructor_allows_it():
+    # from a notebook (TOML cannot say None): StreamTD(average=None) is the latest weights
+    from models.factory import build_model
+
+    assert build_model("stream_td", {"average": None, "seed": None}).average is None
+
+
 def test_env_kind_change_drops_params_from_a_config_file(tmp_path: Path):
     p = tmp_path / "c.toml"
     p.write_text("[models.default]\nkind = 'drift_moe'\nshards = 2\n"
