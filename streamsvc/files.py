@@ -569,6 +569,29 @@ def _check_readable(path: Path, name: str) -> None:
         raise FileProblem(f"cannot read {name}: {exc.strerror or exc}") from None
     if not head.strip():
         raise FileProblem(f"{name} is empty")
+    if wide := _wide_encoding(head):  # said once for the file, not as "not JSON" per line
+        raise FileProblem(f"{name} is {wide} text, not UTF-8: save it as UTF-8 (e.g. iconv -f "
+                          f"{wide} -t UTF-8 {name} > utf8-{Path(name).name})")
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """The encoding's name when the file's first bytes show UTF-16 or UTF-32 (a byte-order
+    mark, or ASCII text with a NUL in every second byte), else None."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    sample = head[:1024 - 1024 % 4]
+    if len(sample) < 8:
+        return None
+    # name, code-unit width, where the character byte of ASCII text sits in a unit
+    for name, width, char in (("UTF-32LE", 4, 0), ("UTF-32BE", 4, 3), ("UTF-16LE", 2, 0),
+                              ("UTF-16BE", 2, 1)):
+        units = [sample[i:i + width] for i in range(0, len(sample), width)]
+        ascii_units = sum(u.count(0) == width - 1 and u[char] != 0 for u in units)
+        if ascii_units * 10 >= 9 * len(units):
+            return name
+    return None
 
 
 def read_json_lines(path: str | Path) -> Iterator[tuple[int, str, dict[str, Any] | BadRow]]:

@@ -359,3 +359,22 @@ def test_without_target_a_label_like_column_is_pointed_out(tmp_path: Path) -> No
     assert ExampleFile(j, guess_target=False).note == (
         "no --target: every key is sent as a feature, without a label (predictions only); "
         "pass --target KEY to send labels")
+
+
+@pytest.mark.parametrize("encoding, said", [
+    ("utf-16", "UTF-16"), ("utf-16-le", "UTF-16LE"), ("utf-16-be", "UTF-16BE"),
+    ("utf-32", "UTF-32"), ("utf-32-le", "UTF-32LE")])
+@pytest.mark.parametrize("name, text", [
+    ("d.jsonl", '{"x": {"a": 1}, "y": 1}\n{"x": {"a": 2}, "y": 0}\n'),
+    ("d.csv", "a,label\n1,0\n2,1\n")])
+def test_a_file_in_a_wide_encoding_is_named_as_such(tmp_path: Path, encoding: str, said: str,
+                                                    name: str, text: str) -> None:
+    # the demo used to say "none of its first 3 lines is a JSON object" (produce: a dead row
+    # per line): one sentence for the file, with the way out
+    f = tmp_path / name
+    f.write_bytes(text.encode(encoding))
+    with pytest.raises(FileProblem) as err:
+        ExampleFile(f)
+    assert f"is {said} text, not UTF-8: save it as UTF-8 (e.g. iconv -f {said}" in str(err.value)
+    f.write_text(text, encoding="utf-8")
+    assert ExampleFile(f).columns or ExampleFile(f).event_shaped  # UTF-8 reads as before
