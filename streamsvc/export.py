@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 import pickle
 import sys
 from pathlib import Path
@@ -87,6 +88,8 @@ def export_command(args: argparse.Namespace, settings: Any) -> int:
               f"({settings.topic('checkpoints')!r}) yet: no worker has run against it",
               file=sys.stderr)
         return 1
+    # the store's own words are a worker's ("rebuilt by replaying"); export says its own below
+    logging.getLogger("streamsvc.checkpoints").setLevel(logging.CRITICAL)
     try:
         shards, problems = model_replicas(settings, name)
     except (TimeoutError, KafkaException) as exc:

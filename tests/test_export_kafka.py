@@ -61,5 +61,10 @@ def test_export_writes_the_learned_model_for_a_notebook(service: ServiceProcs,
     assert r.returncode == 0 and "a list of 2" in r.stderr, r.stderr
     replicas = pickle.loads((tmp_path / "wide.pkl").read_bytes())
     assert len(replicas) == 2 and all(m.n_nodes >= 1 for m in replicas)
+    # a reader that expects signed snapshots refuses these unsigned ones before unpickling
+    r = run("export", "default", "--out", str(tmp_path / "signed.pkl"),
+            env={**env, "STREAMSVC_WORKER__SNAPSHOT_KEY": "k" * 32})
+    assert r.returncode == 1 and "refused, not read" in r.stderr, r.stderr
+    assert "rebuilt by replaying" not in r.stderr and not (tmp_path / "signed.pkl").exists()
     r = run("export", "defualt", env=env)
     assert r.returncode == 2 and "did you mean 'default'?" in r.stderr
