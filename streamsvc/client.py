@@ -303,11 +303,10 @@ def _wrong_use(args: argparse.Namespace) -> str | None:
     if args.labels_to and args.file and args.target is None:
         return ("--labels-to sends the labels of --target to another topic: name the label "
                 "column with --target")
-    if args.synthetic and (given := [o for o, v in (
-            ("--target", args.target), ("--id-column", args.id_column),
-            ("--label-type", getattr(args, "label_type", "auto") != "auto" or None)) if v]):
-        return (f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --file; a "
-                "built-in stream has its own labels and ids")
+    from streamsvc.files import file_only_options
+
+    if args.synthetic and (problem := file_only_options(args)):
+        return problem
     if args.label_delay and not args.labels_to:
         return ("--label-delay delays the labels sent with --labels-to; without --labels-to "
                 "each label travels inside its event")

@@ -317,13 +317,9 @@ def _options_that_do_not_apply(args: argparse.Namespace) -> str | None:
     --stream, or --target without a file, meant something the run would not do)."""
     if args.file and args.stream is not None:
         return "--stream and --file are two sources: give one (--file reads your file)"
-    if not args.file:
-        given = [o for o, v in (("--target", args.target), ("--id-column", args.id_column),
-                                ("--label-type", args.label_type != "auto" or None)) if v]
-        if given:
-            return (f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --file; "
-                    "a built-in stream has its own labels and ids")
-    return None
+    from streamsvc.files import file_only_options
+
+    return file_only_options(args)
 
 
 def _count_reason(by: dict[str, int], reason: str) -> None:

@@ -555,6 +555,22 @@ class ExampleFile:
         return y
 
 
+def file_only_options(args: Any) -> str | None:
+    """Why --target / --id-column / --label-type cannot apply (no --file: a built-in stream
+    has its own labels and ids), or None; shared by `demo` and `produce`, which would
+    otherwise ignore them without a word."""
+    if getattr(args, "file", None):
+        return None
+    given = [o for o, v in (("--target", getattr(args, "target", None)),
+                            ("--id-column", getattr(args, "id_column", None)),
+                            ("--label-type", getattr(args, "label_type", "auto") != "auto"))
+             if v]
+    if not given:
+        return None
+    return (f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --file; a built-in "
+            "stream has its own labels and ids")
+
+
 def _check_readable(path: Path, name: str) -> None:
     """A file that exists, is not a folder, can be read and holds more than blank space; else
     `FileProblem` in one sentence."""
