@@ -250,9 +250,8 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
         producer.flush()
     finally:
         producer.close()
-    labels = f" and {n_labels} label{'' if n_labels == 1 else 's'} to {args.labels_to!r}" \
-        if args.labels_to else ""
-    print(f"sent {_records(sent)} to {topic!r}{labels} in {time.monotonic() - start:.1f}s",
+    labels = f" and {_count(n_labels, 'label')} to {args.labels_to!r}" if args.labels_to else ""
+    print(f"sent {_count(sent, 'record')} to {topic!r}{labels} in {time.monotonic() - start:.1f}s",
           file=sys.stderr)
     return rejected.summary(sent)
 
@@ -387,13 +386,13 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
         producer.flush()
     finally:
         producer.close()
-    print(f"sent {_records(sent)} to {topic!r} in {time.monotonic() - start:.1f}s",
+    print(f"sent {_count(sent, 'record')} to {topic!r} in {time.monotonic() - start:.1f}s",
           file=sys.stderr)
     return rejected.summary(sent)
 
 
-def _records(n: int) -> str:
-    return f"{n} record{'' if n == 1 else 's'}"
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _send_label(producer: Any, args: argparse.Namespace, rid: str, y: Any) -> None:
