@@ -20,22 +20,25 @@ from pathlib import Path
 from typing import Any
 
 
-def _records_partitions(settings: Any) -> int:
-    """How many partitions the records topic has (0: none yet)."""
+def _broker_view(settings: Any) -> tuple[set[str], int]:
+    """(the broker's topics, how many partitions the records topic has: 0 for none yet),
+    asked over one connection."""
     from kafka import KafkaConsumer
 
     from streamsvc.client import connect
 
     consumer = connect(KafkaConsumer, settings, group_id=None)
     try:
-        return len(consumer.partitions_for_topic(settings.topic("records")) or ())
+        return (set(consumer.topics()),
+                len(consumer.partitions_for_topic(settings.topic("records")) or ()))
     finally:
         consumer.close()
 
 
-def model_replicas(settings: Any, name: str, timeout: float = 30.0
+def model_replicas(settings: Any, name: str, records_partitions: int, timeout: float = 30.0
                    ) -> tuple[dict[int, Any], list[str]]:
-    """({shard: learner} of model ``name`` in the latest snapshots, problems to report)."""
+    """({shard: learner} of model ``name`` in the latest snapshots, problems to report);
+    ``records_partitions``: the records topic's partition count (0: unknown, none skipped)."""
     from streamsvc.checkpoints import CheckpointStore
     from streamsvc.engine import records_partition
 
@@ -49,7 +52,7 @@ def model_replicas(settings: Any, name: str, timeout: float = 30.0
         found = store.load_all(prefix, timeout=timeout)
     finally:
         store.close()
-    n = _records_partitions(settings)
+    n = records_partitions
     spread = settings.worker["shard_placement"] == "spread"
     shards: dict[int, Any] = {}
     for key, (blob, _) in found.items():
@@ -81,9 +84,8 @@ def export_command(args: argparse.Namespace, settings: Any) -> int:
         return 2
     from confluent_kafka import KafkaException
 
-    from streamsvc.client import broker_topics
-
-    if settings.topic("checkpoints") not in broker_topics(settings):
+    topics, records_partitions = _broker_view(settings)
+    if settings.topic("checkpoints") not in topics:
         print(f"streamsvc export: the broker has no checkpoints topic "
               f"({settings.topic('checkpoints')!r}) yet: no worker has run against it",
               file=sys.stderr)
@@ -91,7 +93,7 @@ def export_command(args: argparse.Namespace, settings: Any) -> int:
     # the store's own words are a worker's ("rebuilt by replaying"); export says its own below
     logging.getLogger("streamsvc.checkpoints").setLevel(logging.CRITICAL)
     try:
-        shards, problems = model_replicas(settings, name)
+        shards, problems = model_replicas(settings, name, records_partitions)
     except (TimeoutError, KafkaException) as exc:
         print(f"streamsvc export: could not read the checkpoints topic: {exc}", file=sys.stderr)
         return 1
