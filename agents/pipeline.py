@@ -35,6 +35,7 @@ from agents.processor import (
     PACK_BODY_BYTES,
     RECORD_PACK,
     Processor,
+    challenger_copies,
     encode_pack,
     encode_record,
     forward_head,
@@ -87,6 +88,8 @@ class Forward(NamedTuple):
     key: str
     head: dict[str, Any]
     raw: bytes
+    #: the same record for each challenger of its model (`challenger_copies`)
+    copies: tuple[Forward, ...] = ()
 
     @property
     def value(self) -> bytes:
@@ -229,7 +232,10 @@ class Pipeline:
         self.counters[f"{role}_in"] += 1
         src = {"topic": topic, "partition": partition, "offset": offset}
         try:
-            return Forward(*forward_head(role, raw, self.specs, src))
+            rk, head, raw = forward_head(role, raw, self.specs, src)
+            return Forward(rk, head, raw, tuple(
+                Forward(crk, {**head, "rk": crk, "model": body["model"], "body": body}, raw)
+                for crk, body in challenger_copies(role, head["body"], self.specs)))
         except BadRecord as exc:
             return self.dead_letter(topic, partition, offset, str(exc), raw)
         except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker

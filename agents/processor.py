@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from agents.alerts import build_data_detector, build_reference_detector
+from agents.catalog import ModelCatalog, catalog, is_template
 from agents.host import HostLimits, Out, PartitionState, make_detector, routing_key
 from agents.messages import (
     MAX_FORWARD_BYTES,
@@ -51,12 +52,13 @@ FAMILY_NAMES = {"classifier": "classification", "rl": "reinforcement-learning",
                 "graph": "graph"}
 
 
-def _model_for(role: str, family: str, requested: str | None, specs: Mapping[str, Any]) -> Any:
+def _model_for(role: str, family: str, requested: str | None, specs: ModelCatalog) -> Any:
     if requested is None:
         if family == "classifier":
             requested = "default"
         else:
-            of_family = [n for n, s in specs.items() if s.family == family]
+            of_family = [n for n, s in specs.items()
+                         if s.family == family and not s.challenger_of]
             if len(of_family) != 1:
                 raise BadRecord(
                     f"'model' is required on {role}: configured {FAMILY_NAMES[family]} models "
@@ -64,11 +66,25 @@ def _model_for(role: str, family: str, requested: str | None, specs: Mapping[str
             requested = of_family[0]
     spec = specs.get(requested)
     if spec is None:
-        raise BadRecord(
-            f"unknown model {requested!r}; configured models: {', '.join(sorted(specs))}")
+        raise BadRecord(_unknown_model(requested, specs))
     if spec.family != family:
         raise BadRecord(f"model {requested!r} is a {spec.kind} model and takes no {role}")
+    if spec.challenger_of:
+        raise BadRecord(f"model {requested!r} is a challenger of {spec.challenger_of!r}: it "
+                        f"gets a copy of that model's {role}; send them to "
+                        f"{spec.challenger_of!r}")
     return spec
+
+
+def _unknown_model(name: str, specs: ModelCatalog) -> str:
+    """Why `name` names no model, in words."""
+    if is_template(name):
+        return (f"model {name!r} is a template: name a model it makes, e.g. "
+                f"{name.replace('*', '1')!r}")
+    if specs.template_for(name) is not None:
+        return (f"model name {name!r} (template {specs.template_for(name).name!r}) may only "
+                "contain letters, digits, '.', '_' and '-', at most 100 characters")
+    return f"unknown model {name!r}; configured models: {', '.join(sorted(specs))}"
 
 
 #: first byte of a records-topic message in the current format: a JSON header, a newline,
@@ -99,11 +115,24 @@ def resolve(role: str, raw: bytes | None, specs: Mapping[str, Any]
     an event sent to a reinforcement-learning model)."""
     kind, _, family, shard_by = INPUTS[role]
     body, plain = validate(role, raw)
-    spec = _model_for(role, family, body.get("model"), specs)
+    spec = _model_for(role, family, body.get("model"), catalog(specs))
     rk = routing_key(spec.name, spec.shards if shard_by else 1,
                      str(body[shard_by]) if shard_by else "")
     body["model"] = spec.name
     return kind, rk, body, plain
+
+
+def challenger_copies(role: str, body: dict[str, Any], specs: ModelCatalog
+                      ) -> list[tuple[str, dict[str, Any]]]:
+    """(routing key, body) of the copy of one resolved record that each challenger of its
+    model gets: the challenger's own shard of the same id, the body under its name."""
+    challengers = specs.challengers(body["model"])
+    if not challengers:
+        return []
+    shard_by = INPUTS[role][3]
+    return [(routing_key(c.name, c.shards if shard_by else 1,
+                         str(body[shard_by]) if shard_by else ""), {**body, "model": c.name})
+            for c in challengers]
 
 
 def forward_head(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
@@ -267,7 +296,7 @@ class Processor:
     """Holds the partitions a worker owns and applies records to their model shards."""
 
     def __init__(self, specs: Mapping[str, Any], limits: HostLimits) -> None:
-        self.specs = dict(specs)
+        self.specs = catalog(specs)
         self.limits = limits
         self.partitions: dict[int, PartitionState] = {}
 
@@ -339,9 +368,24 @@ class Processor:
             name = name or rk.split("#", 1)[0]
             spec = self.specs.get(name)
             if spec is None:
-                raise BadRecord(f"unknown model {name!r}")
+                raise BadRecord(_unknown_model(name, self.specs))
+            if spec.template:
+                made = {x.name for x in st.hosts.values()
+                        if getattr(x, "template", "") == spec.template}
+                if len(made) >= spec.max_models:
+                    raise BadRecord(
+                        f"template {spec.template!r} has made max_models = {spec.max_models} "
+                        f"models in records partition {st.partition}; model {name!r} would "
+                        "be one more (raise max_models, or add partitions)")
             h = st.hosts[rk] = host_class(spec.family)(spec, rk, self.limits)
+            h.template = spec.template
         return h
+
+    def challenger(self, host: Any) -> bool:
+        """Whether `host` is a challenger's shard under today's config: it learns and is
+        scored like its champion, and publishes nothing (a refusal is counted, not sent)."""
+        spec = self.specs.get(host.name)
+        return spec is not None and bool(spec.challenger_of)
 
     def handle(self, partition: int, offset: int, value: bytes, now: float) -> list[Out]:
         """Apply one single-record records-topic message; returns what to publish. Offsets at
@@ -404,6 +448,8 @@ class Processor:
             return []
         st.offset = offset
         st.dirty += 1
+        for crk, cbody in challenger_copies(role, body, self.specs):
+            self.apply(st, kind, crk, cbody, now, src, raw)
         return self.apply(st, kind, rk, body, now, src, raw)
 
     def process_many(self, partition: int,
@@ -418,6 +464,7 @@ class Processor:
         group: list[tuple] = []
         where: list[int] = []
         shard = None
+        copies: dict[str, list[tuple]] = {}  # challenger shard -> its records, in order
         for i, (offset, role, raw, now, src) in enumerate(recs):
             try:
                 kind, rk, body, _ = resolve(role, raw, self.specs)
@@ -428,6 +475,8 @@ class Processor:
                 continue
             st.offset = offset
             st.dirty += 1
+            for crk, cbody in challenger_copies(role, body, self.specs):
+                copies.setdefault(crk, []).append((kind, cbody, now, src, raw))
             if rk != shard and group:
                 self._apply_group(st, shard, group, where, results)  # type: ignore[arg-type]
                 group, where = [], []
@@ -436,6 +485,8 @@ class Processor:
             where.append(i)
         if group:
             self._apply_group(st, shard, group, where, results)  # type: ignore[arg-type]
+        for crk, crecs in copies.items():  # a challenger publishes nothing
+            self.apply_many(st, crk, crecs)
         return results
 
     def _apply_group(self, st: PartitionState, rk: str, group: list[tuple], where: list[int],
@@ -447,13 +498,18 @@ class Processor:
               now: float, src: dict[str, Any], raw: bytes | None) -> list[Out]:
         """Give one validated record to the host of its model shard (created on first use)."""
         host = self.host(st, rk, body.get("model"))
-        msg = _message(kind, body, src, raw)
-        if isinstance(msg, Exception):
-            raise msg
+        silent = self.challenger(host)
         try:
-            return host.handle(*msg[:2], now, msg[2])
+            msg = _message(kind, body, src, raw)
+            if isinstance(msg, Exception):
+                raise msg
+            outs = host.handle(*msg[:2], now, msg[2])
         except Exception as exc:  # noqa: BLE001 - re-raised, in words if the learner refused
+            if silent:
+                host.refused = getattr(host, "refused", 0) + 1
+                return []
             raise _refused(exc, body, host) from None
+        return [] if silent else outs
 
     def apply_many(self, st: PartitionState, rk: str,
                    recs: list[tuple[str | None, dict[str, Any], float, dict[str, Any],
@@ -483,6 +539,10 @@ class Processor:
         for m, (_, body, _, _, _) in zip(msgs, recs, strict=True):
             res = m if isinstance(m, Exception) else next(got)
             out.append(_refused(res, body, host) if isinstance(res, Exception) else res)
+        if self.challenger(host):
+            host.refused = getattr(host, "refused", 0) + sum(
+                isinstance(r, Exception) for r in out)
+            return [[] for _ in out]
         return out
 
     def tick(self, now: float, partition: int | None = None) -> list[Out]:
@@ -491,13 +551,23 @@ class Processor:
         for p, st in self.partitions.items():
             if partition is None or p == partition:
                 for h in st.hosts.values():
-                    out += h.tick(now)
+                    due = h.tick(now)
+                    if due and not self.challenger(h):
+                        out += due
         return out
 
     def statuses(self) -> list[dict[str, Any]]:
-        return [
-            {**h.status(), "partition": st.partition, "offset": st.offset,
-             "duplicates_skipped": st.duplicates,
-             "config_changed": getattr(h, "config_changed", None)}
-            for st in self.partitions.values() for h in st.hosts.values()
-        ]
+        out = []
+        for st in self.partitions.values():
+            for h in st.hosts.values():
+                s = {**h.status(), "partition": st.partition, "offset": st.offset,
+                     "duplicates_skipped": st.duplicates,
+                     "config_changed": getattr(h, "config_changed", None)}
+                spec = self.specs.get(h.name)
+                if getattr(h, "template", ""):
+                    s["template"] = h.template
+                if spec is not None and spec.challenger_of:
+                    s["challenger_of"] = spec.challenger_of
+                    s["refused"] = getattr(h, "refused", 0)
+                out.append(s)
+        return out

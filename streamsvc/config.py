@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.alerts import DEFAULT_DETECTOR, DETECTORS, NO_DELTA, build_detector
+from agents.catalog import MODEL_NAME, TEMPLATE_NAME, ModelCatalog, is_template
 from models.data_drift import DataDriftDetector
 from models.factory import ModelSpecError, build_model, kind_family, wrong_types
 from models.reference_drift import ReferenceDriftDetector
@@ -48,6 +50,13 @@ class ModelSpec:
     # a restored model whose kind or params differ from this config: "keep" what it learned
     # (and say so), or "reset" it (start fresh under this config, and say so)
     on_config_change: str = "keep"
+    # a challenger: the model whose records it also gets (it publishes nothing; README "Many
+    # models")
+    challenger_of: str = ""
+    # a template (name with `*`): models it may make per records partition; a model it made:
+    # the template's name
+    max_models: int = 1000
+    template: str = ""
 
     def build(self) -> Any:
         return build_model(self.kind, copy.deepcopy(self.params))
@@ -83,6 +92,12 @@ class Settings:
 
         return self.worker["heartbeat_file"] or os.path.join(
             tempfile.gettempdir(), f"streamsvc-{self.app_id}.alive")
+
+    @functools.cached_property
+    def catalog(self) -> ModelCatalog:
+        """The models by name, including those a template makes (`tenant-7` of
+        `[models."tenant-*"]`)."""
+        return ModelCatalog(self.models)
 
     def models_of(self, family: str) -> dict[str, ModelSpec]:
         return {n: m for n, m in self.models.items() if m.family == family}
@@ -225,10 +240,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 _SECTIONS = {"kafka", "topics", "worker", "api", "models"}
 _MODEL_KEYS = {"kind", "params", "shards", "drift_detector", "drift_delta", "alert_cooldown",
                "alert_on", "drift_params", "data_drift", "data_drift_params",
-               "reference_drift", "reference_drift_params", "on_config_change"}
+               "reference_drift", "reference_drift_params", "on_config_change",
+               "challenger_of", "max_models"}
 _COMPRESSION = {"none", "gzip", "snappy", "lz4", "zstd"}
 _DETECTORS = set(DETECTORS)
-_MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def _check_keys(section: str, given: dict[str, Any], allowed: dict[str, Any] | set[str]) -> None:
@@ -323,9 +338,10 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
         raise ConfigError("config key 'models' must be a table of [models.<name>] tables")
     for name, m in raw["models"].items():
         sec = f"models.{name}"
-        if not _MODEL_NAME.fullmatch(name):
+        if not (TEMPLATE_NAME if is_template(name) else MODEL_NAME).fullmatch(name):
             raise ConfigError(f"config key '{sec}': a model name may only contain letters, "
-                              "digits, '.', '_' and '-' (it appears in keys and URLs)")
+                              "digits, '.', '_' and '-' (it appears in keys and URLs), and "
+                              "'*' in a template's name (at most 100 characters)")
         if not isinstance(m, dict):
             raise ConfigError(f"config key '{sec}' must be a table")
         _check_keys(sec, m, _MODEL_KEYS)
@@ -360,7 +376,8 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
         spec = ModelSpec(
             name=name, kind=m["kind"], family=family, params=params, shards=shards,
             drift_detector=detector, drift_delta=float(delta), alert_cooldown=cooldown,
-            on_config_change=on_change,
+            on_config_change=on_change, max_models=_max_models(sec, name, m),
+            challenger_of=_challenger_of(sec, name, m, family, raw["models"]),
             **_drift_keys(sec, m, detector, float(delta)),
         )
         try:
@@ -379,6 +396,53 @@ def _validate(raw: dict[str, Any], defaults: dict[str, Any], source: str) -> Set
         topics=topics, worker=worker, api=api, models=models, source=source,
         security=security, api_token=api_token, snapshot_key=snapshot_key.encode(),
     )
+
+
+def _max_models(sec: str, name: str, m: dict[str, Any]) -> int:
+    if "max_models" not in m:
+        return ModelSpec.max_models
+    if not is_template(name):
+        raise ConfigError(f"config key '{sec}.max_models' applies only to a template (a model "
+                          "name with '*', e.g. [models.\"tenant-*\"])")
+    n = m["max_models"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"config key '{sec}.max_models' must be an integer >= 1 (models the "
+                          f"template may make per records partition), got {n!r}")
+    return n
+
+
+def _challenger_of(sec: str, name: str, m: dict[str, Any], family: str,
+                   models: dict[str, Any]) -> str:
+    """Check `challenger_of`: another configured model (not a template, not itself a
+    challenger) of the same family; reinforcement-learning agents have none."""
+    champion = m.get("challenger_of", "")
+    if champion == "":
+        return ""
+    where = f"config key '{sec}.challenger_of'"
+    if not isinstance(champion, str) or champion not in models or champion == name:
+        close = difflib.get_close_matches(str(champion), [n for n in models if n != name], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{where} must name another configured model{hint}; configured: "
+                          f"{', '.join(n for n in models if n != name)}")
+    other = models[champion] if isinstance(models[champion], dict) else {}
+    if is_template(name) or is_template(champion):
+        raise ConfigError(f"{where}: templates take no challengers and are none (a challenger "
+                          "of each model a template makes is not supported)")
+    if other.get("challenger_of"):
+        raise ConfigError(f"{where}: {champion!r} is itself a challenger (of "
+                          f"{other['challenger_of']!r}); name the model it challenges")
+    if family == "rl":
+        raise ConfigError(f"{where}: a reinforcement-learning agent cannot be a challenger "
+                          "(a stream Q agent learns from the actions it chose, and a "
+                          "challenger's actions are never taken)")
+    try:
+        same = kind_family(other.get("kind", "")) == family
+    except ModelSpecError:
+        same = True  # the champion's own table reports its bad kind
+    if not same:
+        raise ConfigError(f"{where}: {champion!r} is a {other.get('kind')} model; a "
+                          f"{m['kind']} model cannot see its records")
+    return champion
 
 
 def _secret(section: dict[str, Any], name: str, key: str, min_len: int) -> str:

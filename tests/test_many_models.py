@@ -1,0 +1,179 @@
+"""Many models without Kafka: templates make a model per name on first use, challengers get a
+copy of their champion's records and publish nothing, and the config says what is wrong with
+either in words."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from agents.host import HostLimits
+from agents.pipeline import Forward, Pipeline
+from streamsvc.config import ConfigError, load_settings
+
+CONFIG = """
+[models.default]
+kind = "hoeffding_tree"
+
+[models.candidate]
+kind = "hoeffding_tree"
+challenger_of = "default"
+shards = 2
+params = { grace_period = 20 }
+
+[models."tenant-*"]
+kind = "hoeffding_tree"
+max_models = 2
+"""
+
+
+def _settings(tmp_path: Path, text: str = CONFIG):
+    path = tmp_path / "streamsvc.toml"
+    path.write_text(text)
+    return load_settings(path, {})
+
+
+def _pipe(tmp_path: Path) -> Pipeline:
+    return Pipeline(_settings(tmp_path).models, HostLimits())
+
+
+def _event(i: int, model: str | None = None, y: bool = True) -> bytes:
+    body = {"id": f"e{i}", "x": {"f": float(i % 7)}, "y": y}
+    if model is not None:
+        body["model"] = model
+    return json.dumps(body).encode()
+
+
+def _through_kafka_path(pipe: Pipeline, raws: list[bytes], offsets: dict[str, int]
+                        ) -> list:
+    """Both stages as the worker runs them: ingest, one records message per forwarded record
+    (copies included), learn. Returns the outputs; `offsets`: the last one of each shard."""
+    outs: list = []
+    first = sum(offsets.values()) + len(offsets)
+    for i, raw in enumerate(raws, first):
+        res = pipe.ingest("events", "events", 0, i, raw)
+        if not isinstance(res, Forward):
+            outs.append(res)
+            continue
+        for fwd in (res, *res.copies):
+            n = offsets[fwd.key] = offsets.get(fwd.key, -1) + 1
+            part = abs(hash(fwd.key)) % 1000  # a partition per shard: offsets of its own
+            pipe.assign(part, None, None) if part not in pipe.proc.partitions else None
+            outs += pipe.learn(part, n, fwd.value, 1000 + i)
+    return outs
+
+
+def _status(pipe: Pipeline, model: str) -> list[dict]:
+    return [s for s in pipe.statuses() if s["model"] == model]
+
+
+def test_a_challenger_learns_every_record_of_its_champion_and_publishes_nothing(
+        tmp_path: Path) -> None:
+    pipe = _pipe(tmp_path)
+    raws = [_event(i, y=i % 3 == 0) for i in range(200)]
+    shards: dict[str, int] = {}
+    outs = _through_kafka_path(pipe, raws, shards)
+    assert set(shards) == {"default", "candidate#0", "candidate#1"}
+    preds = [v for role, _, v in outs if role == "predictions"]
+    assert len(preds) == 200 and {p["model"] for p in preds} == {"default"}
+    champ, chall = _status(pipe, "default"), _status(pipe, "candidate")
+    assert sum(s["examples_learned"] for s in chall) == 200 == champ[0]["examples_learned"]
+    assert len(chall) == 2 and all(s["challenger_of"] == "default" for s in chall)
+    assert all(s["refused"] == 0 for s in chall) and "challenger_of" not in champ[0]
+    # a record the learner refuses is dead-lettered once (by the champion), counted by both
+    bad = json.dumps({"id": "bad", "x": {"f": 1.0}, "y": "text"}).encode()
+    outs = _through_kafka_path(pipe, [bad], shards)
+    assert [role for role, _, _ in outs] == ["dead_letters"]
+    assert sum(s["refused"] for s in _status(pipe, "candidate")) == 1
+
+
+def test_a_challenger_is_fed_in_process_too(tmp_path: Path) -> None:
+    pipe = _pipe(tmp_path)
+    for i in range(50):
+        outs = pipe.process("events", "events", 0, i, _event(i))
+        assert [o[0] for o in outs] == ["predictions"]
+    res = pipe.process_many("events", "events", 0,
+                            [(50 + i, _event(50 + i), None) for i in range(50)])
+    assert all([o[0] for o in r] == ["predictions"] for r in res)
+    assert sum(s["examples_learned"] for s in _status(pipe, "candidate")) == 100
+
+
+def test_records_sent_to_a_challenger_are_refused_in_words(tmp_path: Path) -> None:
+    pipe = _pipe(tmp_path)
+    out = pipe.ingest("events", "events", 0, 0, _event(0, "candidate"))
+    assert not isinstance(out, Forward)
+    assert "challenger of 'default'" in out[2]["error"]
+
+
+def test_a_template_makes_one_model_per_name_and_stops_at_max_models(tmp_path: Path) -> None:
+    pipe = _pipe(tmp_path)
+    pipe.assign(0, None, None)
+    for i in range(30):
+        for tenant in ("tenant-a", "tenant-b"):
+            outs = pipe.process("events", "events", 0, 2 * i + (tenant == "tenant-b"),
+                                _event(i, tenant, y=tenant == "tenant-a"))
+            assert [p["model"] for _, _, p in outs] == [tenant]
+    a, b = _status(pipe, "tenant-a"), _status(pipe, "tenant-b")
+    assert a[0]["template"] == b[0]["template"] == "tenant-*"
+    assert a[0]["examples_learned"] == b[0]["examples_learned"] == 30
+    # each learned its own stream: a answers True, b answers False
+    assert pipe.process("events", "events", 0, 100, _event(0, "tenant-a"))[0][2]["y_pred"]
+    assert not pipe.process("events", "events", 0, 101, _event(0, "tenant-b"))[0][2]["y_pred"]
+    # a third name in this partition passes max_models = 2: dead-lettered, the worker goes on
+    dead = pipe.process("events", "events", 0, 102, _event(0, "tenant-c"))
+    assert dead[0][0] == "dead_letters"
+    assert "max_models = 2" in dead[0][2]["error"] and "'tenant-c'" in dead[0][2]["error"]
+    # the made models survive a checkpoint: a restored worker goes on with them
+    blob, _ = pipe.snapshot(0)
+    again = _pipe(tmp_path)
+    again.assign(0, blob, None)
+    assert again.process("events", "events", 0, 103, _event(0, "tenant-a"))[0][2]["y_pred"]
+    assert again.process("events", "events", 0, 104, _event(0, "tenant-c"))[0][0] \
+        == "dead_letters"
+    assert pickle.loads(blob).hosts["tenant-a"].template == "tenant-*"
+
+
+@pytest.mark.parametrize(("model", "said"), [
+    ("tenant-*", "is a template: name a model it makes, e.g. 'tenant-1'"),
+    ("tenant-a b", "(template 'tenant-*') may only contain letters"),
+    ("tenat-a", "unknown model 'tenat-a'; configured models: candidate, default, tenant-*"),
+])
+def test_names_no_model_can_have_are_refused_in_words(tmp_path: Path, model: str,
+                                                       said: str) -> None:
+    out = _pipe(tmp_path).ingest("events", "events", 0, 0, _event(0, model))
+    assert not isinstance(out, Forward)
+    assert said in out[2]["error"]
+
+
+def test_the_settings_catalog_knows_the_names_templates_make(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    assert "tenant-42" in s.catalog and "tenant-*" not in s.catalog
+    assert s.catalog["tenant-42"].template == "tenant-*" and "other" not in s.catalog
+    assert [c.name for c in s.catalog.challengers("default")] == ["candidate"]
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    ('[models.c]\nkind = "arf"\nchallenger_of = "defualt"',
+     "'models.c.challenger_of' must name another configured model (did you mean 'default'?)"),
+    ('[models.c]\nkind = "arf"\nchallenger_of = "c"', "must name another configured model"),
+    ('[models.c]\nkind = "arf"\nchallenger_of = "candidate"',
+     "'candidate' is itself a challenger (of 'default')"),
+    ('[models.c]\nkind = "arf"\nchallenger_of = "tenant-*"', "templates take no challengers"),
+    ('[models.c]\nkind = "node_property"\nchallenger_of = "default"',
+     "a node_property model cannot see its records"),
+    ('[models.q]\nkind = "stream_q"\nparams = { n_actions = 2 }\n[models.c]\n'
+     'kind = "stream_q"\nparams = { n_actions = 2 }\nchallenger_of = "q"',
+     "a reinforcement-learning agent cannot be a challenger"),
+    ('[models.c]\nkind = "arf"\nmax_models = 3', "'models.c.max_models' applies only to a "
+     "template"),
+    ('[models."t-*"]\nkind = "arf"\nmax_models = 0', "must be an integer >= 1"),
+    ('[models."t/*"]\nkind = "arf"', "'*' in a template's name"),
+])
+def test_wrong_challengers_and_templates_fail_at_start_naming_the_key(
+        tmp_path: Path, extra: str, said: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _settings(tmp_path, CONFIG + extra)
+    assert said in str(err.value)
