@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from agents.catalog import is_template
 from streamsvc import __version__, schemas
 from streamsvc.config import Settings
 from streamsvc.status import KafkaStatusFeed, StatusView, finite_or_none
@@ -31,8 +32,15 @@ DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
 
 
 def configured_models(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {n: {"kind": m.kind, "family": m.family, "shards_configured": m.shards,
-                "drift_detector": m.drift_detector} for n, m in settings.models.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for n, m in settings.models.items():
+        out[n] = {"kind": m.kind, "family": m.family, "shards_configured": m.shards,
+                  "drift_detector": m.drift_detector}
+        if m.challenger_of:
+            out[n]["challenger_of"] = m.challenger_of
+        if is_template(n):
+            out[n]["template"] = True
+    return out
 
 
 # -- response bodies (the OpenAPI document at /docs describes them) ------------------------------
@@ -100,6 +108,19 @@ def _all_optional(model: type[BaseModel], name: str) -> type[BaseModel]:
 AlertInfo = _all_optional(schemas.DriftAlert, "AlertInfo")
 
 
+class ChallengerInfo(BaseModel):
+    """A challenger beside its champion: both scored on the same events."""
+    model_config = ConfigDict(extra="allow")
+    name: str
+    kind: str | None = None
+    examples_evaluated: int | None = Field(None, description="Its predictions scored (fewer "
+                                           "than the champion's if it was added later)")
+    accuracy: float | None = None
+    rolling_accuracy: float | None = None
+    vs_champion: dict[str, float | None] | None = Field(
+        None, description="accuracy and rolling_accuracy minus the champion's (> 0: ahead)")
+
+
 class ModelDetail(ModelSummary):
     """Everything the sidecar knows about one model."""
     shards_configured: int | None = Field(None, description="`shards` in the config")
@@ -131,6 +152,16 @@ class ModelDetail(ModelSummary):
     true_drifts: list[list[int]] | None = Field(None, description="The demo's built-in "
                                                 "stream: (start, end) of each true drift")
     extra: list[Any] | None = None
+    template: str | None = Field(None, description="The template (`[models.\"tenant-*\"]`) "
+                                 "that made this model on first use")
+    challenger_of: str | None = Field(None, description="The model this one challenges: it "
+                                      "gets a copy of that model's records, publishes nothing")
+    refused: int | None = Field(None, description="A challenger's records its learner refused "
+                                "(its champion dead-letters them)")
+    vs_champion: dict[str, float | None] | None = Field(
+        None, description="A challenger: accuracy and rolling_accuracy minus its champion's")
+    challengers: list[ChallengerInfo] | None = Field(
+        None, description="A champion: its challengers, scored on the same events")
     recent_alerts: list[AlertInfo] = Field(  # type: ignore[valid-type]
         default_factory=list, description="The model's last 20 alerts, oldest first")
 
@@ -356,11 +387,12 @@ def token_refusal(request: Request, token: str) -> JSONResponse | None:
 
 
 def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str = "",
-               configured: Sequence[str] = ()) -> FastAPI:
+               configured: Collection[str] = ()) -> FastAPI:
     """Build the app around a `StatusView` (fed from Kafka by `feed`, or by the demo).
     With a `token`, every endpoint but `OPEN_PATHS` requires it as a bearer token.
-    ``configured``: the model names of this configuration, so that a model no worker has
-    reported yet is not called unknown."""
+    ``configured``: the models of this configuration (names, or `Settings.catalog`, which
+    also knows the names templates make), so that a model no worker has reported yet is not
+    called unknown."""
     registry = metrics_registry(view)
 
     @asynccontextmanager
@@ -395,6 +427,9 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
 
     def _unknown(name: str) -> HTTPException:
         known = ", ".join(view.model_names()) or "(none)"
+        if is_template(name):
+            return HTTPException(404, detail=(
+                f"{name!r} is a model template; ask for a model it made (reported: {known})"))
         if name in configured:
             return HTTPException(404, detail=(
                 f"model {name!r} is configured, but no worker has reported it yet (a worker "
@@ -530,7 +565,7 @@ def run_api(settings: Settings, host: str, port: int, ssl_certfile: str | None =
     feed = KafkaStatusFeed(view, settings.bootstrap, settings.topic("model_status"),
                            settings.topic("drift_alerts"), settings.security.kafka_python())
     uvicorn.run(create_api(view, feed, token=settings.api_token,
-                           configured=list(settings.models)), host=host, port=port,
+                           configured=settings.catalog), host=host, port=port,
                 log_level="info", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 

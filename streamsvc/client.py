@@ -13,6 +13,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from streamsvc.words import did_you_mean
+
 
 def kafka_kwargs(settings: Any) -> dict[str, Any]:
     """kafka-python connection arguments (broker + security). On a secured connection, after
@@ -55,14 +57,12 @@ def broker_topics(settings: Any) -> set[str]:
 def unknown_topic(settings: Any, name: str, existing: set[str]) -> str | None:
     """Why ``name`` looks like a typo: neither on the broker nor one of the service's topics
     (None: it is one of those). A typo must not silently create a topic nobody reads."""
-    import difflib
 
     configured = set(settings.topics.values())
     if name in existing or name in configured:
         return None
-    close = difflib.get_close_matches(name, sorted(configured | existing), n=1)
-    hint = (f"; did you mean {close[0]!r}?" if close else
-            f" ({', '.join(sorted(configured))})")
+    close = did_you_mean(name, sorted(configured | existing))
+    hint = f"; {close}" if close else f" ({', '.join(sorted(configured))})"
     return (f"topic {name!r} does not exist on the broker and is not one of the service's "
             f"topics{hint}")
 
@@ -186,7 +186,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     from streamsvc.files import BadRow, Example, ExampleFile, FileProblem, is_json_lines
 
     topic = args.topic or settings.topic("events")
-    if args.model and args.model not in settings.models:
+    if args.model and args.model not in settings.catalog:
         print(f"warning: model {args.model!r} is not in this configuration (models: "
               f"{', '.join(sorted(settings.models)) or 'none'}); unless the workers' "
               "configuration has it, they send these records to dead-letters", file=sys.stderr)

@@ -7,7 +7,6 @@ is checked against the known keys and every model is built once at load time.
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import os
 import re
@@ -23,6 +22,7 @@ from models.data_drift import DataDriftDetector
 from models.factory import ModelSpecError, build_model, kind_family, wrong_types
 from models.reference_drift import ReferenceDriftDetector
 from streamsvc.security import KafkaSecurity, read_secret_file, security_from_config
+from streamsvc.words import did_you_mean
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
@@ -186,8 +186,8 @@ def _warn_unknown_variable(var: str, known: list[str]) -> None:
     if var in _warned:
         return
     _warned.add(var)
-    close = difflib.get_close_matches(var, known, n=1, cutoff=0.85)
-    hint = f" (did you mean {close[0]}?)" if close else (
+    close = did_you_mean(var, known, cutoff=0.85, quote=False)
+    hint = f" ({close})" if close else (
         "; settings are STREAMSVC_<SECTION>__<KEY>, e.g. STREAMSVC_TOPICS__EVENTS")
     print(f"streamsvc: warning: environment variable {var} is not a streamsvc setting and is "
           f"ignored{hint}", file=sys.stderr)
@@ -420,8 +420,8 @@ def _challenger_of(sec: str, name: str, m: dict[str, Any], family: str,
         return ""
     where = f"config key '{sec}.challenger_of'"
     if not isinstance(champion, str) or champion not in models or champion == name:
-        close = difflib.get_close_matches(str(champion), [n for n in models if n != name], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = did_you_mean(str(champion), [n for n in models if n != name])
+        hint = f" ({close})" if close else ""
         raise ConfigError(f"{where} must name another configured model{hint}; configured: "
                           f"{', '.join(n for n in models if n != name)}")
     other = models[champion] if isinstance(models[champion], dict) else {}

@@ -37,11 +37,11 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     from streamsvc.client import synthetic_examples
     from streamsvc.files import BadRow, Example, ExampleFile, FileProblem, Rejections
 
-    if args.model not in settings.models:
+    if args.model not in settings.catalog:
         print(f"streamsvc demo: unknown model {args.model!r}; configured: "
               f"{', '.join(settings.models)}", file=sys.stderr)
         return 2
-    spec = settings.models[args.model]
+    spec = settings.catalog[args.model]
     if spec.family != "classifier":
         print(f"streamsvc demo: model {args.model!r} is a {spec.kind} model; the demo runs "
               "classifiers on event streams", file=sys.stderr)

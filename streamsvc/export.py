@@ -12,12 +12,13 @@ nothing yet); each replica learned the events whose id hashes to it."""
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import pickle
 import sys
 from pathlib import Path
 from typing import Any
+
+from streamsvc.words import did_you_mean
 
 
 def _broker_view(settings: Any) -> tuple[set[str], int]:
@@ -71,9 +72,8 @@ def model_replicas(settings: Any, name: str, records_partitions: int, timeout: f
 
 def export_command(args: argparse.Namespace, settings: Any) -> int:
     name = args.model
-    if name not in settings.models:
-        close = difflib.get_close_matches(name, list(settings.models), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else \
+    if name not in settings.catalog:
+        hint = did_you_mean(name, settings.models) or \
             f"configured: {', '.join(settings.models)}"
         print(f"streamsvc export: unknown model {name!r}; {hint}", file=sys.stderr)
         return 2
@@ -104,7 +104,7 @@ def export_command(args: argparse.Namespace, settings: Any) -> int:
               "after it has learned from records of it (and at every rebalance or stop)",
               file=sys.stderr)
         return 1
-    n_shards = max(settings.models[name].shards, max(shards) + 1)
+    n_shards = max(settings.catalog[name].shards, max(shards) + 1)
     learners = [shards.get(k) for k in range(n_shards)]
     try:
         with out.open("wb") as f:

@@ -103,53 +103,83 @@ class StatusView:
 
     # -- queries ------------------------------------------------------------------------
     def model_names(self) -> list[str]:
+        """Configured and reported models (a template is no model: the models it made are)."""
         with self._lock:
-            names = set(self.configured)
+            names = {n for n, c in self.configured.items() if not c.get("template")}
             names.update(s.get("model", k.split("#", 1)[0]) for k, s in self.shards.items())
         return sorted(names)
 
     def model(self, name: str) -> dict[str, Any] | None:
+        """One model's numbers summed over its shards; a champion's lists its challengers
+        beside it, a challenger's says how far it is ahead of its champion."""
         with self._lock:
-            shards = [s for k, s in self.shards.items()
-                      if s.get("model", k.split("#", 1)[0]) == name]
-            conf = self.configured.get(name)
-            if conf is None and not shards:
+            out = self._model(name)
+            if out is None:
                 return None
-            out: dict[str, Any] = {"name": name, **(conf or {})}
-            for k in _SUMMED:
-                out[k] = sum(int(s.get(k) or 0) for s in shards)
-            if shards:
-                out["kind"] = shards[0].get("kind", out.get("kind"))
-                out["family"] = shards[0].get("family", out.get("family"))
-            ev = out["examples_evaluated"]
-            out["accuracy"] = round(out["correct"] / ev, 6) if ev else None
-            rolled = [(s["rolling_accuracy"], s.get("examples_evaluated") or 0)
-                      for s in shards if s.get("rolling_accuracy") is not None]
-            wsum = sum(w for _, w in rolled)
-            out["rolling_accuracy"] = (
-                round(sum(a * w for a, w in rolled) / wsum, 6) if wsum else None)
-            if len(shards) == 1:  # κ statistics do not add up across shards
-                out["kappa_m"] = shards[0].get("kappa_m")
-                out["kappa_t"] = shards[0].get("kappa_t")
-            out["updated"] = max((s.get("updated", 0) for s in shards), default=None)
-            out["shards"] = [
-                {k: s.get(k) for k in ("shard", "partition", "worker", "examples_learned",
-                                       "accuracy", "rolling_accuracy", "updated")}
-                for s in shards
-            ]
-            out["inspect"] = {s.get("shard", "?"): s.get("inspect", {}) for s in shards}
-            truth = [s["true_drifts"] for s in shards if s.get("true_drifts")]
-            if truth:  # the embedded demo's built-in stream: (start, end) of each true drift
-                out["true_drifts"] = truth[0]
-            extra = [s.get("extra") for s in shards if s.get("extra")]
-            if extra:
-                out["extra"] = extra
-            alerts = [a for a in self.alerts if a.get("model") == name]
-            # the shards' own counters: not capped by this buffer, never decreasing; one name
-            # for this number in the answer (the shards call it `alerts`)
-            out["drift_alerts"] = max(out.pop("alerts"), len(alerts))
-            out["recent_alerts"] = alerts[-20:]
+            champion = out.get("challenger_of")
+            if champion:
+                other = self._model(champion)
+                out["vs_champion"] = _lead(out, other) if other else None
+            named = {n for n, c in self.configured.items() if c.get("challenger_of") == name}
+            named.update(s["model"] for s in self.shards.values()
+                         if s.get("challenger_of") == name and isinstance(s.get("model"), str))
+            challengers = [m for m in map(self._model, sorted(named)) if m is not None]
+            if challengers:
+                out["challengers"] = [
+                    {**{k: c.get(k) for k in _COMPARED}, "vs_champion": _lead(c, out)}
+                    for c in challengers]
             return out
+
+    def _model(self, name: str) -> dict[str, Any] | None:
+        """`model` without the comparisons (lock held)."""
+        shards = [s for k, s in self.shards.items()
+                  if s.get("model", k.split("#", 1)[0]) == name]
+        conf = self.configured.get(name)
+        if conf is not None and conf.get("template"):
+            conf = None  # a template is no model; the models it made are
+        if conf is None and not shards:
+            return None
+        out: dict[str, Any] = {"name": name, **(conf or {})}
+        for k in _SUMMED:
+            out[k] = sum(int(s.get(k) or 0) for s in shards)
+        if shards:
+            out["kind"] = shards[0].get("kind", out.get("kind"))
+            out["family"] = shards[0].get("family", out.get("family"))
+        ev = out["examples_evaluated"]
+        out["accuracy"] = round(out["correct"] / ev, 6) if ev else None
+        rolled = [(s["rolling_accuracy"], s.get("examples_evaluated") or 0)
+                  for s in shards if s.get("rolling_accuracy") is not None]
+        wsum = sum(w for _, w in rolled)
+        out["rolling_accuracy"] = (
+            round(sum(a * w for a, w in rolled) / wsum, 6) if wsum else None)
+        if len(shards) == 1:  # κ statistics do not add up across shards
+            out["kappa_m"] = shards[0].get("kappa_m")
+            out["kappa_t"] = shards[0].get("kappa_t")
+        out["updated"] = max((s.get("updated", 0) for s in shards), default=None)
+        out["shards"] = [
+            {k: s.get(k) for k in ("shard", "partition", "worker", "examples_learned",
+                                   "accuracy", "rolling_accuracy", "updated")}
+            for s in shards
+        ]
+        out["inspect"] = {s.get("shard", "?"): s.get("inspect", {}) for s in shards}
+        truth = [s["true_drifts"] for s in shards if s.get("true_drifts")]
+        if truth:  # the embedded demo's built-in stream: (start, end) of each true drift
+            out["true_drifts"] = truth[0]
+        extra = [s.get("extra") for s in shards if s.get("extra")]
+        if extra:
+            out["extra"] = extra
+        for key in ("template", "challenger_of"):
+            said = [s[key] for s in shards if isinstance(s.get(key), str)]
+            if said or out.get(key):
+                out[key] = said[0] if said else out[key]
+        if any("refused" in s for s in shards):
+            out["refused"] = sum(int(s.get("refused") or 0) for s in shards)
+        alerts = [a for a in self.alerts if a.get("model") == name]
+        # the shards' own counters: not capped by this buffer, never decreasing; one name
+        # for this number in the answer (the shards call it `alerts`)
+        out["drift_alerts"] = max(out.pop("alerts"), len(alerts))
+        out["recent_alerts"] = alerts[-20:]
+        return out
 
     def model_history(self, name: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -264,6 +294,18 @@ class KafkaStatusFeed(threading.Thread):
 
 
 # -- worker status records: every field may be missing or malformed (older workers, demo) -----
+#: what a comparison of a challenger with its champion shows of each
+_COMPARED = ("name", "kind", "examples_evaluated", "accuracy", "rolling_accuracy")
+
+
+def _lead(model: dict[str, Any], champion: dict[str, Any]) -> dict[str, float | None]:
+    """How far `model` is ahead of `champion` (negative: behind), per accuracy."""
+    def diff(key: str) -> float | None:
+        a, b = model.get(key), champion.get(key)
+        return round(a - b, 6) if a is not None and b is not None else None
+    return {"accuracy": diff("accuracy"), "rolling_accuracy": diff("rolling_accuracy")}
+
+
 def finite_or_none(v: Any) -> float | None:
     """A finite number, or None (bools, strings, NaN and infinities are not numbers here)."""
     if isinstance(v, bool) or not isinstance(v, int | float):

@@ -177,3 +177,47 @@ def test_wrong_challengers_and_templates_fail_at_start_naming_the_key(
     with pytest.raises(ConfigError) as err:
         _settings(tmp_path, CONFIG + extra)
     assert said in str(err.value)
+
+
+@pytest.mark.parametrize("module", ["agents.catalog", "streamsvc.words"])
+def test_the_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted >= 2 and result.failed == 0
+
+
+def test_the_sidecar_sets_a_challenger_beside_its_champion_and_lists_made_models(
+        tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from streamsvc.api import configured_models, create_api
+    from streamsvc.status import StatusView
+
+    settings = _settings(tmp_path)
+    pipe = Pipeline(settings.models, HostLimits())
+    for i in range(300):
+        pipe.process("events", "events", 0, i, _event(i, y=i % 2 == 0))
+    pipe.process("events", "events", 0, 300, _event(0, "tenant-a"))
+    view = StatusView(configured_models(settings))
+    for s in pipe.statuses():
+        view.on_status(s["shard"], s)
+    api = TestClient(create_api(view, configured=settings.catalog))
+    names = [m["name"] for m in api.get("/models").json()]
+    assert names == ["candidate", "default", "tenant-a"]  # no "tenant-*": it is no model
+    champ = api.get("/models/default").json()
+    [ch] = champ["challengers"]
+    # the same 300 events, less the first of each shard (nothing learned yet: not scored)
+    assert ch["name"] == "candidate" and ch["examples_evaluated"] == 298
+    assert champ["examples_evaluated"] == 299
+    assert ch["vs_champion"]["accuracy"] == pytest.approx(ch["accuracy"] - champ["accuracy"])
+    cand = api.get("/models/candidate").json()
+    assert cand["challenger_of"] == "default" and cand["refused"] == 0
+    assert cand["vs_champion"] == ch["vs_champion"]
+    assert api.get("/models/tenant-a").json()["template"] == "tenant-*"
+    r = api.get("/models/tenant-b")
+    assert r.status_code == 404 and "configured, but no worker has reported" in r.text
+    r = api.get("/models/tenant-*")
+    assert r.status_code == 404 and "is a model template" in r.text
+    assert api.get("/models/other").status_code == 404

@@ -1,0 +1,149 @@
+"""Many models through a real broker and worker: a template makes a model per tenant, a
+challenger learns every event and late label of its champion and publishes nothing, both come
+through a SIGKILL with exact counts, and the sidecar sets the challenger beside its champion."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ServiceProcs, TopicReader, wait_for
+from tests.test_cli import run
+
+pytestmark = pytest.mark.kafka
+
+CONFIG = """
+[models.default]
+kind = "hoeffding_tree"
+
+[models.candidate]
+kind = "hoeffding_tree"
+challenger_of = "default"
+shards = 2
+params = { grace_period = 20 }
+
+[models."tenant-*"]
+kind = "hoeffding_tree"
+"""
+ENV = {"STREAMSVC_WORKER__STATUS_INTERVAL": "0.5", "STREAMSVC_WORKER__CHECKPOINT_EVERY": "150",
+       "STREAMSVC_WORKER__COMMIT_INTERVAL": "0.05"}
+
+
+def _event(i: int, model: str | None = None, labelled: bool = True) -> bytes:
+    x = {"a": float(i % 10), "b": float((i * 7) % 13)}
+    body: dict = {"id": f"{model or 'default'}-{i}", "x": x}
+    if labelled:
+        body["y"] = x["a"] > 4
+    if model:
+        body["model"] = model
+    return json.dumps(body).encode()
+
+
+def _learned(status: TopicReader, seen: dict) -> dict[str, int]:
+    for s in status.poll():
+        if s and "model" in s and "examples_learned" in s:
+            seen[(s["model"], s.get("shard"))] = s["examples_learned"]
+    out: dict[str, int] = {}
+    for (model, _), n in seen.items():
+        out[model] = out.get(model, 0) + n
+    return out
+
+
+def test_templates_and_challengers_learn_exactly_once_and_show_in_the_sidecar(
+        service: ServiceProcs, tmp_path: Path) -> None:
+    from kafka import KafkaProducer
+
+    cfg = tmp_path / "streamsvc.toml"
+    cfg.write_text(CONFIG)
+    env = {**ENV, "STREAMSVC_CONFIG": str(cfg)}
+    worker = service.start_worker(env=env)
+    t = service.topics
+    prod = KafkaProducer(bootstrap_servers=service.bootstrap)
+    preds = TopicReader(service.bootstrap, t["predictions"])
+    dead = TopicReader(service.bootstrap, t["dead_letters"])
+    status = TopicReader(service.bootstrap, t["model_status"])
+    seen: dict = {}
+    try:
+        # 1500 labelled events for the champion and 200 per tenant; SIGKILL mid-stream
+        for i in range(1500):
+            prod.send(t["events"], _event(i))
+            if i < 200:
+                prod.send(t["events"], _event(i, "tenant-a"))
+                prod.send(t["events"], _event(i, "tenant-b"))
+        prod.flush()
+        wait_for(lambda: len(preds.poll()) >= 400, 90, "the worker at work")
+        service.stop(worker, signal.SIGKILL)
+        worker = service.start_worker(env=env)
+        # 100 events whose labels come later, on `labels`: the challenger gets them too
+        for i in range(1500, 1600):
+            prod.send(t["events"], _event(i, labelled=False))
+        prod.flush()
+        wait_for(lambda: {p["id"] for p in preds.poll()} >= {f"default-{i}"
+                                                              for i in range(1500, 1600)},
+                 90, "the unlabelled events predicted")
+        for i in range(1500, 1600):
+            prod.send(t["labels"], json.dumps({"id": f"default-{i}",
+                                               "y": i % 10 > 4}).encode())
+        prod.send(t["events"], _event(0, "tenant-*"))
+        prod.send(t["events"], _event(0, "candidate"))
+        prod.flush()
+        want = {"default": 1600, "candidate": 1600, "tenant-a": 200, "tenant-b": 200}
+        wait_for(lambda: _learned(status, seen) == want, 120,
+                 "every model to learn its records once")
+        time.sleep(3)  # nothing more comes: nothing learned twice after the restart
+        assert _learned(status, seen) == want
+        # predictions: one per event for each model a record named, none from the challenger
+        per_model: dict[str, set[str]] = {}
+        for p in preds.poll():
+            per_model.setdefault(p["model"], set()).add(p["id"])
+        assert {m: len(ids) for m, ids in per_model.items()} == {
+            "default": 1600, "tenant-a": 200, "tenant-b": 200}
+        reasons = sorted(d["error"] for d in wait_for(lambda: len(dead.poll()) >= 2 and
+                                                      dead.poll(), 30, "two dead letters"))
+        assert len(reasons) == 2
+        assert "is a challenger of 'default'" in reasons[0]
+        assert "is a template: name a model it makes" in reasons[1]
+        # the sidecar: the challenger beside its champion, the tenants as models of their own
+        port = _free_port()
+        api = service.start("api", "--port", str(port), env=env, name="api")
+        base = f"http://127.0.0.1:{port}"
+
+        def champion() -> dict | None:
+            try:
+                r = httpx.get(f"{base}/models/default", timeout=2)
+            except httpx.HTTPError:
+                return None
+            body = r.json() if r.status_code == 200 else {}
+            return body if body.get("challengers") else None
+
+        champ = wait_for(champion, 60, "the sidecar to show the challenger")
+        [ch] = champ["challengers"]
+        assert ch["name"] == "candidate" and ch["examples_evaluated"] >= 1590
+        assert ch["vs_champion"]["accuracy"] == pytest.approx(
+            ch["accuracy"] - champ["accuracy"], abs=1e-5)
+        names = [m["name"] for m in httpx.get(f"{base}/models", timeout=5).json()]
+        assert names == ["candidate", "default", "tenant-a", "tenant-b"]
+        tenant = httpx.get(f"{base}/models/tenant-a", timeout=5).json()
+        assert tenant["template"] == "tenant-*" and tenant["examples_learned"] == 200
+        service.stop(api)
+    finally:
+        for r in (preds, dead, status):
+            r.close()
+        prod.close()
+    # produce knows the names a template makes: no "not in this configuration" warning
+    r = run("produce", "--synthetic", "sea-abrupt", "--count", "5", "--model", "tenant-c",
+            env={**{k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")},
+                 **env})
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
