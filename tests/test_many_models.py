@@ -221,3 +221,32 @@ def test_the_sidecar_sets_a_challenger_beside_its_champion_and_lists_made_models
     r = api.get("/models/tenant-*")
     assert r.status_code == 404 and "is a model template" in r.text
     assert api.get("/models/other").status_code == 404
+
+
+def test_a_graph_model_can_have_a_challenger(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, '[models.g]\nkind = "node_property"\n'
+                                   '[models.g2]\nkind = "node_property"\nchallenger_of = "g"\n')
+    pipe = Pipeline(settings.models, HostLimits())
+    off = 0
+    for i in range(60):
+        outs = pipe.process("node_labels", "node-labels", 0, off,
+                            json.dumps({"node": f"n{i}", "y": i % 2, "ts": i}).encode())
+        outs += pipe.process("edges", "edges", 0, off + 1, json.dumps(
+            {"src": f"n{i}", "dst": f"n{(i + 2) % 60}", "ts": i}).encode())
+        off += 2
+        assert all(o[2].get("model") in (None, "g") for o in outs)
+    g, g2 = _status(pipe, "g")[0], _status(pipe, "g2")[0]
+    assert g2["challenger_of"] == "g" and g2["examples_seen"] == g["examples_seen"] > 0
+
+
+def test_the_readme_many_models_configs_load(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Many models", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    made = _settings(tmp_path, blocks[0])
+    assert made.catalog["tenant-42"].template == "tenant-*"
+    champ = _settings(tmp_path, blocks[1])
+    assert [c.name for c in champ.catalog.challengers("default")] == ["candidate"]
