@@ -55,6 +55,8 @@ class ModelCatalog(Mapping[str, Any]):
 
     def __init__(self, specs: Mapping[str, Any]) -> None:
         self._configured = dict(specs)
+        #: the configured models, templates left out: a plain dict for the hot path's lookups
+        self.models = {n: s for n, s in self._configured.items() if not is_template(n)}
         self._templates = [s for n, s in self._configured.items() if is_template(n)]
         self._made: dict[str, Any] = {}
         self._challengers: dict[str, list[Any]] = {}
@@ -62,6 +64,8 @@ class ModelCatalog(Mapping[str, Any]):
             champion = getattr(spec, "challenger_of", "")
             if champion:
                 self._challengers.setdefault(champion, []).append(spec)
+        #: whether any model has a challenger (most configs: no copies to make)
+        self.challenged = bool(self._challengers)
 
     def __getitem__(self, name: str) -> Any:
         spec = self.get(name)
@@ -79,10 +83,7 @@ class ModelCatalog(Mapping[str, Any]):
         return isinstance(name, str) and self.get(name) is not None
 
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        spec = self._configured.get(name)
-        if spec is not None:
-            return default if is_template(name) else spec
-        spec = self._made.get(name)
+        spec = self.models.get(name) or self._made.get(name)
         if spec is not None:
             return spec
         template = self.template_for(name)

@@ -233,9 +233,12 @@ class Pipeline:
         src = {"topic": topic, "partition": partition, "offset": offset}
         try:
             rk, head, raw = forward_head(role, raw, self.specs, src)
+            copies = self.specs.challenged and challenger_copies(role, head["body"], self.specs)
+            if not copies:
+                return Forward(rk, head, raw)
             return Forward(rk, head, raw, tuple(
                 Forward(crk, {**head, "rk": crk, "model": body["model"], "body": body}, raw)
-                for crk, body in challenger_copies(role, head["body"], self.specs)))
+                for crk, body in copies))
         except BadRecord as exc:
             return self.dead_letter(topic, partition, offset, str(exc), raw)
         except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker

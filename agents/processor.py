@@ -64,7 +64,7 @@ def _model_for(role: str, family: str, requested: str | None, specs: ModelCatalo
                     f"'model' is required on {role}: configured {FAMILY_NAMES[family]} models "
                     f"are {of_family or 'none'}")
             requested = of_family[0]
-    spec = specs.get(requested)
+    spec = specs.models.get(requested) or specs.get(requested)
     if spec is None:
         raise BadRecord(_unknown_model(requested, specs))
     if spec.family != family:
