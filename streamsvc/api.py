@@ -82,6 +82,10 @@ class ModelSummary(BaseModel):
                                      "The one name for this number; /models/{name} no longer "
                                      "repeats it as `alerts`")
     updated: float | None = Field(None, description="Newest shard status, epoch seconds")
+    template: str | None = Field(None, description="The template (`[models.\"tenant-*\"]`) "
+                                 "that made this model on first use")
+    challenger_of: str | None = Field(None, description="The model this one challenges: it "
+                                      "gets a copy of that model's records, publishes nothing")
 
 
 class ShardInfo(BaseModel):
@@ -152,10 +156,6 @@ class ModelDetail(ModelSummary):
     true_drifts: list[list[int]] | None = Field(None, description="The demo's built-in "
                                                 "stream: (start, end) of each true drift")
     extra: list[Any] | None = None
-    template: str | None = Field(None, description="The template (`[models.\"tenant-*\"]`) "
-                                 "that made this model on first use")
-    challenger_of: str | None = Field(None, description="The model this one challenges: it "
-                                      "gets a copy of that model's records, publishes nothing")
     refused: int | None = Field(None, description="A challenger's records its learner refused "
                                 "(its champion dead-letters them)")
     vs_champion: dict[str, float | None] | None = Field(

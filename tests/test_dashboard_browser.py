@@ -393,3 +393,93 @@ def test_dashboard_shows_hostile_kafka_text_literally_and_names_failures(
     assert page.inner_text("#ready").startswith("sidecar unreachable (")
     assert _attacks(page) == {"pwned": None, "images": 0, "handlers": []}
     assert not page.errors, page.errors
+
+
+# -- many models: challengers beside their champion, a template's models in one table ----------
+MANY_MODELS = """
+[models.default]
+kind = "hoeffding_tree"
+
+[models.candidate]
+kind = "hoeffding_tree"
+challenger_of = "default"
+params = { grace_period = 20 }
+
+[models."tenant-*"]
+kind = "hoeffding_tree"
+"""
+
+
+def test_dashboard_sets_challengers_beside_champions_and_tabulates_made_models(
+        tmp_path: Path, browser_page: Any) -> None:
+    """Statuses of real hosts (an in-process pipeline) served by the real sidecar app: the
+    champion's card names its challenger and how far it is ahead; 60 models made by a template
+    are one table, worst first, not 60 cards."""
+    import threading
+
+    import uvicorn
+
+    from agents.host import HostLimits
+    from agents.pipeline import Pipeline
+    from streamsvc.api import configured_models, create_api
+    from streamsvc.config import load_settings
+    from streamsvc.status import StatusView
+
+    cfg = tmp_path / "streamsvc.toml"
+    cfg.write_text(MANY_MODELS)
+    settings = load_settings(cfg, {})
+    pipe = Pipeline(settings.models, HostLimits())
+    rng = random.Random(5)
+    off = 0
+    for i in range(400):
+        x = {"a": rng.random(), "b": rng.random()}
+        pipe.process("events", "events", 0, off, json.dumps(
+            {"id": f"e{i}", "x": x, "y": x["a"] + 0.2 * rng.random() > 0.6}).encode())
+        off += 1
+    for t in range(60):
+        for i in range(t % 7 + 3):  # tenants learn different amounts: different accuracies
+            pipe.process("events", "events", 0, off, json.dumps(
+                {"id": f"t{t}-{i}", "model": f"tenant-{t}", "x": {"a": float(i)},
+                 "y": (i + t) % 3 == 0}).encode())
+            off += 1
+    view = StatusView(configured_models(settings))
+    view.embedded = True
+    for s in pipe.statuses():
+        view.on_status(s["shard"], {**s, "updated": time.time()})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_api(view, configured=settings.catalog),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: server.started, 20, "the sidecar up")
+        champ = _get(f"{url}/models/default")
+        [ch] = champ["challengers"]
+        page = browser_page
+        page.goto(url + "/")
+        table = '.template[data-template="tenant-*"]'
+        page.wait_for_selector(table, timeout=20_000)
+        rival = '.model[data-model="default"] [data-challenger="candidate"]'
+        shown = page.inner_text(f"{rival} [data-field=rolling_accuracy]")
+        assert shown == f"{ch['rolling_accuracy']:.3f}"
+        lead = ch["vs_champion"]["rolling_accuracy"]
+        sign = "+" if lead > 0 else "−" if lead < 0 else "±"
+        assert page.inner_text(f"{rival} [data-field=vs_champion]") == f"{sign}{abs(lead):.3f}"
+        assert page.inner_text('.model[data-model="candidate"] h2 [data-field=vs_champion]') \
+            == f"{sign}{abs(lead):.3f}"
+        cards = page.eval_on_selector_all(".model", "cs => cs.map(c => c.dataset.model)")
+        assert cards == ["default", "candidate"]  # the challenger right after its champion
+        # the template's 60 models: one table of the 50 worst, and a line for the rest
+        assert page.inner_text(f"{table} [data-field=count]") == "60"
+        rows = page.eval_on_selector_all(f"{table} tr[data-model]",
+                                         "rs => rs.map(r => r.cells[3].textContent)")
+        made = [m for m in _get(f"{url}/models") if m.get("template") == "tenant-*"]
+        worst = sorted(m["rolling_accuracy"] for m in made)[:50]
+        assert rows == [f"{v:.3f}" for v in worst]
+        assert "and 10 more" in page.inner_text(table)
+        assert page.query_selector('.model[data-model="tenant-0"]') is None
+        assert not page.errors, page.errors
+        if os.environ.get("STREAMSVC_MANY_MODELS_PNG"):
+            page.screenshot(path=os.environ["STREAMSVC_MANY_MODELS_PNG"], full_page=True)
+    finally:
+        server.should_exit = True
