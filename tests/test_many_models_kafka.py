@@ -1,10 +1,12 @@
-"""Many models through a real broker and worker: a template makes a model per tenant, a
-challenger learns every event and late label of its champion and publishes nothing, both come
-through a SIGKILL with exact counts, and the sidecar sets the challenger beside its champion."""
+"""Many models through a real broker and workers: a template makes a model per tenant, a
+challenger learns every event and late label of its champion and publishes nothing; both come
+through a SIGKILL and a rebalance to a second worker with exact counts, the tenants spread over
+the workers, and the sidecar sets the challenger beside its champion."""
 
 from __future__ import annotations
 
 import json
+import pickle
 import signal
 import socket
 import time
@@ -32,7 +34,8 @@ params = { grace_period = 20 }
 kind = "hoeffding_tree"
 """
 ENV = {"STREAMSVC_WORKER__STATUS_INTERVAL": "0.5", "STREAMSVC_WORKER__CHECKPOINT_EVERY": "150",
-       "STREAMSVC_WORKER__COMMIT_INTERVAL": "0.05"}
+       "STREAMSVC_WORKER__COMMIT_INTERVAL": "0.05", "STREAMSVC_WORKER__SESSION_TIMEOUT": "6.0"}
+TENANTS = [f"tenant-{c}" for c in "abcdefgh"]
 
 
 def _event(i: int, model: str | None = None, labelled: bool = True) -> bytes:
@@ -45,10 +48,13 @@ def _event(i: int, model: str | None = None, labelled: bool = True) -> bytes:
     return json.dumps(body).encode()
 
 
-def _learned(status: TopicReader, seen: dict) -> dict[str, int]:
+def _learned(status: TopicReader, seen: dict, where: dict | None = None) -> dict[str, int]:
+    """Examples learned per model (latest status of each shard); `where`: shard -> worker."""
     for s in status.poll():
         if s and "model" in s and "examples_learned" in s:
             seen[(s["model"], s.get("shard"))] = s["examples_learned"]
+            if where is not None:
+                where[s.get("shard")] = s.get("worker")
     out: dict[str, int] = {}
     for (model, _), n in seen.items():
         out[model] = out.get(model, 0) + n
@@ -70,7 +76,7 @@ def test_templates_and_challengers_learn_exactly_once_and_show_in_the_sidecar(
     status = TopicReader(service.bootstrap, t["model_status"])
     seen: dict = {}
     try:
-        # 1500 labelled events for the champion and 200 per tenant; SIGKILL mid-stream
+        # 1500 labelled events for the champion and 200 for each of two tenants; SIGKILL
         for i in range(1500):
             prod.send(t["events"], _event(i))
             if i < 200:
@@ -96,14 +102,26 @@ def test_templates_and_challengers_learn_exactly_once_and_show_in_the_sidecar(
         want = {"default": 1600, "candidate": 1600, "tenant-a": 200, "tenant-b": 200}
         wait_for(lambda: _learned(status, seen) == want, 120,
                  "every model to learn its records once")
-        time.sleep(3)  # nothing more comes: nothing learned twice after the restart
+        # a second worker joins: the partitions it takes bring their made models and
+        # challenger shards with them; six more tenants spread over both workers
+        second = service.start_worker(env=env)
+        for name in TENANTS[2:]:
+            for i in range(50):
+                prod.send(t["events"], _event(i, name))
+        prod.flush()
+        want.update({name: 50 for name in TENANTS[2:]})
+        where: dict = {}
+        wait_for(lambda: _learned(status, seen, where) == want and
+                 len({where[n] for n in TENANTS}) == 2, 120,
+                 "every model learned once, the tenants on both workers")
+        time.sleep(3)  # nothing more comes: nothing learned twice after the moves
         assert _learned(status, seen) == want
         # predictions: one per event for each model a record named, none from the challenger
         per_model: dict[str, set[str]] = {}
         for p in preds.poll():
             per_model.setdefault(p["model"], set()).add(p["id"])
         assert {m: len(ids) for m, ids in per_model.items()} == {
-            "default": 1600, "tenant-a": 200, "tenant-b": 200}
+            m: n for m, n in want.items() if m != "candidate"}
         reasons = sorted(d["error"] for d in wait_for(lambda: len(dead.poll()) >= 2 and
                                                       dead.poll(), 30, "two dead letters"))
         assert len(reasons) == 2
@@ -128,18 +146,25 @@ def test_templates_and_challengers_learn_exactly_once_and_show_in_the_sidecar(
         assert ch["vs_champion"]["accuracy"] == pytest.approx(
             ch["accuracy"] - champ["accuracy"], abs=1e-5)
         names = [m["name"] for m in httpx.get(f"{base}/models", timeout=5).json()]
-        assert names == ["candidate", "default", "tenant-a", "tenant-b"]
+        assert names == ["candidate", "default", *TENANTS]
         tenant = httpx.get(f"{base}/models/tenant-a", timeout=5).json()
         assert tenant["template"] == "tenant-*" and tenant["examples_learned"] == 200
         service.stop(api)
+        for w in (worker, second):  # a clean stop snapshots every partition
+            assert service.stop(w) == 0
     finally:
         for r in (preds, dead, status):
             r.close()
         prod.close()
+    cli_env = {**{k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")}, **env}
+    # a made model exports like a configured one
+    r = run("export", "tenant-c", "--out", str(tmp_path / "c.pkl"), env=cli_env)
+    assert r.returncode == 0, r.stderr
+    model = pickle.loads((tmp_path / "c.pkl").read_bytes())
+    assert model.predict_one({"a": 9.0, "b": 3.0}) in (True, False)
     # produce knows the names a template makes: no "not in this configuration" warning
-    r = run("produce", "--synthetic", "sea-abrupt", "--count", "5", "--model", "tenant-c",
-            env={**{k: v for k, v in service.env.items() if k.startswith("STREAMSVC_")},
-                 **env})
+    r = run("produce", "--synthetic", "sea-abrupt", "--count", "5", "--model", "tenant-z",
+            env=cli_env)
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
 
 
