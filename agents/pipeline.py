@@ -462,8 +462,8 @@ class Pipeline:
     def partitions(self) -> list[int]:
         return sorted(self.proc.partitions)
 
-    def statuses(self) -> list[dict[str, Any]]:
-        return self.proc.statuses()
+    def statuses(self, changed: bool = False) -> list[dict[str, Any]]:
+        return self.proc.statuses(changed)
 
 
 __all__ = ["INPUTS", "PACK_BYTES", "Forward", "Pack", "Packer", "Pipeline", "StreamClock",

@@ -287,6 +287,11 @@ def _call(fn: Callable[..., list[Out]], *args: Any) -> list[Out] | Exception:
         return exc
 
 
+def _waiting(host: Any) -> int:
+    """Events and labels a host holds for a join (its timers change these)."""
+    return len(getattr(host, "pending", ())) + len(getattr(host, "orphans", ()))
+
+
 def host_class(family: str) -> type:
     module, name = HOSTS[family].split(":")
     return getattr(importlib.import_module(module), name)
@@ -299,6 +304,8 @@ class Processor:
         self.specs = catalog(specs)
         self.limits = limits
         self.partitions: dict[int, PartitionState] = {}
+        #: (partition, shard) of the hosts given records or timers since `statuses(True)`
+        self.touched: set[tuple[int, str]] = set()
 
     def adopt(self, state: PartitionState) -> None:
         """Install a restored partition state under today's config.
@@ -355,6 +362,7 @@ class Processor:
                             "set on_config_change = \"reset\" for this model (or give it a "
                             "new name).", h.name, shard, was, now)
         self.partitions[state.partition] = state
+        self.touched.update((state.partition, rk) for rk in state.hosts)
 
     def state(self, partition: int) -> PartitionState:
         st = self.partitions.get(partition)
@@ -379,6 +387,7 @@ class Processor:
                         "be one more (raise max_models, or add partitions)")
             h = st.hosts[rk] = host_class(spec.family)(spec, rk, self.limits)
             h.template = spec.template
+        self.touched.add((st.partition, rk))
         return h
 
     def challenger(self, host: Any) -> bool:
@@ -550,16 +559,25 @@ class Processor:
         out: list[Out] = []
         for p, st in self.partitions.items():
             if partition is None or p == partition:
-                for h in st.hosts.values():
+                for rk, h in st.hosts.items():
+                    waiting = _waiting(h)
                     due = h.tick(now)
-                    if due and not self.challenger(h):
-                        out += due
+                    if due or _waiting(h) != waiting:  # e.g. a label given up on: a count
+                        self.touched.add((p, rk))
+                        if not self.challenger(h):
+                            out += due
         return out
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self, changed: bool = False) -> list[dict[str, Any]]:
+        """Every model shard's status; with `changed`, only those given records or timers
+        since the last such call (a template may have made thousands of models, most of them
+        idle at any time: their unchanged statuses are not worth computing and sending)."""
         out = []
+        touched, self.touched = self.touched, set()
         for st in self.partitions.values():
-            for h in st.hosts.values():
+            for rk, h in st.hosts.items():
+                if changed and (st.partition, rk) not in touched:
+                    continue
                 s = {**h.status(), "partition": st.partition, "offset": st.offset,
                      "duplicates_skipped": st.duplicates,
                      "config_changed": getattr(h, "config_changed", None)}

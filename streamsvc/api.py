@@ -283,7 +283,7 @@ class StatusCollector(Collector):
         self.view = view
 
     def collect(self) -> Iterator[Metric]:
-        models = [self.view.model(n) or {} for n in self.view.model_names()]
+        models = self.view.models()
         # values read from status snapshots, so gauges (they keep their historical names)
         for field, help_ in _MODEL_GAUGES:
             g = GaugeMetricFamily(f"streamsvc_{field}", help_, labels=["model"])
@@ -459,8 +459,7 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
              responses=auth)
     def models() -> list[BaseModel]:
         out = []
-        for name in view.model_names():
-            m = view.model(name) or {}
+        for m in view.models():
             out.append(_loose(ModelSummary, {k: m.get(k) for k in ModelSummary.model_fields}))
         return out
 

@@ -63,6 +63,10 @@ COMMIT_WAIT = 0.003
 CONTROL_STALE = 15.0
 
 
+#: seconds between statuses of every model shard; in between, only the shards that were given
+#: records or timers are reported (a template may have made thousands of models, most idle)
+STATUS_FULL_EVERY = 30.0
+
 #: the origin of a pack of forwarded records (its members' origins follow)
 PACKED = "(pack)"
 
@@ -242,6 +246,7 @@ class BatchEngine:
         self._offsets: dict[tuple[str, int], int] = {}  # next offset to commit
         self._stop = threading.Event()
         self._last_status = 0.0
+        self._last_full_status = 0.0
         self._rate_mark = (time.monotonic(), 0, 0)
         self._rates = {"in_per_s": 0.0, "out_per_s": 0.0}
         self.ready = threading.Event()
@@ -687,7 +692,10 @@ class BatchEngine:
         for out in self.pipe.tick():
             self._send(out, ("(label-join timer)", -1, -1, None))
         wall = time.time()
-        for s in self.pipe.statuses():
+        full = now - self._last_full_status >= STATUS_FULL_EVERY
+        if full:
+            self._last_full_status = now
+        for s in self.pipe.statuses(changed=not full):
             self._produce_status(s["shard"], {**s, "worker": self.worker_id, "updated": wall})
         self._produce_status(f"worker:{self.worker_id}", self.worker_status(wall))
         self.producer.poll(0)

@@ -17,6 +17,9 @@ from typing import Any
 
 log = logging.getLogger("streamsvc.status")
 
+#: history points kept per model, and per model a template made (there may be thousands)
+HISTORY_KEPT = 600
+HISTORY_KEPT_MADE = 50
 _SUMMED = ("examples_seen", "examples_learned", "examples_evaluated", "correct",
            "pending_labels", "waiting_orphan_labels", "labels_missing", "labels_duplicate",
            "labels_unknown", "labels_joined", "alerts", "alerts_suppressed",
@@ -30,6 +33,7 @@ class StatusView:
                  stale_after: float = 30.0, worker_history_kept: int = 300) -> None:
         self.configured = configured  # name -> {"kind", "family", ...}
         self.shards: dict[str, dict[str, Any]] = {}
+        self._by_model: dict[str, dict[str, dict[str, Any]]] = {}  # model -> its shards
         self.workers: dict[str, dict[str, Any]] = {}
         # per worker: the last points of (time, records/s in and out, total consumer lag)
         self.worker_history: dict[str, deque[dict[str, Any]]] = {}
@@ -61,14 +65,18 @@ class StatusView:
                     self.workers[wid] = value
                 return
             if value is None:
-                self.shards.pop(key, None)
+                self._forget(key)
                 return
             name = value.get("model", key.split("#", 1)[0])
             if not isinstance(name, str):  # anyone who can write the topic can send this
                 log.warning("ignoring model-status record %r: its 'model' is not text", key)
                 return
+            self._forget(key)
             self.shards[key] = value
-            hist = self.history.setdefault(name, deque(maxlen=600))
+            self._by_model.setdefault(name, {})[key] = value
+            # a template's models (there may be thousands) keep a shorter history
+            kept = HISTORY_KEPT_MADE if value.get("template") else HISTORY_KEPT
+            hist = self.history.setdefault(name, deque(maxlen=kept))
             point = {"t": value.get("updated", time.time()),
                      "shard": key,
                      "examples_learned": value.get("examples_learned"),
@@ -77,6 +85,16 @@ class StatusView:
             if not hist or hist[-1]["examples_learned"] != point["examples_learned"] \
                     or hist[-1]["shard"] != key:
                 hist.append(point)
+
+    def _forget(self, key: str) -> None:
+        """Drop the shard status under `key` (lock held)."""
+        old = self.shards.pop(key, None)
+        if old is not None:
+            name = old.get("model", key.split("#", 1)[0])
+            of_model = self._by_model.get(name, {})
+            of_model.pop(key, None)
+            if not of_model:
+                self._by_model.pop(name, None)
 
     def _worker_point(self, wid: str, prev: dict[str, Any] | None, cur: dict[str, Any]
                       ) -> None:
@@ -106,7 +124,7 @@ class StatusView:
         """Configured and reported models (a template is no model: the models it made are)."""
         with self._lock:
             names = {n for n, c in self.configured.items() if not c.get("template")}
-            names.update(s.get("model", k.split("#", 1)[0]) for k, s in self.shards.items())
+            names.update(self._by_model)
         return sorted(names)
 
     def model(self, name: str) -> dict[str, Any] | None:
@@ -121,8 +139,8 @@ class StatusView:
                 other = self._model(champion)
                 out["vs_champion"] = _lead(out, other) if other else None
             named = {n for n, c in self.configured.items() if c.get("challenger_of") == name}
-            named.update(s["model"] for s in self.shards.values()
-                         if s.get("challenger_of") == name and isinstance(s.get("model"), str))
+            named.update(n for n, shards in self._by_model.items()
+                         if any(s.get("challenger_of") == name for s in shards.values()))
             challengers = [m for m in map(self._model, sorted(named)) if m is not None]
             if challengers:
                 out["challengers"] = [
@@ -130,10 +148,21 @@ class StatusView:
                     for c in challengers]
             return out
 
-    def _model(self, name: str) -> dict[str, Any] | None:
-        """`model` without the comparisons (lock held)."""
-        shards = [s for k, s in self.shards.items()
-                  if s.get("model", k.split("#", 1)[0]) == name]
+    def models(self) -> list[dict[str, Any]]:
+        """`model` of every model, the comparisons left out, in one pass over the alerts
+        (thousands of models made by a template: not one pass each)."""
+        with self._lock:
+            alerts: dict[Any, list[dict[str, Any]]] = {}
+            for a in self.alerts:
+                alerts.setdefault(a.get("model"), []).append(a)
+            names = {n for n, c in self.configured.items() if not c.get("template")}
+            names.update(self._by_model)
+            return [m for m in (self._model(n, alerts.get(n, [])) for n in sorted(names)) if m]
+
+    def _model(self, name: str, alerts: list[dict[str, Any]] | None = None
+               ) -> dict[str, Any] | None:
+        """`model` without the comparisons (lock held); `alerts`: the model's, if known."""
+        shards = list(self._by_model.get(name, {}).values())
         conf = self.configured.get(name)
         if conf is not None and conf.get("template"):
             conf = None  # a template is no model; the models it made are
@@ -174,7 +203,8 @@ class StatusView:
                 out[key] = said[0] if said else out[key]
         if any("refused" in s for s in shards):
             out["refused"] = sum(int(s.get("refused") or 0) for s in shards)
-        alerts = [a for a in self.alerts if a.get("model") == name]
+        if alerts is None:
+            alerts = [a for a in self.alerts if a.get("model") == name]
         # the shards' own counters: not capped by this buffer, never decreasing; one name
         # for this number in the answer (the shards call it `alerts`)
         out["drift_alerts"] = max(out.pop("alerts"), len(alerts))

@@ -250,3 +250,58 @@ def test_the_readme_many_models_configs_load(tmp_path: Path) -> None:
     assert made.catalog["tenant-42"].template == "tenant-*"
     champ = _settings(tmp_path, blocks[1])
     assert [c.name for c in champ.catalog.challengers("default")] == ["candidate"]
+
+
+def test_only_the_models_given_records_report_between_full_statuses(tmp_path: Path) -> None:
+    pipe = _pipe(tmp_path)
+    for i, tenant in enumerate(["tenant-a", "tenant-b"]):
+        pipe.process("events", "events", 0, i, _event(i, tenant))
+    assert {s["model"] for s in pipe.statuses(changed=True)} == {"tenant-a", "tenant-b"}
+    assert pipe.statuses(changed=True) == []  # nothing since
+    pipe.process("events", "events", 0, 2, _event(2, "tenant-b"))
+    assert [s["model"] for s in pipe.statuses(changed=True)] == ["tenant-b"]
+    assert {s["model"] for s in pipe.statuses()} == {"tenant-a", "tenant-b"}
+    # a restored partition reports all its models (a new worker holds them now)
+    blob, _ = pipe.snapshot(0)
+    again = _pipe(tmp_path)
+    again.assign(0, blob, None)
+    assert {s["model"] for s in again.statuses(changed=True)} == {"tenant-a", "tenant-b"}
+
+
+def test_a_label_given_up_on_is_reported_before_the_next_full_status(tmp_path: Path) -> None:
+    pipe = Pipeline(_settings(tmp_path).models, HostLimits(pending_ttl=10.0))
+    pipe.process("events", "events", 0, 0, json.dumps({"id": "a", "x": {"f": 1.0}}).encode(),
+                 ts_ms=1_000)
+    pipe.statuses(changed=True)
+    pipe.process("events", "events", 1, 0, _event(1, "tenant-a"), ts_ms=100_000)
+    pipe.proc.tick(100.0)  # the event waited 99 s > pending_ttl: its label is given up on
+    changed = {s["model"]: s for s in pipe.statuses(changed=True)}
+    assert changed["default"]["labels_missing"] == 1
+
+
+def test_the_status_view_answers_for_all_models_as_for_each(tmp_path: Path) -> None:
+    from streamsvc.api import configured_models
+    from streamsvc.status import HISTORY_KEPT_MADE, StatusView
+
+    settings = _settings(tmp_path)
+    view = StatusView(configured_models(settings))
+    for i in range(200):  # 200 statuses of 3 made models, 2 shards of a challenger
+        model = f"tenant-{i % 3}"
+        view.on_status(model, {"model": model, "template": "tenant-*", "examples_learned": i,
+                               "examples_evaluated": i, "correct": i // 2, "alerts": 0})
+    for k in (0, 1):
+        view.on_status(f"candidate#{k}", {"model": "candidate", "challenger_of": "default",
+                                          "examples_evaluated": 10, "correct": 7 + k,
+                                          "alerts": 0})
+    view.on_alert({"model": "tenant-1", "position": 5})
+    every = view.models()
+    assert [m["name"] for m in every] == ["candidate", "default", "tenant-0", "tenant-1",
+                                          "tenant-2"]
+    for m in every:
+        one = view.model(m["name"])
+        one.pop("challengers", None), one.pop("vs_champion", None)
+        assert m == one
+    assert every[3]["drift_alerts"] == 1 and every[0]["accuracy"] == 0.75
+    assert len(view.model_history("tenant-0")) == HISTORY_KEPT_MADE
+    view.on_status("candidate#1", None)  # a shard's status deleted (compaction tombstone)
+    assert view.model("candidate")["examples_evaluated"] == 10
