@@ -39,6 +39,8 @@ ORDER = [
     ("bench-tree.md", "The service's Hoeffding tree vs river's (`bench/tree_speed.py`)"),
     ("bench-kafka-clients.md", "Kafka clients for the hot path (`bench/kafka_clients.py`)"),
     ("bench-e2e.md", "The end-to-end service path (`bench/e2e.py`)"),
+    ("bench-many-models.md", "Many models through Kafka: a challenger, tenant models made by "
+                             "a template (`bench/many_models.py`)"),
 ]
 
 HEADER = """# Benchmarks
