@@ -179,6 +179,10 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                 print(f"streamsvc produce: {problem}; pass --new-topic to create it",
                       file=sys.stderr)
                 return 2
+    if args.model and "*" in args.model:
+        print(f"streamsvc produce: --model {args.model!r} is a template's name; name a model "
+              f"it makes, e.g. --model {args.model.replace('*', '1')}", file=sys.stderr)
+        return 2
     if args.synthetic in GRAPH_STREAMS:
         return produce_graph(args, settings)
     from kafka import KafkaProducer

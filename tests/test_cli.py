@@ -129,6 +129,8 @@ def test_produce_warns_about_a_model_the_configuration_does_not_have(tmp_path: P
     f.write_text('{"id": "1", "x": {"a": 1}}\n')
     r = run("produce", "--file", str(f), "--model", "defualt", "--broker", "127.0.0.1:1")
     assert "warning: model 'defualt' is not in this configuration (models: default)" in r.stderr
+    r = run("produce", "--file", str(f), "--model", "tenant-*", "--broker", "127.0.0.1:1")
+    assert r.returncode == 2 and "a template's name; name a model it makes" in r.stderr
 
 
 @pytest.mark.parametrize("args, said", [
