@@ -70,9 +70,10 @@ def _model_for(role: str, family: str, requested: str | None, specs: ModelCatalo
     if spec.family != family:
         raise BadRecord(f"model {requested!r} is a {spec.kind} model and takes no {role}")
     if spec.challenger_of:
-        raise BadRecord(f"model {requested!r} is a challenger of {spec.challenger_of!r}: it "
-                        f"gets a copy of that model's {role}; send them to "
-                        f"{spec.challenger_of!r}")
+        # a record naming a challenger goes to its champion (and so, copied, to it): a
+        # challenger is promoted by swapping `challenger_of` in the config, and the producers
+        # that name the old champion (or no model) are answered by the new one
+        return specs.models[spec.challenger_of]
     return spec
 
 

@@ -101,11 +101,25 @@ def test_a_challenger_is_fed_in_process_too(tmp_path: Path) -> None:
     assert sum(s["examples_learned"] for s in _status(pipe, "candidate")) == 100
 
 
-def test_records_sent_to_a_challenger_are_refused_in_words(tmp_path: Path) -> None:
+def test_a_challenger_is_promoted_by_swapping_challenger_of(tmp_path: Path) -> None:
+    """A record naming a challenger goes to its champion. So after a swap in the config, the
+    producers that name the old champion (or no model) are answered by the new one, and each
+    model goes on from what it learned (its checkpoint)."""
     pipe = _pipe(tmp_path)
-    out = pipe.ingest("events", "events", 0, 0, _event(0, "candidate"))
-    assert not isinstance(out, Forward)
-    assert "challenger of 'default'" in out[2]["error"]
+    for i in range(100):
+        pipe.process("events", "events", 0, i, _event(i, y=i % 2 == 0))
+    outs = pipe.process("events", "events", 0, 100, _event(100, "candidate"))
+    assert [p["model"] for _, _, p in outs] == ["default"]  # named the challenger
+    blob, _ = pipe.snapshot(0)
+    swapped = CONFIG.replace('challenger_of = "default"\n', "").replace(
+        'kind = "hoeffding_tree"\n', 'kind = "hoeffding_tree"\nchallenger_of = "candidate"\n', 1)
+    after = Pipeline(_settings(tmp_path, swapped).models, HostLimits())
+    after.assign(0, blob, None)
+    outs = after.process("events", "events", 0, 101, _event(101))  # no model named
+    assert [p["model"] for _, _, p in outs] == ["candidate"]
+    assert sum(s["examples_learned"] for s in _status(after, "candidate")) == 102
+    [default] = _status(after, "default")
+    assert default["examples_learned"] == 102 and default["challenger_of"] == "candidate"
 
 
 def test_a_template_makes_one_model_per_name_and_stops_at_max_models(tmp_path: Path) -> None:
