@@ -32,33 +32,35 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import ItemsView, Iterator, Mapping
 from typing import Any
 
 #: what a model name may hold: it appears in Kafka keys, status keys and URLs
 MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 #: a template's name: the same, with at least one `*` (matching any run of name characters)
 TEMPLATE_NAME = re.compile(r"[A-Za-z0-9._*-]{1,100}")
-#: names made from templates kept resolved in memory at most (then resolved again)
-_MADE_KEPT = 10_000
+#: names made from templates kept resolved (the least recently used is resolved again later)
+MADE_KEPT = 100_000
 
 
 def is_template(name: str) -> bool:
     return "*" in name
 
 
-class ModelCatalog(Mapping[str, Any]):
+class ModelCatalog:
     """The configured model specs (`streamsvc.config.ModelSpec`), looked up by name: a
     configured name gives its spec; a name a template matches (first template in config
     order) gives the template's spec under that name, with `template` set to the template's
-    name. Iterating gives the configured names, templates included."""
+    name. A template's own name gives nothing: it names no model. Iterating and `items()`
+    give the configured tables, templates included; `models` the configured models alone."""
 
     def __init__(self, specs: Mapping[str, Any]) -> None:
         self._configured = dict(specs)
         #: the configured models, templates left out: a plain dict for the hot path's lookups
         self.models = {n: s for n, s in self._configured.items() if not is_template(n)}
         self._templates = [s for n, s in self._configured.items() if is_template(n)]
-        self._made: dict[str, Any] = {}
+        self._made: OrderedDict[str, Any] = OrderedDict()  # least recently used first
         self._challengers: dict[str, list[Any]] = {}
         for spec in self._configured.values():
             champion = getattr(spec, "challenger_of", "")
@@ -82,15 +84,22 @@ class ModelCatalog(Mapping[str, Any]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        spec = self.models.get(name) or self._made.get(name)
+    def items(self) -> ItemsView[str, Any]:
+        return self._configured.items()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        spec = self.models.get(name)
         if spec is not None:
+            return spec
+        spec = self._made.get(name)
+        if spec is not None:
+            self._made.move_to_end(name)
             return spec
         template = self.template_for(name)
         if template is None or not MODEL_NAME.fullmatch(name):
             return default
-        if len(self._made) >= _MADE_KEPT:
-            self._made.clear()
+        if len(self._made) >= MADE_KEPT:
+            self._made.popitem(last=False)
         spec = self._made[name] = dataclasses.replace(template, name=name,
                                                       template=template.name)
         return spec
@@ -105,9 +114,6 @@ class ModelCatalog(Mapping[str, Any]):
     def challengers(self, name: str) -> list[Any]:
         """The challengers of model `name` (empty for most models)."""
         return self._challengers.get(name, [])
-
-    def configured(self) -> dict[str, Any]:
-        return dict(self._configured)
 
 
 def catalog(specs: Mapping[str, Any]) -> ModelCatalog:

@@ -510,6 +510,8 @@ class ClassifierHost:
         ):
             rid, (label, _, src) = self.orphans.popitem(last=False)
             self.counters["labels_unknown"] += 1
+            if src.get("copy"):
+                continue  # a challenger's copy: its champion dead-letters the label
             raw = src.get("raw")  # the bytes as sent (text in snapshots of older workers)
             if isinstance(raw, str):
                 raw = raw.encode("utf-8", "surrogatepass")

@@ -233,12 +233,13 @@ class Pipeline:
         src = {"topic": topic, "partition": partition, "offset": offset}
         try:
             rk, head, raw = forward_head(role, raw, self.specs, src)
-            copies = self.specs.challenged and challenger_copies(role, head["body"], self.specs)
+            copies = challenger_copies(role, head["body"], src, self.specs)
             if not copies:
                 return Forward(rk, head, raw)
             return Forward(rk, head, raw, tuple(
-                Forward(crk, {**head, "rk": crk, "model": body["model"], "body": body}, raw)
-                for crk, body in copies))
+                Forward(crk, {**head, "rk": crk, "model": body["model"], "src": csrc,
+                              "body": body}, raw)
+                for crk, body, csrc in copies))
         except BadRecord as exc:
             return self.dead_letter(topic, partition, offset, str(exc), raw)
         except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker
@@ -269,7 +270,7 @@ class Pipeline:
 
     def release(self, partition: int) -> None:
         """Forget a records partition (revoked or lost: another worker owns it now)."""
-        self.proc.partitions.pop(partition, None)
+        self.proc.release(partition)
         self.replay_until.pop(partition, None)
         self.clocks.pop(partition, None)
 

@@ -57,14 +57,14 @@ def _model_for(role: str, family: str, requested: str | None, specs: ModelCatalo
         if family == "classifier":
             requested = "default"
         else:
-            of_family = [n for n, s in specs.items()
+            of_family = [n for n, s in specs.models.items()
                          if s.family == family and not s.challenger_of]
             if len(of_family) != 1:
                 raise BadRecord(
                     f"'model' is required on {role}: configured {FAMILY_NAMES[family]} models "
                     f"are {of_family or 'none'}")
             requested = of_family[0]
-    spec = specs.models.get(requested) or specs.get(requested)
+    spec = specs.get(requested)
     if spec is None:
         raise BadRecord(_unknown_model(requested, specs))
     if spec.family != family:
@@ -72,19 +72,27 @@ def _model_for(role: str, family: str, requested: str | None, specs: ModelCatalo
     if spec.challenger_of:
         # a record naming a challenger goes to its champion (and so, copied, to it): a
         # challenger is promoted by swapping `challenger_of` in the config, and the producers
-        # that name the old champion (or no model) are answered by the new one
-        return specs.models[spec.challenger_of]
+        # that name the old champion (or no model) are answered by the new one. (Its champion
+        # is not configured where one model runs alone, e.g. `streamsvc demo --model`.)
+        return specs.models.get(spec.challenger_of, spec)
     return spec
+
+
+def template_refusal(name: str) -> str:
+    """Why a template's own name names no model (the name after the ':', so that dead
+    letters are counted under one reason whatever the name)."""
+    return (f"a template's name names no model; name one it makes (e.g. "
+            f"{name.replace('*', '1', 1)!r}): {name!r}")
 
 
 def _unknown_model(name: str, specs: ModelCatalog) -> str:
     """Why `name` names no model, in words."""
     if is_template(name):
-        return (f"model {name!r} is a template: name a model it makes, e.g. "
-                f"{name.replace('*', '1')!r}")
-    if specs.template_for(name) is not None:
-        return (f"model name {name!r} (template {specs.template_for(name).name!r}) may only "
-                "contain letters, digits, '.', '_' and '-', at most 100 characters")
+        return template_refusal(name)
+    template = specs.template_for(name)
+    if template is not None:
+        return (f"model name not allowed by template {template.name!r} (letters, digits, '.', "
+                f"'_' and '-', at most 100 characters): {name!r}")
     return f"unknown model {name!r}; configured models: {', '.join(sorted(specs))}"
 
 
@@ -123,17 +131,21 @@ def resolve(role: str, raw: bytes | None, specs: Mapping[str, Any]
     return kind, rk, body, plain
 
 
-def challenger_copies(role: str, body: dict[str, Any], specs: ModelCatalog
-                      ) -> list[tuple[str, dict[str, Any]]]:
-    """(routing key, body) of the copy of one resolved record that each challenger of its
-    model gets: the challenger's own shard of the same id, the body under its name."""
+def challenger_copies(role: str, body: dict[str, Any], src: dict[str, Any],
+                      specs: ModelCatalog) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(routing key, body, source) of the copy of one resolved record that each challenger of
+    its model gets: the challenger's own shard of the same id, the body under its name, the
+    source marked `copy` (a copy publishes nothing, whatever the learning worker's config)."""
+    if not specs.challenged:
+        return []
     challengers = specs.challengers(body["model"])
     if not challengers:
         return []
     shard_by = INPUTS[role][3]
+    copy_src = {**src, "copy": True}
     return [(routing_key(c.name, c.shards if shard_by else 1,
-                         str(body[shard_by]) if shard_by else ""), {**body, "model": c.name})
-            for c in challengers]
+                         str(body[shard_by]) if shard_by else ""), {**body, "model": c.name},
+             copy_src) for c in challengers]
 
 
 def forward_head(role: str, raw: bytes | None, specs: Mapping[str, Any], src: dict[str, Any]
@@ -307,6 +319,9 @@ class Processor:
         self.partitions: dict[int, PartitionState] = {}
         #: (partition, shard) of the hosts given records or timers since `statuses(True)`
         self.touched: set[tuple[int, str]] = set()
+        #: per partition, per template: the names of the models it made there
+        self._made: dict[int, dict[str, set[str]]] = {}
+        self._dropped_copies: set[str] = set()  # challengers whose copies were dropped (said)
 
     def adopt(self, state: PartitionState) -> None:
         """Install a restored partition state under today's config.
@@ -322,6 +337,7 @@ class Processor:
             spec = self.specs.get(getattr(h, "name", None))
             if spec is None:
                 continue  # a model no longer configured: its records go to dead-letters
+            h.template = spec.template  # its template now (or none: configured by name)
             if hasattr(h, "limits"):
                 h.limits = self.limits
             if hasattr(h, "alert_cooldown"):
@@ -351,6 +367,7 @@ class Processor:
             shard = getattr(h, "shard", "?")
             if spec.on_config_change == "reset":
                 fresh = state.hosts[rk] = host_class(spec.family)(spec, rk, self.limits)
+                fresh.template = spec.template
                 fresh.config_changed = {**changed, "action": "reset"}
                 log.warning("model %r (shard %s): the restored model was built with %s; the "
                             "config now says %s and on_config_change = \"reset\": starting it "
@@ -363,7 +380,13 @@ class Processor:
                             "set on_config_change = \"reset\" for this model (or give it a "
                             "new name).", h.name, shard, was, now)
         self.partitions[state.partition] = state
+        self._made.pop(state.partition, None)
         self.touched.update((state.partition, rk) for rk in state.hosts)
+
+    def release(self, partition: int) -> None:
+        """Forget a partition (another worker owns it now)."""
+        self.partitions.pop(partition, None)
+        self._made.pop(partition, None)
 
     def state(self, partition: int) -> PartitionState:
         st = self.partitions.get(partition)
@@ -379,23 +402,27 @@ class Processor:
             if spec is None:
                 raise BadRecord(_unknown_model(name, self.specs))
             if spec.template:
-                made = {x.name for x in st.hosts.values()
-                        if getattr(x, "template", "") == spec.template}
-                if len(made) >= spec.max_models:
+                made = self._made_in(st).setdefault(spec.template, set())
+                if name not in made and len(made) >= spec.max_models:
                     raise BadRecord(
-                        f"template {spec.template!r} has made max_models = {spec.max_models} "
-                        f"models in records partition {st.partition}; model {name!r} would "
-                        "be one more (raise max_models, or add partitions)")
+                        f"template {spec.template!r} has made its max_models = "
+                        f"{spec.max_models} models in records partition {st.partition}, and "
+                        f"this record names one more (raise max_models): {name!r}")
+                made.add(name)
             h = st.hosts[rk] = host_class(spec.family)(spec, rk, self.limits)
             h.template = spec.template
         self.touched.add((st.partition, rk))
         return h
 
-    def challenger(self, host: Any) -> bool:
-        """Whether `host` is a challenger's shard under today's config: it learns and is
-        scored like its champion, and publishes nothing (a refusal is counted, not sent)."""
-        spec = self.specs.get(host.name)
-        return spec is not None and bool(spec.challenger_of)
+    def _made_in(self, st: PartitionState) -> dict[str, set[str]]:
+        """Per template, the models it made in partition `st` (counted once, then kept)."""
+        made = self._made.get(st.partition)
+        if made is None:
+            made = self._made[st.partition] = {}
+            for h in st.hosts.values():
+                if getattr(h, "template", ""):
+                    made.setdefault(h.template, set()).add(h.name)
+        return made
 
     def handle(self, partition: int, offset: int, value: bytes, now: float) -> list[Out]:
         """Apply one single-record records-topic message; returns what to publish. Offsets at
@@ -442,6 +469,7 @@ class Processor:
                 high = st.src_high.get(where, -1)
             if int(src["offset"]) <= high:
                 st.duplicates += 1  # forwarded twice by the ingest stage: already applied
+                self.touched.add((st.partition, rk))  # its status counts them
                 return None
             st.src_high[key] = int(src["offset"])
         return body
@@ -458,8 +486,8 @@ class Processor:
             return []
         st.offset = offset
         st.dirty += 1
-        for crk, cbody in challenger_copies(role, body, self.specs):
-            self.apply(st, kind, crk, cbody, now, src, raw)
+        for crk, cbody, csrc in challenger_copies(role, body, src, self.specs):
+            self.apply(st, kind, crk, cbody, now, csrc, raw)
         return self.apply(st, kind, rk, body, now, src, raw)
 
     def process_many(self, partition: int,
@@ -485,8 +513,8 @@ class Processor:
                 continue
             st.offset = offset
             st.dirty += 1
-            for crk, cbody in challenger_copies(role, body, self.specs):
-                copies.setdefault(crk, []).append((kind, cbody, now, src, raw))
+            for crk, cbody, csrc in challenger_copies(role, body, src, self.specs):
+                copies.setdefault(crk, []).append((kind, cbody, now, csrc, raw))
             if rk != shard and group:
                 self._apply_group(st, shard, group, where, results)  # type: ignore[arg-type]
                 group, where = [], []
@@ -507,19 +535,17 @@ class Processor:
     def apply(self, st: PartitionState, kind: str | None, rk: str, body: dict[str, Any],
               now: float, src: dict[str, Any], raw: bytes | None) -> list[Out]:
         """Give one validated record to the host of its model shard (created on first use)."""
+        if src.get("copy"):  # a challenger's copy: it publishes nothing, its refusals counted
+            self.apply_many(st, rk, [(kind, body, now, src, raw)])
+            return []
         host = self.host(st, rk, body.get("model"))
-        silent = self.challenger(host)
+        msg = _message(kind, body, src, raw)
+        if isinstance(msg, Exception):
+            raise msg
         try:
-            msg = _message(kind, body, src, raw)
-            if isinstance(msg, Exception):
-                raise msg
-            outs = host.handle(*msg[:2], now, msg[2])
+            return host.handle(*msg[:2], now, msg[2])
         except Exception as exc:  # noqa: BLE001 - re-raised, in words if the learner refused
-            if silent:
-                host.refused = getattr(host, "refused", 0) + 1
-                return []
             raise _refused(exc, body, host) from None
-        return [] if silent else outs
 
     def apply_many(self, st: PartitionState, rk: str,
                    recs: list[tuple[str | None, dict[str, Any], float, dict[str, Any],
@@ -531,7 +557,8 @@ class Processor:
         try:
             host = self.host(st, rk, recs[0][1].get("model"))
         except Exception as exc:  # noqa: BLE001 - reported per record by the caller
-            return [exc] * len(recs)
+            return [self._dropped(recs[0][1].get("model"), exc) if r[3].get("copy") else exc
+                    for r in recs]
         msgs: list[Any] = []
         for kind, body, now, src, raw in recs:
             try:
@@ -549,11 +576,21 @@ class Processor:
         for m, (_, body, _, _, _) in zip(msgs, recs, strict=True):
             res = m if isinstance(m, Exception) else next(got)
             out.append(_refused(res, body, host) if isinstance(res, Exception) else res)
-        if self.challenger(host):
-            host.refused = getattr(host, "refused", 0) + sum(
-                isinstance(r, Exception) for r in out)
-            return [[] for _ in out]
+        for i, (_, _, _, src, _) in enumerate(recs):
+            if src.get("copy"):  # a challenger's copy: nothing published, a refusal counted
+                if isinstance(out[i], Exception):
+                    host.refused = getattr(host, "refused", 0) + 1
+                out[i] = []
         return out
+
+    def _dropped(self, model: Any, exc: Exception) -> list[Out]:
+        """A challenger's copy that no host here takes (its model is not in this worker's
+        config): dropped, and said once per model; its champion had the record."""
+        if model not in self._dropped_copies:
+            self._dropped_copies.add(model)
+            log.warning("copies of records for challenger %r are dropped: %s (are the workers "
+                        "on different configurations?)", model, exc)
+        return []
 
     def tick(self, now: float, partition: int | None = None) -> list[Out]:
         """Expire what is due at `now` (in every partition, or only in `partition`)."""
@@ -565,8 +602,7 @@ class Processor:
                     due = h.tick(now)
                     if due or _waiting(h) != waiting:  # e.g. a label given up on: a count
                         self.touched.add((p, rk))
-                        if not self.challenger(h):
-                            out += due
+                        out += due
         return out
 
     def statuses(self, changed: bool = False) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ from streamsvc.config import Settings
 from streamsvc.status import KafkaStatusFeed, StatusView, finite_or_none
 
 DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
+#: model names a 404 lists at most (a template may have made thousands)
+KNOWN_SHOWN = 20
 
 
 def configured_models(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -426,10 +428,18 @@ def create_api(view: StatusView, feed: KafkaStatusFeed | None = None, token: str
             return await call_next(request)
 
     def _unknown(name: str) -> HTTPException:
-        known = ", ".join(view.model_names()) or "(none)"
+        names = view.model_names()
+        known = ", ".join(names[:KNOWN_SHOWN]) or "(none)"
+        if len(names) > KNOWN_SHOWN:
+            known += f" and {len(names) - KNOWN_SHOWN} more (GET /models)"
         if is_template(name):
             return HTTPException(404, detail=(
                 f"{name!r} is a model template; ask for a model it made (reported: {known})"))
+        template = getattr(configured, "template_for", lambda _: None)(name)
+        if template is not None and name not in getattr(configured, "models", {}):
+            return HTTPException(404, detail=(
+                f"no model {name!r} has been reported: template {template.name!r} makes it "
+                f"when a record names it (reported: {known})"))
         if name in configured:
             return HTTPException(404, detail=(
                 f"model {name!r} is configured, but no worker has reported it yet (a worker "

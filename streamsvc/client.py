@@ -13,6 +13,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from agents.catalog import is_template
+from agents.processor import template_refusal
 from streamsvc.words import did_you_mean
 
 
@@ -179,9 +181,8 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                 print(f"streamsvc produce: {problem}; pass --new-topic to create it",
                       file=sys.stderr)
                 return 2
-    if args.model and "*" in args.model:
-        print(f"streamsvc produce: --model {args.model!r} is a template's name; name a model "
-              f"it makes, e.g. --model {args.model.replace('*', '1')}", file=sys.stderr)
+    if args.model and is_template(args.model):
+        print(f"streamsvc produce: --model: {template_refusal(args.model)}", file=sys.stderr)
         return 2
     if args.synthetic in GRAPH_STREAMS:
         return produce_graph(args, settings)

@@ -17,10 +17,11 @@ from typing import Any
 from tqdm import tqdm
 
 from agents.alerts import build_reference_detector, describe, match_drifts, moved
+from agents.catalog import is_template
 from agents.host import HostLimits
 from agents.messages import BadRecord, dead_letter
 from agents.pipeline import reason_class
-from agents.processor import Processor
+from agents.processor import Processor, template_refusal
 from streamsvc.config import Settings
 from streamsvc.heap import tune_collector
 from streamsvc.ports import port_problem
@@ -37,6 +38,9 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     from streamsvc.client import synthetic_examples
     from streamsvc.files import BadRow, Example, ExampleFile, FileProblem, Rejections
 
+    if is_template(args.model):
+        print(f"streamsvc demo: {template_refusal(args.model)}", file=sys.stderr)
+        return 2
     if args.model not in settings.catalog:
         print(f"streamsvc demo: unknown model {args.model!r}; configured: "
               f"{', '.join(settings.models)}", file=sys.stderr)

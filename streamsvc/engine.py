@@ -370,7 +370,10 @@ class BatchEngine:
                 done_n += 1
                 res = pipe.ingest(roles[topic], topic, part, off, value)
                 if isinstance(res, Forward):
-                    for fwd in (res, *res.copies):  # copies: for the model's challengers
+                    full = packer.add(res, ts if ts > 0 else 0, (topic, part, off, value))
+                    if full is not None:
+                        self._forward(full)
+                    for fwd in res.copies:  # the same record for the model's challengers
                         full = packer.add(fwd, ts if ts > 0 else 0, (topic, part, off, value))
                         if full is not None:
                             self._forward(full)

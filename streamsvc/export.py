@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agents.catalog import is_template
+from agents.processor import template_refusal
 from streamsvc.words import did_you_mean
 
 
@@ -72,6 +74,9 @@ def model_replicas(settings: Any, name: str, records_partitions: int, timeout: f
 
 def export_command(args: argparse.Namespace, settings: Any) -> int:
     name = args.model
+    if is_template(name):
+        print(f"streamsvc export: {template_refusal(name)}", file=sys.stderr)
+        return 2
     if name not in settings.catalog:
         hint = did_you_mean(name, settings.models) or \
             f"configured: {', '.join(settings.models)}"

@@ -130,7 +130,10 @@ def test_produce_warns_about_a_model_the_configuration_does_not_have(tmp_path: P
     r = run("produce", "--file", str(f), "--model", "defualt", "--broker", "127.0.0.1:1")
     assert "warning: model 'defualt' is not in this configuration (models: default)" in r.stderr
     r = run("produce", "--file", str(f), "--model", "tenant-*", "--broker", "127.0.0.1:1")
-    assert r.returncode == 2 and "a template's name; name a model it makes" in r.stderr
+    assert r.returncode == 2 and "a template's name names no model" in r.stderr
+    for args in (("export", "tenant-*"), ("demo", "--model", "tenant-*")):
+        r = run(*args)
+        assert r.returncode == 2 and "a template's name names no model" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("args, said", [

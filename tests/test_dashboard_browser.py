@@ -268,6 +268,12 @@ def _hostile_records(now: float) -> tuple[list[tuple[str, dict]], list[dict]]:
                          "correct": n * 3 // 4, "rolling_accuracy": acc, "accuracy": acc,
                          "updated": now - 2 + i, "inspect": experts})
                 for i, (n, acc) in enumerate([(10, 0.6), (20, 0.75)])]
+    # models a template made, one named like an object's own property, and a challenger
+    for name, extra in (("made-1", {"template": EVIL}), ("made-2", {"template": "__proto__"}),
+                        ("rival", {"challenger_of": EVIL, "kind": EVIL})):
+        statuses.append((name, {"model": name, "shard": name, "family": "classifier",
+                                "examples_learned": 5, "examples_evaluated": 5, "correct": 3,
+                                "rolling_accuracy": 0.6, "updated": now, **extra}))
     statuses.append((f"worker:{EVIL_WORKER}", {
         "worker": EVIL_WORKER, "updated": now, "partitions": [0],
         "counters": {"events_in": 20, "outputs": 20, "dead_letters": 2},
@@ -358,6 +364,12 @@ def test_dashboard_shows_hostile_kafka_text_literally_and_names_failures(
     assert reasons == [EVIL]
     legend = page.inner_text("#tp-legend")
     assert EVIL_WORKER in legend
+    templates = page.eval_on_selector_all(".template", "cs => cs.map(c => c.dataset.template)")
+    assert templates == [EVIL, "__proto__"]
+    rival = page.evaluate(f"name => {card}.querySelector('[data-challenger]').textContent", EVIL)
+    assert rival.startswith(f"challenger rival ({EVIL}): rolling 0.600"), rival
+    assert f"challenger of {EVIL}" in page.evaluate(f"name => {card}.querySelector('h2')"
+                                                    ".textContent", "rival")
     time.sleep(2.5)  # a few refreshes later, still nothing ran
     assert _attacks(page) == {"pwned": None, "images": 0, "handlers": []}
     assert page.get_attribute("#ready", "data-state") != "bad", page.inner_text("#ready")

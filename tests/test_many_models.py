@@ -151,15 +151,17 @@ def test_a_template_makes_one_model_per_name_and_stops_at_max_models(tmp_path: P
 
 
 @pytest.mark.parametrize(("model", "said"), [
-    ("tenant-*", "is a template: name a model it makes, e.g. 'tenant-1'"),
-    ("tenant-a b", "(template 'tenant-*') may only contain letters"),
+    ("tenant-*", "a template's name names no model; name one it makes (e.g. 'tenant-1')"),
+    ("tenant-a b", "model name not allowed by template 'tenant-*' (letters, digits"),
     ("tenat-a", "unknown model 'tenat-a'; configured models: candidate, default, tenant-*"),
 ])
 def test_names_no_model_can_have_are_refused_in_words(tmp_path: Path, model: str,
                                                        said: str) -> None:
-    out = _pipe(tmp_path).ingest("events", "events", 0, 0, _event(0, model))
+    pipe = _pipe(tmp_path)
+    out = pipe.ingest("events", "events", 0, 0, _event(0, model))
     assert not isinstance(out, Forward)
     assert said in out[2]["error"]
+    assert model not in list(pipe.dead_by_reason)[0] or model == "tenat-a"  # no name in class
 
 
 def test_the_settings_catalog_knows_the_names_templates_make(tmp_path: Path) -> None:
@@ -231,7 +233,7 @@ def test_the_sidecar_sets_a_challenger_beside_its_champion_and_lists_made_models
     assert cand["vs_champion"] == ch["vs_champion"]
     assert api.get("/models/tenant-a").json()["template"] == "tenant-*"
     r = api.get("/models/tenant-b")
-    assert r.status_code == 404 and "configured, but no worker has reported" in r.text
+    assert r.status_code == 404 and "template 'tenant-*' makes it when a record" in r.text
     r = api.get("/models/tenant-*")
     assert r.status_code == 404 and "is a model template" in r.text
     assert api.get("/models/other").status_code == 404
@@ -319,3 +321,64 @@ def test_the_status_view_answers_for_all_models_as_for_each(tmp_path: Path) -> N
     assert len(view.model_history("tenant-0")) == HISTORY_KEPT_MADE
     view.on_status("candidate#1", None)  # a shard's status deleted (compaction tombstone)
     assert view.model("candidate")["examples_evaluated"] == 10
+
+
+def test_graph_records_without_a_model_find_it_when_a_template_is_configured(
+        tmp_path: Path) -> None:
+    settings = _settings(tmp_path, CONFIG + '[models.g]\nkind = "node_property"\n')
+    out = Pipeline(settings.models, HostLimits()).ingest(
+        "edges", "edges", 0, 0, b'{"src": "a", "dst": "b", "ts": 1.0}')
+    assert isinstance(out, Forward) and out.key == "g"
+
+
+def test_a_copy_publishes_nothing_whatever_the_learning_worker_config(tmp_path: Path) -> None:
+    """Copies are marked when they are made: during a rolling restart (workers on two
+    configurations) every event still gets exactly one prediction, and a copy for a model the
+    learning worker does not know is dropped, not dead-lettered."""
+    ingest = _pipe(tmp_path)  # candidate challenges default
+    swapped = CONFIG.replace('challenger_of = "default"\n', "").replace(
+        'kind = "hoeffding_tree"\n', 'kind = "hoeffding_tree"\nchallenger_of = "candidate"\n', 1)
+    for learner_config in (swapped, '[models.default]\nkind = "hoeffding_tree"\n'):
+        learn = Pipeline(_settings(tmp_path, learner_config).models, HostLimits())
+        outs = []
+        for i in range(20):
+            fwd = ingest.ingest("events", "events", 0, i, _event(i))
+            for n, f in enumerate((fwd, *fwd.copies)):
+                learn.assign(n, None, None) if n not in learn.proc.partitions else None
+                outs += learn.learn(n, i, f.value, 1000 + i)
+        assert [o[0] for o in outs] == ["predictions"] * 20
+        assert {o[2]["model"] for o in outs} == {"default"}
+
+
+def test_made_models_keep_their_template_and_cap_through_a_reset_restore(
+        tmp_path: Path) -> None:
+    pipe = _pipe(tmp_path)
+    for i, tenant in enumerate(["tenant-a", "tenant-b"]):
+        pipe.process("events", "events", 0, i, _event(i, tenant))
+    blob, _ = pipe.snapshot(0)
+    reset = CONFIG.replace('max_models = 2\n', 'max_models = 2\non_config_change = "reset"\n'
+                           'params = { grace_period = 10 }\n')
+    again = Pipeline(_settings(tmp_path, reset).models, HostLimits())
+    again.assign(0, blob, None)
+    assert {s.get("template") for s in again.statuses()} == {"tenant-*"}
+    dead = again.process("events", "events", 0, 2, _event(2, "tenant-c"))
+    assert dead[0][0] == "dead_letters" and "max_models" in dead[0][2]["error"]
+
+
+def test_a_challenger_run_alone_answers_for_itself(tmp_path: Path) -> None:
+    """`streamsvc demo --model candidate` runs that model alone: no champion to go to."""
+    spec = _settings(tmp_path).models["candidate"]
+    pipe = Pipeline({"candidate": spec}, HostLimits())
+    outs = pipe.process("events", "events", 0, 0, _event(0, "candidate"))
+    assert [o[2]["model"] for o in outs] == ["candidate"]
+
+
+def test_a_record_forwarded_twice_changes_the_status(tmp_path: Path) -> None:
+    pipe = _pipe(tmp_path)
+    pipe.assign(0, None, None)
+    fwd = pipe.ingest("events", "events", 0, 0, _event(0))
+    pipe.learn(0, 0, fwd.value, 1000)
+    pipe.statuses(changed=True)
+    pipe.learn(0, 1, fwd.value, 1000)  # the same record again (the ingest stage retried)
+    [s] = pipe.statuses(changed=True)
+    assert s["duplicates_skipped"] == 1

@@ -123,7 +123,7 @@ def test_templates_and_challengers_learn_exactly_once_and_show_in_the_sidecar(
         assert {m: len(ids) for m, ids in per_model.items()} == {
             m: n for m, n in want.items() if m != "candidate"}
         [dl] = wait_for(dead.poll, 30, "a dead letter")
-        assert "is a template: name a model it makes" in dl["error"]
+        assert "a template's name names no model" in dl["error"]
         # the sidecar: the challenger beside its champion, the tenants as models of their own
         port = _free_port()
         api = service.start("api", "--port", str(port), env=env, name="api")
