@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -285,7 +285,11 @@ class StatusCollector(Collector):
         self.view = view
 
     def collect(self) -> Iterator[Metric]:
-        models = self.view.models()
+        every = self.view.models()
+        # a template's models are summed per template: one series per made model would
+        # grow without bound (a template may make thousands)
+        models = [m for m in every if not isinstance(m.get("template"), str)]
+        yield from _per_template([m for m in every if isinstance(m.get("template"), str)])
         # values read from status snapshots, so gauges (they keep their historical names)
         for field, help_ in _MODEL_GAUGES:
             g = GaugeMetricFamily(f"streamsvc_{field}", help_, labels=["model"])
@@ -347,6 +351,44 @@ class StatusCollector(Collector):
             h.add_metric([w["worker"]], buckets, lat["sum"])
         yield h
         yield GaugeMetricFamily("streamsvc_up", "Sidecar is up", value=1)
+
+
+def _per_template(made: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Per template: how many models it made, their examples summed, their accuracy over all
+    their scored examples, and the worst rolling accuracy among them (what to alert on)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in made:
+        groups.setdefault(m["template"], []).append(m)
+
+    def family(name: str, help_: str, value: Callable[[list[dict[str, Any]]], float | None]
+               ) -> Metric:
+        g = GaugeMetricFamily(f"streamsvc_template_{name}", help_, labels=["template"])
+        for t, ms in sorted(groups.items()):
+            v = value(ms)
+            if v is not None:
+                g.add_metric([t], v)
+        return g
+
+    def total(key: str) -> Callable[[list[dict[str, Any]]], float]:
+        return lambda ms: float(sum(finite_or_none(m.get(key)) or 0 for m in ms))
+
+    def accuracy(ms: list[dict[str, Any]]) -> float | None:
+        n = total("examples_evaluated")(ms)
+        return total("correct")(ms) / n if n else None
+
+    def worst(ms: list[dict[str, Any]]) -> float | None:
+        rolled = [v for m in ms if (v := finite_or_none(m.get("rolling_accuracy"))) is not None]
+        return min(rolled) if rolled else None
+
+    yield family("models", "Models the template made (that have reported)",
+                 lambda ms: float(len(ms)))
+    yield family("examples_seen", "Events predicted by its models", total("examples_seen"))
+    yield family("examples_learned", "Examples its models learned", total("examples_learned"))
+    yield family("accuracy", "Prequential accuracy over all its models' scored examples",
+                 accuracy)
+    yield family("worst_rolling_accuracy", "The lowest rolling accuracy among its models",
+                 worst)
+    yield family("drift_alerts", "Drift alerts of its models", total("drift_alerts"))
 
 
 def _per_worker(family: type, field: str, help_: str, workers: list[dict[str, Any]]) -> Any:

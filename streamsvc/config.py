@@ -422,8 +422,9 @@ def _challenger_of(sec: str, name: str, m: dict[str, Any], family: str,
     if not isinstance(champion, str) or champion not in models or champion == name:
         close = did_you_mean(str(champion), [n for n in models if n != name])
         hint = f" ({close})" if close else ""
+        others = ", ".join(n for n in models if n != name) or "none"
         raise ConfigError(f"{where} must name another configured model{hint}; configured: "
-                          f"{', '.join(n for n in models if n != name)}")
+                          f"{others}")
     other = models[champion] if isinstance(models[champion], dict) else {}
     if is_template(name) or is_template(champion):
         raise ConfigError(f"{where}: templates take no challengers and are none (a challenger "

@@ -123,8 +123,12 @@ class StatusView:
     def model_names(self) -> list[str]:
         """Configured and reported models (a template is no model: the models it made are)."""
         with self._lock:
-            names = {n for n, c in self.configured.items() if not c.get("template")}
-            names.update(self._by_model)
+            return self._names()
+
+    def _names(self) -> list[str]:
+        """`model_names` (lock held)."""
+        names = {n for n, c in self.configured.items() if not c.get("template")}
+        names.update(self._by_model)
         return sorted(names)
 
     def model(self, name: str) -> dict[str, Any] | None:
@@ -155,9 +159,7 @@ class StatusView:
             alerts: dict[Any, list[dict[str, Any]]] = {}
             for a in self.alerts:
                 alerts.setdefault(a.get("model"), []).append(a)
-            names = {n for n, c in self.configured.items() if not c.get("template")}
-            names.update(self._by_model)
-            return [m for m in (self._model(n, alerts.get(n, [])) for n in sorted(names)) if m]
+            return [m for m in (self._model(n, alerts.get(n, [])) for n in self._names()) if m]
 
     def _model(self, name: str, alerts: list[dict[str, Any]] | None = None
                ) -> dict[str, Any] | None:

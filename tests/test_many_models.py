@@ -382,3 +382,24 @@ def test_a_record_forwarded_twice_changes_the_status(tmp_path: Path) -> None:
     pipe.learn(0, 1, fwd.value, 1000)  # the same record again (the ingest stage retried)
     [s] = pipe.statuses(changed=True)
     assert s["duplicates_skipped"] == 1
+
+
+def test_metrics_sum_a_templates_models_instead_of_a_series_each(tmp_path: Path) -> None:
+    from streamsvc.api import configured_models, prometheus_text
+    from streamsvc.status import StatusView
+
+    view = StatusView(configured_models(_settings(tmp_path)))
+    for i, (ev, ok, roll) in enumerate([(10, 9, 0.9), (20, 10, 0.4), (0, 0, None)]):
+        view.on_status(f"tenant-{i}", {"model": f"tenant-{i}", "template": "tenant-*",
+                                       "examples_learned": ev, "examples_evaluated": ev,
+                                       "correct": ok, "rolling_accuracy": roll, "alerts": 0})
+    view.on_status("default", {"model": "default", "examples_learned": 5,
+                               "examples_evaluated": 5, "correct": 4, "alerts": 0})
+    text = prometheus_text(view)
+    assert 'model="tenant-' not in text and 'streamsvc_examples_learned{model="default"} 5.0' \
+        in text
+    for line in ('streamsvc_template_models{template="tenant-*"} 3.0',
+                 'streamsvc_template_examples_learned{template="tenant-*"} 30.0',
+                 'streamsvc_template_accuracy{template="tenant-*"} 0.6333333333333333',
+                 'streamsvc_template_worst_rolling_accuracy{template="tenant-*"} 0.4'):
+        assert line in text, text
