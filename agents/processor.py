@@ -64,7 +64,8 @@ def _model_for(role: str, family: str, requested: str | None, specs: ModelCatalo
                     f"'model' is required on {role}: configured {FAMILY_NAMES[family]} models "
                     f"are {of_family or 'none'}")
             requested = of_family[0]
-    spec = specs.get(requested)
+    # a configured model in one plain-dict lookup (the hot path), else a made one
+    spec = specs.models.get(requested) or specs.get(requested)
     if spec is None:
         raise BadRecord(_unknown_model(requested, specs))
     if spec.family != family:
@@ -124,7 +125,9 @@ def resolve(role: str, raw: bytes | None, specs: Mapping[str, Any]
     an event sent to a reinforcement-learning model)."""
     kind, _, family, shard_by = INPUTS[role]
     body, plain = validate(role, raw)
-    spec = _model_for(role, family, body.get("model"), catalog(specs))
+    if type(specs) is not ModelCatalog:  # noqa: E721 - the hot path: no call when it is
+        specs = ModelCatalog(specs)
+    spec = _model_for(role, family, body.get("model"), specs)
     rk = routing_key(spec.name, spec.shards if shard_by else 1,
                      str(body[shard_by]) if shard_by else "")
     body["model"] = spec.name
