@@ -17,22 +17,12 @@ import pytest
 
 from tests.conftest import ServiceProcs, TopicReader, wait_for
 from tests.test_cli import run
+from tests.test_many_models import CONFIG as UNIT_CONFIG
 
 pytestmark = pytest.mark.kafka
 
-CONFIG = """
-[models.default]
-kind = "hoeffding_tree"
-
-[models.candidate]
-kind = "hoeffding_tree"
-challenger_of = "default"
-shards = 2
-params = { grace_period = 20 }
-
-[models."tenant-*"]
-kind = "hoeffding_tree"
-"""
+# the unit tests' models, without their cap on a template's models
+CONFIG = UNIT_CONFIG.replace("max_models = 2\n", "")
 ENV = {"STREAMSVC_WORKER__STATUS_INTERVAL": "0.5", "STREAMSVC_WORKER__CHECKPOINT_EVERY": "150",
        "STREAMSVC_WORKER__COMMIT_INTERVAL": "0.05", "STREAMSVC_WORKER__SESSION_TIMEOUT": "6.0"}
 TENANTS = [f"tenant-{c}" for c in "abcdefgh"]
