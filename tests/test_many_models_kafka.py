@@ -107,11 +107,16 @@ def test_templates_and_challengers_learn_exactly_once_and_show_in_the_sidecar(
         time.sleep(3)  # nothing more comes: nothing learned twice after the moves
         assert _learned(status, seen) == want
         # predictions: one per event for each model a record named, none from the challenger
-        per_model: dict[str, set[str]] = {}
-        for p in preds.poll():
-            per_model.setdefault(p["model"], set()).add(p["id"])
-        assert {m: len(ids) for m, ids in per_model.items()} == {
-            m: n for m, n in want.items() if m != "candidate"}
+        def predicted() -> dict[str, int]:
+            per_model: dict[str, set[str]] = {}
+            for p in preds.poll():  # (a poll reads 500 messages at most: read until all came)
+                per_model.setdefault(p["model"], set()).add(p["id"])
+            return {m: len(ids) for m, ids in per_model.items()}
+
+        expected = {m: n for m, n in want.items() if m != "candidate"}
+        wait_for(lambda: predicted() == expected, 30, "one prediction per event")
+        time.sleep(1)
+        assert predicted() == expected
         [dl] = wait_for(dead.poll, 30, "a dead letter")
         assert "a template's name names no model" in dl["error"]
         # the sidecar: the challenger beside its champion, the tenants as models of their own
