@@ -67,6 +67,9 @@ CONTROL_STALE = 15.0
 #: records or timers are reported (a template may have made thousands of models, most idle)
 STATUS_FULL_EVERY = 30.0
 
+#: the origin of a challenger's copy of a record: if it can never be forwarded, nothing is
+#: dead-lettered (the champion's own forward names the record if it fails too)
+COPIED = "(challenger copy)"
 #: the origin of a pack of forwarded records (its members' origins follow)
 PACKED = "(pack)"
 
@@ -374,7 +377,7 @@ class BatchEngine:
                     if full is not None:
                         self._forward(full)
                     for fwd in res.copies:  # the same record for the model's challengers
-                        full = packer.add(fwd, ts if ts > 0 else 0, (topic, part, off, value))
+                        full = packer.add(fwd, ts if ts > 0 else 0, (COPIED, part, off, None))
                         if full is not None:
                             self._forward(full)
                 else:
@@ -534,6 +537,8 @@ class BatchEngine:
             return
         self.pipe.counters["send_errors"] += 1
         log.error("%s (source %s[%d]@%d)", reason, origin[0], origin[1], origin[2])
+        if origin[0] == COPIED:
+            return
         topic, part, off, raw = origin
         if topic == self._records:  # name the user's record, not the internal message
             topic, part, off, raw = source_of(raw, part, off, topic)

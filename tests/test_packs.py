@@ -143,6 +143,15 @@ def test_a_pack_kafka_refuses_for_good_dead_letters_each_of_its_records() -> Non
         assert [(d["topic"], d["offset"], d["raw"]) for d in letters] == [
             ("events", i, raws[i].decode()) for i in range(3)]
         assert all(d["error"] == "could not publish to records: denied" for d in letters)
+        # a challenger's copies that cannot be forwarded: counted, nothing dead-lettered
+        # (the champion's own pack names the records if it fails too)
+        from streamsvc.engine import COPIED
+
+        e._inflight.clear()
+        e._undeliverable((PACKED, -1, -1, [(COPIED, 0, i, None) for i in range(3)]),
+                         "could not publish to records: denied")
+        assert e.pipe.counters["send_errors"] == 6 and e.pipe.counters["dead_letters"] == 3
+        assert not e._inflight
     finally:
         e.writer.close()
         e._light.purge()
