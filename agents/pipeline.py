@@ -233,9 +233,9 @@ class Pipeline:
         src = {"topic": topic, "partition": partition, "offset": offset}
         try:
             rk, head, raw = forward_head(role, raw, self.specs, src)
-            if not self.specs.challenged:  # most configs: no copies to look for
-                return Forward(rk, head, raw)
-            copies = challenger_copies(role, head["body"], src, self.specs)
+            # (most configs have no challengers: no copies to look for)
+            copies = self.specs.challenged and challenger_copies(role, head["body"], src,
+                                                                 self.specs)
             if not copies:
                 return Forward(rk, head, raw)
             return Forward(rk, head, raw, tuple(
