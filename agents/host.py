@@ -517,8 +517,10 @@ class ClassifierHost:
                 raw = raw.encode("utf-8", "surrogatepass")
             out.append(("dead_letters", rid, dead_letter(
                 src.get("topic", "labels"), src.get("partition", -1), src.get("offset", -1),
-                f"label for unknown event id {rid!r}: no such event seen within orphan_ttl="
-                f"{lim.orphan_ttl}s (or its event expired after pending_ttl)",
+                f"label for an event id model {self.name!r} never saw: not within "
+                f"orphan_ttl={lim.orphan_ttl}s, nor waiting (pending_ttl). A label goes to "
+                "the model it names, or to 'default' if it names none: does it name the "
+                f"model its event was sent to? Event id {rid!r}",
                 raw if raw is not None else label.model_dump_json().encode())))
         return out
 

@@ -162,8 +162,8 @@ def reason_class(reason: str) -> str:
     values; names of models, features and columns stay, so a cause is still named), cut at a
     word boundary beyond ``REASON_CLASS_MAX`` characters (a cut mid-word split one cause in two).
 
-    >>> reason_class("unknown model 'grph'; configured models: default, graph")
-    "unknown model 'grph'; configured models"
+    >>> reason_class("unknown model; configured models are default, graph: 'grph'")
+    'unknown model; configured models are default, graph'
     """
     head = reason.split(":", 1)[0].strip()
     if len(head) <= REASON_CLASS_MAX:
@@ -249,10 +249,21 @@ class Pipeline:
 
     def dead_letter(self, topic: str, partition: int, offset: int, reason: str,
                     raw: bytes | None) -> Out:
+        self._count_dead(reason)
+        return ("dead_letters", None, dead_letter(topic, partition, offset, reason, raw))
+
+    def _counted(self, outs: list[Out]) -> list[Out]:
+        """A host's outputs, its dead letters (labels that waited in vain) counted as every
+        dead letter is."""
+        for role, _, value in outs:
+            if role == "dead_letters":
+                self._count_dead(value.get("error", ""))
+        return outs
+
+    def _count_dead(self, reason: str) -> None:
         self.counters["dead_letters"] += 1
         cls = reason_class(reason)
         self.dead_by_reason[cls] = self.dead_by_reason.get(cls, 0) + 1
-        return ("dead_letters", None, dead_letter(topic, partition, offset, reason, raw))
 
     # -- stage 2: records partitions ----------------------------------------------------------
     def assign(self, partition: int, snapshot: bytes | None, committed: int | None) -> int:
@@ -340,7 +351,7 @@ class Pipeline:
                     done.append(((*where, raw), [self.dead_letter(*where, _reason(res), raw)],
                                  ts))
             elif res and not replay:
-                done.append(((*where, raw), res, ts))
+                done.append(((*where, raw), self._counted(res), ts))
         return done
 
     def _learn_one(self, partition: int, offset: int, value: bytes, ts_ms: int | None,
@@ -358,7 +369,7 @@ class Pipeline:
                 return []
             topic, p, o, body = source_of(value, partition, offset, self.records_topic)
             return [self.dead_letter(topic, p, o, _reason(exc), body)]
-        return [] if replay else outs
+        return [] if replay else self._counted(outs)
 
     def _replay_error(self, replay: bool, partition: int, offset: int, exc: Exception) -> bool:
         """A record failed while replaying: its dead letter was published the first time, so
@@ -392,7 +403,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - bad input must never kill the worker
             return [self.dead_letter(topic, partition, offset, _reason(exc), raw)]
         self.counters["records"] += 1
-        return outs
+        return self._counted(outs)
 
     def process_many(self, role: str, topic: str, partition: int,
                      recs: list[tuple[int, bytes | None, int | None]]) -> list[list[Out]]:
@@ -412,7 +423,7 @@ class Pipeline:
                 out.append([self.dead_letter(topic, partition, offset, _reason(res), raw)])
             else:
                 self.counters["records"] += 1
-                out.append(res)
+                out.append(self._counted(res))
         return out
 
     def tick(self) -> list[Out]:
@@ -422,7 +433,7 @@ class Pipeline:
         for p in list(self.proc.partitions):
             clock = self.clocks.get(p)
             out += self.proc.tick(clock.now() if clock else time.time(), p)
-        return out
+        return self._counted(out)
 
     # -- checkpoints --------------------------------------------------------------------------
     def due(self, now: float | None = None) -> list[int]:

@@ -94,7 +94,7 @@ def _unknown_model(name: str, specs: ModelCatalog) -> str:
     if template is not None:
         return (f"model name not allowed by template {template.name!r} (letters, digits, '.', "
                 f"'_' and '-', at most 100 characters): {name!r}")
-    return f"unknown model {name!r}; configured models: {', '.join(sorted(specs))}"
+    return f"unknown model; configured models are {', '.join(sorted(specs))}: {name!r}"
 
 
 #: first byte of a records-topic message in the current format: a JSON header, a newline,

@@ -130,7 +130,7 @@ def test_worker_and_api_end_to_end_with_restart(service: ServiceProcs) -> None:
         assert {m.decode("utf-8", "replace") for m in MALFORMED if _utf8(m)} <= raws
         assert any(d.get("raw_encoding") == "base64" for d in dead.messages)
         assert all(d["error"] for d in dead.messages)
-        assert any("unknown model 'nope'" in d["error"] for d in dead.messages)
+        assert any("unknown model; configured models are" in d["error"] and d["error"].endswith("'nope'") for d in dead.messages)
         assert any("ghost" in d["error"] and d["topic"] == t["labels"] for d in dead.messages)
 
         # drift detected after the drift point

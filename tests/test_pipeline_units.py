@@ -47,6 +47,11 @@ def test_an_expired_orphan_label_dead_letters_the_bytes_as_sent() -> None:
     outs = _through(pipe, "events", b'{"id": "later", "x": {"f": 1.0}}', 0, 1, 1_100_000)
     dead = [v for role, _, v in outs if role == "dead_letters"]
     assert [d["raw"] for d in dead] == [sent.decode()]
+    # counted where every dead letter is (/workers, /metrics), under a class without the id
+    assert pipe.counters["dead_letters"] == 1
+    [(cls, n)] = pipe.dead_by_reason.items()
+    assert n == 1 and "never-seen" not in cls and cls.startswith("label for an event id")
+    assert "does it name the model its event was sent to?" in dead[0]["error"]
 
 
 def test_each_partition_expires_labels_on_its_own_clock() -> None:
@@ -155,4 +160,5 @@ def test_the_one_step_path_gives_what_the_two_stages_give() -> None:
     h1, h2 = (p.proc.partitions[0].hosts["default"] for p in (one, two))
     assert h1.learned == h2.learned == 302
     assert h1.counters == h2.counters and h1.counters["labels_joined"] == 1
-    assert one.counters["dead_letters"] == 3 and one.counters["events_in"] == 305
+    # every dead letter counted, the expired orphan label too (it was not, before)
+    assert one.counters["dead_letters"] == 4 and one.counters["events_in"] == 305
