@@ -142,7 +142,10 @@ class StatusView:
             if champion:
                 other = self._model(champion)
                 out["vs_champion"] = _lead(out, other) if other else None
-            named = {n for n, c in self.configured.items() if c.get("challenger_of") == name}
+            # the workers' word first: after a promotion the sidecar's own config may be
+            # older than theirs
+            named = {n for n, c in self.configured.items()
+                     if c.get("challenger_of") == name and n not in self._by_model}
             named.update(n for n, shards in self._by_model.items()
                          if any(s.get("challenger_of") == name for s in shards.values()))
             challengers = [m for m in map(self._model, sorted(named)) if m is not None]
@@ -199,10 +202,12 @@ class StatusView:
         extra = [s.get("extra") for s in shards if s.get("extra")]
         if extra:
             out["extra"] = extra
-        for key in ("template", "challenger_of"):
+        for key in ("template", "challenger_of"):  # what the workers say, once they report
             said = [s[key] for s in shards if isinstance(s.get(key), str)]
-            if said or out.get(key):
-                out[key] = said[0] if said else out[key]
+            if said:
+                out[key] = said[0]
+            elif shards:
+                out.pop(key, None)
         if any("refused" in s for s in shards):
             out["refused"] = sum(int(s.get("refused") or 0) for s in shards)
         if alerts is None:

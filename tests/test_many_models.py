@@ -403,3 +403,20 @@ def test_metrics_sum_a_templates_models_instead_of_a_series_each(tmp_path: Path)
                  'streamsvc_template_accuracy{template="tenant-*"} 0.6333333333333333',
                  'streamsvc_template_worst_rolling_accuracy{template="tenant-*"} 0.4'):
         assert line in text, text
+
+
+def test_after_a_promotion_the_sidecar_believes_the_workers_not_its_older_config(
+        tmp_path: Path) -> None:
+    from streamsvc.api import configured_models
+    from streamsvc.status import StatusView
+
+    view = StatusView(configured_models(_settings(tmp_path)))  # candidate challenges default
+    # the workers restarted on the swapped config: default now challenges candidate
+    view.on_status("default", {"model": "default", "challenger_of": "candidate",
+                               "examples_evaluated": 10, "correct": 6})
+    view.on_status("candidate#0", {"model": "candidate", "examples_evaluated": 10,
+                                   "correct": 8})
+    cand, default = view.model("candidate"), view.model("default")
+    assert "challenger_of" not in cand and [c["name"] for c in cand["challengers"]] == ["default"]
+    assert default["challenger_of"] == "candidate" and "challengers" not in default
+    assert default["vs_champion"]["accuracy"] == pytest.approx(-0.2)
