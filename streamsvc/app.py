@@ -157,7 +157,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     app = create_app(settings)
     log.info("streamsvc worker %s: broker=%s (%s) models=%s", app.streamsvc_engine.worker_id,
              settings.broker, settings.security.describe(),
-             ", ".join(f"{n}({m.kind})" for n, m in settings.models.items()))
+             ", ".join(f"{n}({m.kind}{', challenger of ' + m.challenger_of if m.challenger_of else ''})"
+                       for n, m in settings.models.items()))
     # the command line's logging setup stays (one line format for every logger, before and
     # after Faust starts); Faust would otherwise install its own format on the root logger
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)

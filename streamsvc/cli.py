@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "several. Load it with pickle.load; it is the same river-style "
                        "learner the worker runs (learn_one, predict_one, ...).")
     _add_config(p)
-    p.add_argument("model", help="configured model name, e.g. default")
+    p.add_argument("model", help="model name, e.g. default, or one a template made, e.g. "
+                   "tenant-42")
     p.add_argument("--out", "-o", help="file to write (default: MODEL.pkl)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 

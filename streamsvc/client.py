@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agents.catalog import is_template
+from agents.catalog import MODEL_NAME, is_template
 from agents.processor import template_refusal
 from streamsvc.words import did_you_mean
 
@@ -184,6 +184,11 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
     if args.model and is_template(args.model):
         print(f"streamsvc produce: --model: {template_refusal(args.model)}", file=sys.stderr)
         return 2
+    if args.model and not MODEL_NAME.fullmatch(args.model):
+        print(f"streamsvc produce: --model {args.model!r} can name no model: a model name "
+              "holds letters, digits, '.', '_' and '-' (at most 100 characters)",
+              file=sys.stderr)
+        return 2
     if args.synthetic in GRAPH_STREAMS:
         return produce_graph(args, settings)
     from kafka import KafkaProducer
@@ -192,9 +197,15 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
 
     topic = args.topic or settings.topic("events")
     if args.model and args.model not in settings.catalog:
+        close = did_you_mean(args.model, settings.catalog.models)
         print(f"warning: model {args.model!r} is not in this configuration (models: "
-              f"{', '.join(sorted(settings.models)) or 'none'}); unless the workers' "
-              "configuration has it, they send these records to dead-letters", file=sys.stderr)
+              f"{', '.join(sorted(settings.models)) or 'none'}"
+              f"{'; ' + close if close else ''}); unless the workers' configuration has it, "
+              "they send these records to dead-letters", file=sys.stderr)
+    elif args.model and settings.catalog[args.model].challenger_of:
+        print(f"note: model {args.model!r} is a challenger: its records go to its champion "
+              f"{settings.catalog[args.model].challenger_of!r} (and so to it too)",
+              file=sys.stderr)
     if args.file and args.topic is None and args.target is None and \
             (meant := _meant_topic(args.file)):
         print(f"streamsvc produce: the lines of {args.file} look like {meant[0]}, not events: "

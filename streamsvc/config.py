@@ -419,7 +419,10 @@ def _challenger_of(sec: str, name: str, m: dict[str, Any], family: str,
     if champion == "":
         return ""
     where = f"config key '{sec}.challenger_of'"
-    if not isinstance(champion, str) or champion not in models or champion == name:
+    if champion == name:
+        raise ConfigError(f"{where}: a model cannot challenge itself; name the model it "
+                          "challenges")
+    if not isinstance(champion, str) or champion not in models:
         close = did_you_mean(str(champion), [n for n in models if n != name])
         hint = f" ({close})" if close else ""
         others = ", ".join(n for n in models if n != name) or "none"

@@ -128,7 +128,10 @@ def test_produce_warns_about_a_model_the_configuration_does_not_have(tmp_path: P
     f = tmp_path / "e.jsonl"
     f.write_text('{"id": "1", "x": {"a": 1}}\n')
     r = run("produce", "--file", str(f), "--model", "defualt", "--broker", "127.0.0.1:1")
-    assert "warning: model 'defualt' is not in this configuration (models: default)" in r.stderr
+    assert "warning: model 'defualt' is not in this configuration (models: default; did " \
+        "you mean 'default'?)" in r.stderr
+    r = run("produce", "--file", str(f), "--model", "tenant 7", "--broker", "127.0.0.1:1")
+    assert r.returncode == 2 and "can name no model" in r.stderr
     r = run("produce", "--file", str(f), "--model", "tenant-*", "--broker", "127.0.0.1:1")
     assert r.returncode == 2 and "a template's name names no model" in r.stderr
     for args in (("export", "tenant-*"), ("demo", "--model", "tenant-*")):

@@ -174,7 +174,7 @@ def test_the_settings_catalog_knows_the_names_templates_make(tmp_path: Path) -> 
 @pytest.mark.parametrize(("extra", "said"), [
     ('[models.c]\nkind = "arf"\nchallenger_of = "defualt"',
      "'models.c.challenger_of' must name another configured model (did you mean 'default'?)"),
-    ('[models.c]\nkind = "arf"\nchallenger_of = "c"', "must name another configured model"),
+    ('[models.c]\nkind = "arf"\nchallenger_of = "c"', "a model cannot challenge itself"),
     ('[models.c]\nkind = "arf"\nchallenger_of = "candidate"',
      "'candidate' is itself a challenger (of 'default')"),
     ('[models.c]\nkind = "arf"\nchallenger_of = "tenant-*"', "templates take no challengers"),
