@@ -22,9 +22,15 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from tqdm import tqdm
+
+from agents.host import HostLimits
+from agents.pipeline import Packer, Pipeline
 from bench.e2e import events, service, service_rate
+from streamsvc.config import load_settings
 from streamsvc.heap import tune_collector
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "bench-many-models.md"
@@ -59,6 +65,30 @@ def _rate(broker, config: str, raws: list[bytes]) -> float:
         os.unlink(path)
 
 
+def _inprocess_rate(config: str, raws: list[bytes]) -> float:
+    """The worker's two stages back to back without Kafka (ingest, a pack per shard and
+    batch, challenger copies included, learn), in batches of 2,000 records."""
+    path = _config(config)
+    try:
+        pipe = Pipeline(load_settings(path, {}).models, HostLimits())
+    finally:
+        os.unlink(path)
+    pipe.assign(0, None, None)
+    roff = 0
+    t0 = time.perf_counter()
+    for start in range(0, len(raws), 2000):
+        packer, packs = Packer(), []
+        for off in range(start, min(start + 2000, len(raws))):
+            fwd = pipe.ingest("events", "events", 0, off, raws[off])
+            for f in (fwd, *fwd.copies):
+                full = packer.add(f, 1, ("events", 0, off, raws[off]))
+                packs += [full] if full is not None else []
+        for pack in packs + packer.drain():
+            pipe.learn_message(0, roff, pack.value, pack.ts_ms)
+            roff += 1
+    return len(raws) / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +106,11 @@ def main() -> None:
     cases += [(f"{t} tenant models made by a template (events spread evenly)", TEMPLATE,
                _tenanted(raws, t)) for t in args.tenants]
     rows: list[tuple[str, float, float]] = []  # (run, its rate, the mean of its references)
+    # in-process first (stable: no broker, no other process): the best of three runs of each
+    best = {name: 0.0 for name, _, _ in [("one", ONE, raws), *cases]}
+    for _ in tqdm(range(3), desc="in-process rounds", leave=False):
+        for name, config, case_raws in [("one", ONE, raws), *cases]:
+            best[name] = max(best[name], _inprocess_rate(config, case_raws))
     with KafkaBroker(partitions=4) as broker:
         _rate(broker, ONE, raws)  # warm-up: a broker's first topics cost it more
         before = _rate(broker, ONE, raws)
@@ -96,6 +131,12 @@ def main() -> None:
         "events/s).", "",
         "| run | events/s | reference events/s | ratio to one model |", "|---|---:|---:|---:|",
         *[f"| {name} | {rate:,.0f} | {ref:,.0f} | {rate / ref:.2f} |" for name, rate, ref in rows],
+        "", "The same without Kafka, in this process (the worker's two stages back to back: "
+        "ingest, a pack per shard and batch, learn; best of three rounds, one model "
+        f"{best['one']:,.0f} events/s), where no broker or other process adds noise:", "",
+        "| run | events/s | ratio to one model |", "|---|---:|---:|",
+        *[f"| {name} | {best[name]:,.0f} | {best[name] / best['one']:.2f} |"
+          for name, _, _ in cases],
         ""]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
