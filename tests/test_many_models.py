@@ -420,3 +420,15 @@ def test_after_a_promotion_the_sidecar_believes_the_workers_not_its_older_config
     assert "challenger_of" not in cand and [c["name"] for c in cand["challengers"]] == ["default"]
     assert default["challenger_of"] == "candidate" and "challengers" not in default
     assert default["vs_champion"]["accuracy"] == pytest.approx(-0.2)
+
+
+def test_a_label_for_no_event_is_dead_lettered_once_not_once_per_challenger(
+        tmp_path: Path) -> None:
+    pipe = Pipeline(_settings(tmp_path).models, HostLimits(orphan_ttl=10.0))
+    assert pipe.process("labels", "labels", 0, 0, b'{"id": "nobody", "y": true}',
+                        ts_ms=1_000) == []
+    outs = pipe.process("events", "events", 0, 1, _event(1), ts_ms=60_000)
+    dead = [v for role, _, v in outs if role == "dead_letters"]
+    assert len(dead) == 1 and dead[0]["raw"] == '{"id": "nobody", "y": true}'
+    assert pipe.counters["dead_letters"] == 1
+    assert sum(s["labels_unknown"] for s in _status(pipe, "candidate")) == 1
