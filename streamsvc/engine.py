@@ -275,7 +275,11 @@ class BatchEngine:
                 self._maybe_checkpoint()
                 self._maybe_status()
                 self._beat()
+            log.info("stopping: sending the outputs, committing the offsets and writing "
+                     "snapshots of %d records partition(s) before leaving the group",
+                     len(self.pipe.partitions))
             self._finish("shutdown")
+            log.info("stopped")
         finally:
             self.writer.close()
             self.consumer.close()  # leaves the group: partitions move at once
