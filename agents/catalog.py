@@ -33,7 +33,7 @@ import dataclasses
 import fnmatch
 import re
 from collections import OrderedDict
-from collections.abc import ItemsView, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 #: what a model name may hold: it appears in Kafka keys, status keys and URLs
@@ -52,8 +52,8 @@ class ModelCatalog:
     """The configured model specs (`streamsvc.config.ModelSpec`), looked up by name: a
     configured name gives its spec; a name a template matches (first template in config
     order) gives the template's spec under that name, with `template` set to the template's
-    name. A template's own name gives nothing: it names no model. Iterating and `items()`
-    give the configured tables, templates included; `models` the configured models alone."""
+    name. A template's own name gives nothing: it names no model. Iterating gives the
+    configured tables' names, templates included; `models` holds the configured models alone."""
 
     def __init__(self, specs: Mapping[str, Any]) -> None:
         self._configured = dict(specs)
@@ -78,14 +78,8 @@ class ModelCatalog:
     def __iter__(self) -> Iterator[str]:
         return iter(self._configured)
 
-    def __len__(self) -> int:
-        return len(self._configured)
-
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
-
-    def items(self) -> ItemsView[str, Any]:
-        return self._configured.items()
 
     def get(self, name: str, default: Any = None) -> Any:
         spec = self.models.get(name)
