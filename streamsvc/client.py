@@ -202,10 +202,9 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
               f"{', '.join(sorted(settings.models)) or 'none'}"
               f"{'; ' + close if close else ''}); unless the workers' configuration has it, "
               "they send these records to dead-letters", file=sys.stderr)
-    elif args.model and settings.catalog[args.model].challenger_of:
+    elif args.model and (champion := settings.catalog[args.model].challenger_of):
         print(f"note: model {args.model!r} is a challenger: its records go to its champion "
-              f"{settings.catalog[args.model].challenger_of!r} (and so to it too)",
-              file=sys.stderr)
+              f"{champion!r} (and so to it too)", file=sys.stderr)
     if args.file and args.topic is None and args.target is None and \
             (meant := _meant_topic(args.file)):
         print(f"streamsvc produce: the lines of {args.file} look like {meant[0]}, not events: "

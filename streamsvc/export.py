@@ -78,7 +78,7 @@ def export_command(args: argparse.Namespace, settings: Any) -> int:
         print(f"streamsvc export: {template_refusal(name)}", file=sys.stderr)
         return 2
     if name not in settings.catalog:
-        hint = did_you_mean(name, settings.models) or \
+        hint = did_you_mean(name, settings.catalog.models) or \
             f"configured: {', '.join(settings.models)}"
         print(f"streamsvc export: unknown model {name!r}; {hint}", file=sys.stderr)
         return 2
