@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import secrets
 import sys
 import time
 from collections import deque
@@ -113,11 +114,18 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-def synthetic_examples(name: str, n: int, seed: int) -> Iterator[tuple[str, dict[str, Any], Any]]:
+def synthetic_examples(name: str, n: int, seed: int, run: str = ""
+                       ) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """(id, x, y) of a built-in stream; ids are ``name-seed[-run]-i``.
+
+    ``run`` tells one `produce` run's events from another's: a model learns an id's label
+    once, so a second run with the same seed would otherwise be predicted and not learned
+    (counted as duplicates)."""
     from streamsvc.streams import make_stream
 
+    prefix = f"{name}-{seed}-{run}-" if run else f"{name}-{seed}-"
     for i, (x, y) in enumerate(make_stream(name, n, seed)):
-        yield f"{name}-{seed}-{i}", {str(k): _json_value(v) for k, v in x.items()}, _json_value(y)
+        yield f"{prefix}{i}", {str(k): _json_value(v) for k, v in x.items()}, _json_value(y)
 
 
 def list_streams() -> list[tuple[str, str]]:
@@ -232,11 +240,12 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
             print(f"streamsvc produce: unknown stream {args.synthetic!r}; choose from "
                   f"{', '.join([*STREAMS, *GRAPH_STREAMS])}", file=sys.stderr)
             return 2
-        examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed)
+        examples = synthetic_examples(args.synthetic, args.count or 10000, args.seed,
+                                      run=secrets.token_hex(3))
     producer = connect(KafkaProducer, settings, linger_ms=20)
     delayed: deque[tuple[str, Any]] = deque()
-    sent = n_labels = 0
-    start = time.monotonic()
+    n_labels = 0
+    sent = _Sent(topic)
     total = args.count if args.count else None
     try:
         bar = tqdm(examples, total=total, unit="rec", desc=f"→ {topic}")
@@ -245,6 +254,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                 rejected.add(bar, item)
                 continue
             rid, x, y = (item.id, item.x, item.y) if isinstance(item, Example) else item
+            sent.add(rid, isinstance(item, Example) and rid == str(item.line))
             msg = {"id": rid, "x": x}
             if y is not None and not args.labels_to:
                 msg["y"] = y
@@ -256,19 +266,16 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                 n_labels += 1
                 while len(delayed) > args.label_delay:
                     _send_label(producer, args, *delayed.popleft())
-            sent += 1
-            if args.count and sent >= args.count:
+            if args.count and sent.n >= args.count:
                 break
-            _pace(sent, args.rate, start)
+            _pace(sent.n, args.rate, sent.start)
         while delayed:
             _send_label(producer, args, *delayed.popleft())
         producer.flush()
     finally:
         producer.close()
-    labels = f" and {_count(n_labels, 'label')} to {args.labels_to!r}" if args.labels_to else ""
-    print(f"sent {_count(sent, 'record')} to {topic!r}{labels} in {time.monotonic() - start:.1f}s",
-          file=sys.stderr)
-    return rejected.summary(sent)
+    sent.say(f" and {_count(n_labels, 'label')} to {args.labels_to!r}" if args.labels_to else "")
+    return rejected.summary(sent.n)
 
 
 # (name, key) of the other input topics, by the keys their messages must have (the whole
@@ -376,7 +383,7 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
         return 2
     rejected = _Rejected(args.file)
     producer = connect(KafkaProducer, settings, linger_ms=20)
-    sent, start = 0, time.monotonic()
+    sent = _Sent(topic)
     try:
         bar = tqdm(lines, unit="rec", desc=f"→ {topic}")
         for line, raw, obj in bar:
@@ -394,16 +401,41 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
                 value = json.dumps(obj).encode()
             key = str(obj["id"]).encode() if "id" in obj else None
             producer.send(topic, key=key, value=value)
-            sent += 1
-            if args.count and sent >= args.count:
+            sent.add(str(obj.get("id", "")), "id" in extra)
+            if args.count and sent.n >= args.count:
                 break
-            _pace(sent, args.rate, start)
+            _pace(sent.n, args.rate, sent.start)
         producer.flush()
     finally:
         producer.close()
-    print(f"sent {_count(sent, 'record')} to {topic!r} in {time.monotonic() - start:.1f}s",
-          file=sys.stderr)
-    return rejected.summary(sent)
+    sent.say()
+    return rejected.summary(sent.n)
+
+
+class _Sent:
+    """What one `produce` run sent: the count and the first and last ids, said at the end
+    (so a user can send labels for them), with a note when ids were line numbers."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic, self.start = topic, time.monotonic()
+        self.n = self.lined = 0
+        self.first = self.last = ""
+
+    def add(self, rid: str, lined: bool = False) -> None:
+        self.n += 1
+        self.first, self.last = self.first or rid, rid
+        self.lined += lined
+
+    def say(self, labels: str = "") -> None:
+        ids = (f" (ids {self.first} … {self.last})" if self.n > 1 and self.first
+               else f" (id {self.first})" if self.first else "")
+        print(f"sent {_count(self.n, 'record')} to {self.topic!r}{labels} in "
+              f"{time.monotonic() - self.start:.1f}s{ids}", file=sys.stderr)
+        if self.lined:
+            print(f"note: {_count(self.lined, 'row')} had no id, so each was sent with its line "
+                  "number as its id. A model learns an id's label once: rows of another file "
+                  "without ids, sent to the same model, would be predicted but not learned. "
+                  "Give each row an id (--id-column, or an \"id\" key).", file=sys.stderr)
 
 
 def _count(n: int, word: str) -> str:
