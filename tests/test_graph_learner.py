@@ -235,3 +235,36 @@ def test_river_generic_estimator_checks() -> None:
         "check_get_params_matches_signature",
         "check_repr_roundtrips_clone",
     } <= set(ran)
+
+
+def _switching_stream(seed: int) -> list[dict]:
+    """Two communities, few labels (fewer first labels than the selection window), and at
+    half-time every labelled node's label swaps: neighbour votes read old labels, so the
+    error jumps."""
+    rng = np.random.default_rng(seed)
+    msgs, t = [], 0.0
+    for phase in (0, 1):
+        for i in range(3000):
+            t += 1.0
+            c = int(rng.integers(2))
+            u, v = rng.integers(0, 150, 2)
+            msgs.append({"src": f"{c}-{u}-{phase}", "dst": f"{c}-{v}", "ts": t})
+            if rng.random() < 0.06:  # label a node of the community, swapped after the shift
+                msgs.append({"node": f"{c}-{v}", "y": f"c{c ^ phase}", "ts": t})
+    return msgs
+
+
+def test_a_drift_counts_while_labels_are_too_few_to_close_the_selection() -> None:
+    # issue 11: the detector used to act only once the first selection window had closed,
+    # which on a label-poor stream never happened; a drift also makes the mixture forget
+    # most of its past losses, so new evidence re-weights it
+    model = NodePropertyClassifier(seed=0)
+    for msg in _switching_stream(1):
+        model.learn_predict(msg)
+    assert model.labels_seen < model.selection_window
+    assert model.drifts >= 1, model.inspect()
+    loss = model._head_loss.copy()
+    order = np.argsort(loss)
+    model._on_drift()
+    assert np.allclose(model._head_loss, loss * 0.1)
+    assert (np.argsort(model._head_loss) == order).all() and model._selecting
