@@ -244,7 +244,7 @@ def _switching_stream(seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     msgs, t = [], 0.0
     for phase in (0, 1):
-        for i in range(3000):
+        for _ in range(3000):
             t += 1.0
             c = int(rng.integers(2))
             u, v = rng.integers(0, 150, 2)

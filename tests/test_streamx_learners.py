@@ -73,6 +73,23 @@ def test_td_defaults_learn_a_31_state_random_walk_in_20k_steps():
     assert rms < 0.16, rms
 
 
+def test_td_average_weights_later_steps_more():
+    # issue 11 (an independent Boyan chain): a uniform mean of the weights kept the early,
+    # far-off ones of a long transient; step k of the average now counts in proportion to k
+    td = StreamTD(gamma=0.9, seed=0)
+    rng = np.random.default_rng(0)
+    thetas = []
+    for _ in range(60):
+        td.step("a", "e", rng.normal(size=3).tolist(), float(rng.normal()), False)
+        if td._n_avg:
+            thetas.append(td.net.theta.copy())
+    assert td._n_avg == len(thetas) == 59  # no restart in between
+    k = np.arange(1, len(thetas) + 1, dtype=float)
+    expected = (k[:, None] * np.array(thetas)).sum(axis=0) / k.sum()
+    assert np.allclose(td._avg_net.theta, expected)
+    assert not np.allclose(td._avg_net.theta, np.mean(thetas, axis=0))
+
+
 def test_td_value_stays_in_cumulant_units_when_scaled():
     # continuing stream, cumulant 100 ± 50 (noise) per step, γ = 0.5: v = 100/(1-γ) = 200,
     # learned through a reward scale of ~50, answered in the cumulant's units
