@@ -254,7 +254,8 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                 rejected.add(bar, item)
                 continue
             rid, x, y = (item.id, item.x, item.y) if isinstance(item, Example) else item
-            sent.add(rid, isinstance(item, Example) and rid == str(item.line))
+            lined = isinstance(item, Example) and not args.id_column and rid == str(item.line)
+            sent.add(rid, lined)
             msg = {"id": rid, "x": x}
             if y is not None and not args.labels_to:
                 msg["y"] = y

@@ -30,8 +30,8 @@ class StreamTD(StreamLearner):
     lr = 1 the ObGD bound alone sets the step, so κ trades speed for noise: κ = 2 (control)
     moves a one-hot state's value by about half its TD error per visit. Predictions come from
     a running average of the weights since the last restart (step k weighted ∝ k; an EMA once
-    ``average`` steps old), so the live weights can take large steps (κ = 8, λ = 0.5) and the average removes
-    their noise. The average restarts from the live weights when the two predictions for the
+    ``average`` steps old), so the live weights can take large steps (κ = 8, λ = 0.5) and the
+    average removes their noise. The average restarts from the live weights when the two predictions for the
     state just learned from differ by more than 4 RMS TD errors: a level shift (the sensor
     stream of ``bench.td``: ~20 RMS TD errors) is tracked as fast as without averaging.
 
