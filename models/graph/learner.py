@@ -469,12 +469,15 @@ class NodePropertyClassifier(base.Classifier):
         r["logloss"] += a * (-math.log(max(float(p[yi]) if len(p) else 0.0, 1e-15)) - r["logloss"])
         r["brier"] += a * (float(err * err) - r["brier"])
         if self._adwin is not None:
+            before = self._adwin.estimation
             self._adwin.update(wrong if self.task == "classification" else err * err)
-            if self._adwin.drift_detected:
+            # only a rise of the error: ADWIN also fires when it falls, as it does while
+            # the learner warms up, and that is no reason to forget or re-select
+            if self._adwin.drift_detected and self._adwin.estimation > before:
                 self._on_drift()
 
     def _on_drift(self) -> None:
-        """The chosen candidate's error changed: the selection (re)opens, and the Hedge
+        """The chosen candidate's error rose: the selection (re)opens, and the Hedge
         mixture and the propagated vote's choices keep a tenth of their past losses, so a few
         dozen labels after the change re-weight them (their order is kept: the mixture does
         not fall back to uniform weights).
