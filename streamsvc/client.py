@@ -254,8 +254,7 @@ def produce_command(args: argparse.Namespace, settings: Any) -> int:
                 rejected.add(bar, item)
                 continue
             rid, x, y = (item.id, item.x, item.y) if isinstance(item, Example) else item
-            lined = isinstance(item, Example) and not args.id_column and rid == str(item.line)
-            sent.add(rid, lined)
+            sent.add(rid, isinstance(item, Example) and item.lined)
             msg = {"id": rid, "x": x}
             if y is not None and not args.labels_to:
                 msg["y"] = y
@@ -402,7 +401,7 @@ def _produce_lines(args: argparse.Namespace, settings: Any, topic: str) -> int:
                 value = json.dumps(obj).encode()
             key = str(obj["id"]).encode() if "id" in obj else None
             producer.send(topic, key=key, value=value)
-            sent.add(str(obj.get("id", "")), "id" in extra)
+            sent.add(str(obj.get("id", "")), "id" in extra)  # "" for records without an id
             if args.count and sent.n >= args.count:
                 break
             _pace(sent.n, args.rate, sent.start)
@@ -424,19 +423,21 @@ class _Sent:
 
     def add(self, rid: str, lined: bool = False) -> None:
         self.n += 1
-        self.first, self.last = self.first or rid, rid
+        if rid:  # records of other topics may carry no id
+            self.first, self.last = self.first or rid, rid
         self.lined += lined
 
     def say(self, labels: str = "") -> None:
-        ids = (f" (ids {self.first} … {self.last})" if self.n > 1 and self.first
+        ids = (f" (first id {self.first}, last {self.last})" if self.first != self.last
                else f" (id {self.first})" if self.first else "")
         print(f"sent {_count(self.n, 'record')} to {self.topic!r}{labels} in "
               f"{time.monotonic() - self.start:.1f}s{ids}", file=sys.stderr)
         if self.lined:
-            print(f"note: {_count(self.lined, 'row')} had no id, so each was sent with its line "
-                  "number as its id. A model learns an id's label once: rows of another file "
-                  "without ids, sent to the same model, would be predicted but not learned. "
-                  "Give each row an id (--id-column, or an \"id\" key).", file=sys.stderr)
+            print(f"note: {_count(self.lined, 'row')} had no id given, so each was sent with its "
+                  "line number as its id. A model learns an id's label once: rows of another "
+                  "file sent the same way to the same model would be predicted but not learned. "
+                  "Name the column holding ids with --id-column (JSON lines shaped as events: "
+                  "give each an \"id\").", file=sys.stderr)
 
 
 def _count(n: int, word: str) -> str:

@@ -65,6 +65,8 @@ class Example:
     x: dict[str, Any]
     y: Any
     raw: str
+    #: the row gave no id, so `id` is its line number
+    lined: bool = False
 
 
 @dataclass(frozen=True)
@@ -516,8 +518,10 @@ class ExampleFile:
                                 "lines of this file are events {\"id\", \"x\", \"y\"}",
                                 "not an event")
             rid, feats, y = d.get("id", line), d["x"], d.get("y")
+            lined = "id" not in d
         else:
             rid = d.get(self.id_column, line) if self.id_column else line
+            lined = not self.id_column
             y = d.get(self.target) if self.target is not None else None
             feats = {k: v for k, v in d.items() if k != self.target and k != self.id_column}
         if _missing(rid) or isinstance(rid, list | dict | bool | float):
@@ -533,7 +537,7 @@ class ExampleFile:
             col = self.target if not self.event_shaped else "y"
             raise _RowError(f"no label ({self.types.word} {col!r} is empty or missing)",
                             "no label")
-        return Example(line, str(rid).strip(), x, label, raw)
+        return Example(line, str(rid).strip(), x, label, raw, lined)
 
     def _label(self, v: Any) -> Any:
         if self.types.decimal_comma and isinstance(v, str) and _DECIMAL_COMMA.fullmatch(

@@ -94,7 +94,7 @@ def test_worker_sidecar_and_cli_through_a_secured_listener(secure_service: Any,
             "--timeout", "60", env=cli_env)
     assert r.returncode == 0, r.stderr
     preds = [json.loads(line) for line in r.stdout.splitlines()]
-    run = preds[0]["id"].split("-")[3]  # this produce run's tag (see synthetic_examples)
+    run = preds[0]["id"].rsplit("-", 2)[1]  # this produce run's tag (see synthetic_examples)
     assert len(preds) == 400 and {p["id"] for p in preds} == \
         {f"sea-abrupt-42-{run}-{i}" for i in range(400)}
 

@@ -29,9 +29,9 @@ class StreamTD(StreamLearner):
     prediction is judged on the accuracy of v itself, not on the policy it induces. With
     lr = 1 the ObGD bound alone sets the step, so κ trades speed for noise: κ = 2 (control)
     moves a one-hot state's value by about half its TD error per visit. Predictions come from
-    a running average of the weights since the last restart (step k weighted ∝ k; an EMA once
-    ``average`` steps old), so the live weights can take large steps (κ = 8, λ = 0.5) and the
-    average removes their noise. The average restarts from the live weights when the two predictions for the
+    a running average of the weights since the last restart (step k weighted ∝ k; an EMA of
+    horizon ``average`` once 2·``average`` steps old), so the live weights can take large
+    steps (κ = 8, λ = 0.5) and the average removes their noise. The average restarts from the live weights when the two predictions for the
     state just learned from differ by more than 4 RMS TD errors: a level shift (the sensor
     stream of ``bench.td``: ~20 RMS TD errors) is tracked as fast as without averaging.
 
@@ -163,9 +163,9 @@ class StreamTD(StreamLearner):
             self._update_average(st.x, float(out[0]), delta)
 
     def _update_average(self, x: np.ndarray, v_live: float, delta: float) -> None:
-        """Linearly weighted mean of the weights (step k counts ∝ k) over the first ``average``
-        steps, then an EMA with that horizon: it averages out the step noise of a constant
-        step size. Weighted, not uniform (polynomial-decay averaging, Shamir & Zhang 2013):
+        """Linearly weighted mean of the weights (step k counts ∝ k; its step 2/(n+1) reaches
+        1/``average`` at n ≈ 2·``average``), then an EMA of horizon ``average``: it averages
+        out the step noise of a constant step size. Weighted, not uniform (polynomial-decay averaging, Shamir & Zhang 2013):
         a uniform mean kept the early, far-off weights of a long transient (values of -24 on
         a Boyan chain, still 0.24 RMS off after 20k steps), at a cost of 4/3 in the average's
         variance. When the averaged
