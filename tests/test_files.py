@@ -150,6 +150,17 @@ def test_jsonl_events_keep_their_ids(tmp_path: Path) -> None:
     assert isinstance(got[5], BadRow) and "'x' (the features) is missing" in got[5].reason
 
 
+def test_a_row_says_whether_its_id_is_its_line_number(tmp_path: Path) -> None:
+    # produce notes rows sent with their line number as id (another such file repeats them);
+    # an id that happens to equal the line is a given id
+    p = write(tmp_path, "d.csv", "id,a,y\n2,1,0\n9,2,1\n")
+    given = list(ExampleFile(p, "y", "id"))
+    assert [(r.id, r.lined) for r in given] == [("2", False), ("9", False)]
+    assert [(r.id, r.lined) for r in ExampleFile(p, "y")] == [("2", True), ("3", True)]
+    p = write(tmp_path, "e.jsonl", '{"id": "1", "x": {"a": 1}}\n{"x": {"a": 2}}\n')
+    assert [(r.id, r.lined) for r in ExampleFile(p)] == [("1", False), ("2", True)]
+
+
 def test_bytes_that_are_not_utf8_spoil_only_their_row(tmp_path: Path) -> None:
     p = write(tmp_path, "d.csv", b"a,y\n1,0\n\xff\xfe,1\n2,1\n")
     got = rows(ExampleFile(p))
