@@ -31,9 +31,10 @@ class StreamTD(StreamLearner):
     moves a one-hot state's value by about half its TD error per visit. Predictions come from
     a running average of the weights since the last restart (step k weighted ∝ k; an EMA of
     horizon ``average`` once 2·``average`` steps old), so the live weights can take large
-    steps (κ = 8, λ = 0.5) and the average removes their noise. The average restarts from the live weights when the two predictions for the
-    state just learned from differ by more than 4 RMS TD errors: a level shift (the sensor
-    stream of ``bench.td``: ~20 RMS TD errors) is tracked as fast as without averaging.
+    steps (κ = 8, λ = 0.5) and the average removes their noise. The average restarts from
+    the live weights when the two predictions for the state just learned from differ by more
+    than 4 RMS TD errors: a level shift (the sensor stream of ``bench.td``: ~20 RMS TD
+    errors) is tracked as fast as without averaging.
 
     Why the averaging must be long and the restart test loose (issue 11, measured on random
     walks): most of the error is a *common offset* of all states' values, not per-state
@@ -165,13 +166,13 @@ class StreamTD(StreamLearner):
     def _update_average(self, x: np.ndarray, v_live: float, delta: float) -> None:
         """Linearly weighted mean of the weights (step k counts ∝ k; its step 2/(n+1) reaches
         1/``average`` at n ≈ 2·``average``), then an EMA of horizon ``average``: it averages
-        out the step noise of a constant step size. Weighted, not uniform (polynomial-decay averaging, Shamir & Zhang 2013):
-        a uniform mean kept the early, far-off weights of a long transient (values of -24 on
-        a Boyan chain, still 0.24 RMS off after 20k steps), at a cost of 4/3 in the average's
-        variance. When the averaged
-        prediction for the state just learned from is further from the live one than 4 RMS
-        TD errors (the values are moving, not jittering: a level shift, a new regime), the
-        average restarts from the live weights, so averaging never costs tracking."""
+        out the step noise of a constant step size. Weighted, not uniform (polynomial-decay
+        averaging, Shamir & Zhang 2013): a uniform mean kept the early, far-off weights of a
+        long transient (values of -24 on a Boyan chain, still 0.24 RMS off after 20k steps),
+        at a cost of 4/3 in the average's variance. When the averaged prediction for the
+        state just learned from is further from the live one than 4 RMS TD errors (the
+        values are moving, not jittering: a level shift, a new regime), the average restarts
+        from the live weights, so averaging never costs tracking."""
         avg = self._avg_net
         self._d2 += (delta * delta - self._d2) / min(self._n_avg + 1, self.average)
         gap = v_live - float(avg.forward(x)[0][0])
