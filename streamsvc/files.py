@@ -240,6 +240,9 @@ def _counts_rows(values: list[Any]) -> bool:
         and all(a < b for a, b in zip(nums, nums[1:], strict=False))
 
 
+_NO_KEY = object()  # a flat row without its --id-column key
+
+
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, str) and v.strip().lower() in MISSING)
 
@@ -520,10 +523,14 @@ class ExampleFile:
             rid, feats, y = d.get("id", line), d["x"], d.get("y")
             lined = "id" not in d
         else:
-            rid = d.get(self.id_column, line) if self.id_column else line
+            # a row without its --id-column key is a bad row, as an empty CSV cell is: its
+            # line number would pass for an id and repeat in the next file
+            rid = d.get(self.id_column, _NO_KEY) if self.id_column else line
             lined = not self.id_column
             y = d.get(self.target) if self.target is not None else None
             feats = {k: v for k, v in d.items() if k != self.target and k != self.id_column}
+        if rid is _NO_KEY:
+            raise _RowError(f"no usable id (no {self.id_column!r} key)", "no id")
         if _missing(rid) or isinstance(rid, list | dict | bool | float):
             raise _RowError(f"no usable id ({_describe(rid)} in "
                             f"{self.id_column or 'id'!r})", "no id")

@@ -311,6 +311,8 @@ def test_a_column_read_as_text_is_shown_with_its_numbers(tmp_path: Path) -> None
      "no usable id (empty text in 'id')"),
     ("d.jsonl", '{"id": "e0", "x": {"a": 1}, "y": 0}\n{"id": 1.5, "x": {"a": 1}, "y": 0}\n',
      {}, "no usable id (the number 1.5 in 'id')"),
+    ("d.jsonl", '{"k": "r0", "a": 1, "y": 0}\n{"a": 2, "y": 1}\n', {"id_column": "k"},
+     "no usable id (no 'k' key)"),
     ("d.jsonl", '{"a": 1, "y": 0}\n{"a": 2, "y": [1]}\n', {},
      "label is a list; a label is a number, true/false or text"),
     ("d.jsonl", '{"a": 1, "y": 0}\n{"a": 2, "y": {"c": 1}}\n', {},
