@@ -74,6 +74,7 @@ def _ref_refresh_estimate(st: EdgeStreamState, s: int, ts: float) -> None:
         two += wts[unk] @ _ref_soft_labels(st, nbs[unk], ts, c, exclude=s)
     tot = np.add.reduce(two)
     st.est[s] = two / tot if tot > 0 else 0.0
+    st.est_tot[s] = tot  # added with the echo fix (features._without reads it)
 
 
 def _ref_propagated(

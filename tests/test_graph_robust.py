@@ -10,11 +10,13 @@ import pickle
 import numpy as np
 import pytest
 
+import models.graph.features as features
 import models.graph.learner
 from bench.graph_baselines import SimpleBaselines
 from bench.graph_sbm import SBMStream
 from models.graph import EdgeStreamState, NodePropertyClassifier
 from models.graph.features import age_weights, context, propagated, refresh_estimate
+from streamsvc.graphgen import make_edge_stream
 
 
 def _msgs(n_edges: int, seed: int, shifts=(), unit: str = "s") -> list[dict]:
@@ -142,6 +144,86 @@ def test_propagated_vote_reaches_labels_three_hops_away() -> None:
     assert propagated(st, n, 3.0, 2)[0].tolist() == [1.0, 0.0]
     refresh_estimate(st, st.slot("c"), 3.0)  # a labelled node keeps no estimate
     assert st.est[st.slot("c")].tolist() == [0.0, 0.0]
+
+
+def test_a_labelled_nodes_own_label_does_not_come_back_through_its_neighbours() -> None:
+    """s (red) links to u and v, unlabelled, whose other neighbours are blue: their estimates
+    hold s's red, but s's propagated vote must be all blue (the echo kept a re-labelled
+    node's old class). A state pickled before the weights were kept still loads."""
+    st = EdgeStreamState(neighbours=8, max_nodes=16)
+    st.add_estimate_class()
+    st.add_estimate_class()
+    for i, mid in enumerate(("u", "v")):
+        for j in range(3):
+            st.learn_edge(mid, f"b{i}{j}", 1.0)
+            st.set_label(st.slot(f"b{i}{j}"), 1, 1.0)  # blue
+    for mid in ("u", "v"):
+        st.learn_edge("s", mid, 2.0)
+    st.set_label(st.slot("s"), 0, 2.0)  # red
+    for mid in ("u", "v"):
+        refresh_estimate(st, st.slot(mid), 2.0)
+        assert st.est[st.slot(mid)].tolist() == [0.25, 0.75]  # s is one of four
+    s = st.slot("s")
+    assert propagated(st, s, 2.0, 2)[0].tolist() == [0.0, 1.0]
+    old = dict(st.__dict__)
+    del old["est_tot"]
+    restored = EdgeStreamState.__new__(EdgeStreamState)
+    restored.__setstate__(old)
+    assert restored.est_tot[[st.slot("u"), st.slot("v"), s]].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_taking_a_nodes_label_out_matches_estimates_computed_without_it() -> None:
+    """On a seeded stream (time decay on, so ring weights differ): for every labelled node,
+    the propagated vote equals the one from its neighbours' estimates recomputed from scratch
+    with the node left out of their rings (estimates refreshed first, so both see the same
+    labels)."""
+    m = NodePropertyClassifier(seed=3, half_life=40.0)
+    for msg in make_edge_stream(1500, 3):
+        m.learn_predict(msg)
+    st, c, t = m.state, len(m.classes_), m.state.latest_ts
+    unlabelled = [s for s in st.slot_of.values() if st.label[s] < 0]
+    for v in unlabelled:
+        refresh_estimate(st, v, t)
+
+    def without(v: int, s: int) -> np.ndarray:
+        nbs, nts, _, _ = st.neighbours_of(v)
+        w = np.exp((nts - nts.max()) * st.lam)
+        w /= w.sum()
+        two = np.zeros(c)
+        for n, wn in zip(nbs.tolist(), w.tolist(), strict=True):
+            if n == s:
+                continue
+            if st.label[n] >= 0:
+                two[st.label[n]] += wn
+            else:
+                two += wn * features._soft_labels(st, np.array([n]), t, c, exclude=v)[0]
+        return two / two.sum() if two.sum() > 0 else two
+
+    checked = 0
+    for s in st.slot_of.values():
+        nbs, nts, _, _ = st.neighbours_of(s)
+        if st.label[s] < 0 or not len(nbs) or (st.label[nbs] >= 0).all():
+            continue
+        w = np.exp((nts - nts.max()) * st.lam)
+        w /= w.sum()
+        want = np.zeros(c)
+        for n, wn in zip(nbs.tolist(), w.tolist(), strict=True):
+            want += wn * (np.eye(c)[st.label[n]] if st.label[n] >= 0 else without(n, s))
+        want /= max(want.sum(), 1e-300)  # zeros: no evidence
+        np.testing.assert_allclose(propagated(st, s, t, c)[0], want, atol=1e-5)
+        checked += 1
+    assert checked > 30
+
+
+def test_a_relabelled_nodes_neighbours_hold_its_new_label_at_once() -> None:
+    m = NodePropertyClassifier(seed=0)
+    m.learn_node("x", "blue", 0.0)
+    m.learn_node("s", "red", 0.0)
+    m.learn_edge("s", "u", 1.0)  # u: unlabelled, its estimate is s's label
+    u = m.state.slot("u")
+    assert m.state.est[u].tolist() == [0.0, 1.0]  # classes: blue, red
+    m.learn_node("s", "blue", 2.0)  # no edge of u since: refreshed by the label itself
+    assert m.state.est[u].tolist() == [1.0, 0.0]
 
 
 def test_propagated_vote_changes_the_learners_answer_and_estimates_die_with_the_slot() -> None:

@@ -285,6 +285,7 @@ def refresh_estimates(st: EdgeStreamState, u: int, v: int, ts: float) -> None:
                 row += len(unk)
             two += wts[unk] @ rows
         tot = _sum(two)
+        st.est_tot[s] = tot
         if tot > 0:
             two /= tot
             st.est[s] = two
@@ -292,6 +293,43 @@ def refresh_estimates(st: EdgeStreamState, u: int, v: int, ts: float) -> None:
         else:
             st.est[s] = 0.0
     st.two_hop_cache = (ts, cache)
+
+
+def refresh_around(st: EdgeStreamState, s: int, ts: float) -> None:
+    """:func:`refresh_estimate` of slot ``s``'s unlabelled neighbours, after ``s``'s label
+    changed: their estimates then hold ``s``'s current label, which :func:`propagated` relies
+    on to take it out again when it asks for ``s``."""
+    nbs = st.neighbours_of(s)[0]
+    for v in np.unique(nbs[st.label[nbs] < 0]).tolist():
+        refresh_estimates(st, v, v, ts)
+    st.two_hop_cache = None
+
+
+def _without(st: EdgeStreamState, s: int, vs: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The estimates ``raw`` of unlabelled slots ``vs`` with labelled slot ``s``'s own label
+    taken out (its ring entries' share of each estimate's weight, see ``est_tot``), so that a
+    node's label does not vote for itself through its neighbours: that echo kept a node's
+    old class after it changed (issue 11, an independent re-labelling stream), and is what the
+    two-hop column's ``exclude`` already avoids."""
+    ring = st.nbr[vs]  # (k, K)
+    live = (ring >= 0) & (st.gen[ring] == st.nbr_gen[vs])
+    if st.lam > 0:
+        ages = st.nbr_ts[vs] - st.nbr_ts[vs].max(axis=1, keepdims=True)
+        w = np.exp(np.minimum(ages, 0.0) * st.lam) * live
+    else:
+        w = live.astype(np.float64)
+    share = _sum(w * (ring == s), axis=1) / np.maximum(_sum(w, axis=1), 1e-30)
+    if not share.any():
+        return raw
+    tot = st.est_tot[vs]
+    out = raw * tot[:, None]
+    out[:, st.label[s]] -= share
+    np.maximum(out, 0.0, out=out)
+    rest = tot - share
+    keep = rest > 1e-6 * tot  # else s was all the evidence (float32 estimates leave dust)
+    out[keep] /= rest[keep, None]
+    out[~keep] = 0.0
+    return out
 
 
 def _cached_two_hop(st: EdgeStreamState, s: int, ts: float, n_classes: int) -> Any:
@@ -356,6 +394,8 @@ def propagated(
     if not _all(known):
         unk = np.nonzero(~known)[0]
         raw = st.est[nbs[unk], :c]
+        if 0 <= st.label[s] < c:
+            raw = _without(st, s, nbs[unk], raw)
         w = wts[..., unk]
         for i, b in enumerate(sharpness):
             est = raw

@@ -58,6 +58,7 @@ from .features import (
     age_weights,
     label_columns,
     propagated,
+    refresh_around,
     refresh_estimates,
 )
 from .linear import MultiHeadSoftmax
@@ -423,7 +424,10 @@ class NodePropertyClassifier(base.Classifier):
             self._head_loss -= np.log(np.maximum(ph[:, yi], 1e-6))
             self._score(probs, yi)
         self._track(p_chosen, yi)
+        changed = st.label[s] != yi
         st.set_label(s, yi, t)
+        if changed and self._prop:
+            refresh_around(st, s, t)
         self._class_counts[yi] += 1
         self._prior *= _PRIOR_DISCOUNT
         self._prior[yi] += 1.0

@@ -135,6 +135,8 @@ class EdgeStreamState:
         if "est" not in state:  # pickled before the propagated vote's estimates existed
             self.n_est = 0
             self.est = np.zeros((self._cap, 0), np.float32)
+        if "est_tot" not in state:  # before the weights were kept: full evidence assumed
+            self.est_tot = (self.est.sum(axis=1) > 0).astype(np.float64)
         self.two_hop_cache = None
 
     # ------------------------------------------------------------------ storage
@@ -169,6 +171,9 @@ class EdgeStreamState:
         # two-hop label estimate of each unlabelled node as of its last edge (see
         # features.refresh_estimate): what its neighbours read for their propagated vote
         grow("est", (self.n_est,), np.float32)
+        # the ring weight behind each estimate (before it was normalised), so a neighbour's
+        # own share can be taken out again (features.propagated)
+        grow("est_tot", (), np.float64)
         if self.n_x:
             grow("nbr_x", (K, self.n_x), np.float32)
         self._cap = cap
@@ -233,6 +238,7 @@ class EdgeStreamState:
             self.rand_n[s] = 0
         self.label[s] = EMPTY
         self.est[s] = 0.0
+        self.est_tot[s] = 0.0
         self.nodes_created += 1
         return s
 
