@@ -202,6 +202,23 @@ def test_q_episode_done_at_time_limit_counts_as_cut():
     assert np.array_equal(thetas[0], thetas[1]) and not np.array_equal(thetas[0], thetas[2])
 
 
+def test_q_episode_done_after_the_time_limit_is_terminal():
+    """Only an episode done after *exactly* ``time_limit`` steps counts as cut: a real
+    terminal later on (a task with a longer cap than the default 500) has value 0 after it."""
+    x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
+    thetas = []
+    for truncated in (None, False, True):
+        ag = StreamQ(n_actions=2, obs_dim=3, time_limit=2, seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            ag.step("warm-up", "0", rng.normal(size=3), 1.0, False)
+        for i, x in enumerate((x0, x1, x0)):
+            ag.step("a", "1", x, float(i > 0), False)
+        ag.step("a", "1", x1, 1.0, True, truncated=truncated)  # done after 3 > time_limit
+        thetas.append(ag.net.theta.copy())
+    assert np.array_equal(thetas[0], thetas[1]) and not np.array_equal(thetas[0], thetas[2])
+
+
 def test_trace_reset_on_episode_end_and_non_greedy_action():
     ag = StreamQ(n_actions=2, obs_dim=3, epsilon_start=0.0, epsilon_end=0.0, seed=0)
     x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])

@@ -221,7 +221,7 @@ class StreamQ(StreamLearner):
         cut (``time_limit`` is the cap the time feature is scaled by)."""
         if truncated is not None:
             return bool(truncated)
-        return done and bool(self.time_limit) and st.t >= self.time_limit
+        return done and bool(self.time_limit) and st.t == self.time_limit
 
     def _learn(
         self, st: AgentState, reward: float, x_next: np.ndarray, done: bool, cut_short: bool = False
