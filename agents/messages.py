@@ -360,6 +360,9 @@ class TransitionIn(BaseModel):
     obs: list[float] = Field(min_length=1, max_length=100_000)
     reward: float = 0.0
     done: StrictBool = False
+    # gymnasium's truncated: the episode was cut (a time limit), not ended in a terminal
+    # state, so the last value still bootstraps from obs; it also ends the episode
+    truncated: StrictBool | None = None
     model: str | None = None
     ts: float | None = None
     seq: StrictInt | None = None  # client's correlation id, echoed on the answer

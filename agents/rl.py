@@ -42,13 +42,14 @@ class RLHost:
         # large that its square overflows the shared running statistics) would otherwise
         # poison the model for every later transition. The ValueError becomes a dead letter.
         _check_numbers(msg.obs, msg.reward)
-        out = self.model.step(msg.agent, msg.episode, msg.obs, msg.reward, msg.done)
+        out = self.model.step(msg.agent, msg.episode, msg.obs, msg.reward, msg.done,
+                              truncated=msg.truncated)
         numbers = [out.get("value", 0.0), *out.get("q", [])]
         if not all(math.isfinite(float(v)) for v in numbers):  # last resort; should not happen
             raise ValueError("the model's output is not finite (reward far outside the range "
                              "it can learn from?)")
         self.transitions += 1
-        self.episodes_done += int(msg.done)
+        self.episodes_done += int(msg.done or bool(msg.truncated))
         base = {"model": self.name, "agent": msg.agent, "episode": msg.episode,
                 "ts": msg.ts if msg.ts is not None else now}
         if msg.seq is not None:

@@ -45,7 +45,7 @@ def play(bootstrap: str, episodes: int, model: str | None, seed: int = 0,
                 obs, r, term, trunc, _ = env.step(policy(ans))
                 total += r
                 done = term or trunc
-                ans = client.step(str(ep), obs.tolist(), r, done)
+                ans = client.step(str(ep), obs.tolist(), r, term, truncated=trunc)
             returns.append(total)
         return returns, client.latency_ms()
     finally:

@@ -38,11 +38,15 @@ class TransitionClient:
         for tp in self.consumer.assignment():
             self.consumer.position(tp)  # pin "latest" now, before the first transition
 
-    def step(self, episode: str, obs: list[float], reward: float, done: bool) -> dict[str, Any]:
-        """Send one transition and block until its answer arrives; returns the answer."""
+    def step(self, episode: str, obs: list[float], reward: float, done: bool,
+             truncated: bool | None = None) -> dict[str, Any]:
+        """Send one transition and block until its answer arrives; returns the answer.
+        ``truncated`` (gymnasium's): the episode was cut by a time limit, not ended."""
         self._seq += 1
         msg = {"agent": self.agent, "episode": episode, "obs": [float(v) for v in obs],
                "reward": float(reward), "done": bool(done), "seq": self._seq}
+        if truncated is not None:
+            msg["truncated"] = bool(truncated)
         if self.model:
             msg["model"] = self.model
         start = time.perf_counter()

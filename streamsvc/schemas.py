@@ -169,6 +169,8 @@ _INPUT_FIELDS = {
     "agent": "Who acts (one environment instance)", "episode": "Episode id",
     "obs": "Observation (finite numbers)", "reward": "Reward of the previous action "
     "(0 on an episode's first transition)", "done": "The episode ended with this step",
+    "truncated": "The episode was cut (a time limit), not ended in a terminal state: it "
+                 "ends, but its last value still bootstraps from obs",
     "seq": "Correlation id, echoed on the answer", "src": "Source node", "dst": "Target node",
     "w": "Edge weight", "node": "Node id",
 }

@@ -47,7 +47,7 @@ def test_cartpole_episodes_through_kafka_with_latency(service: ServiceProcs) -> 
             while not done:
                 obs, r, term, trunc, _ = env.step(ans["action"])
                 done = term or trunc
-                ans = client.step(f"ep{ep}", obs.tolist(), r, done)
+                ans = client.step(f"ep{ep}", obs.tolist(), r, term, truncated=trunc)
                 steps += 1
             assert ans["done"]
         lat = client.latency_ms()

@@ -21,9 +21,10 @@ def _proc(kind: str) -> Processor:
     return Processor(specs, HostLimits())
 
 
-def _send(proc: Processor, offset: int, obs: list[float], reward: float, done: bool = False):
+def _send(proc: Processor, offset: int, obs: list[float], reward: float, done: bool = False,
+          **extra: object):
     raw = json.dumps({"agent": "a", "episode": "1", "obs": obs, "reward": reward,
-                      "done": done}).encode()
+                      "done": done, **extra}).encode()
     _, value = route("transitions", raw, proc.specs, {"topic": "transitions", "partition": 0,
                                                        "offset": offset})
     return proc.handle(0, offset, value, 0.0)
@@ -66,3 +67,25 @@ def test_learner_itself_refuses_oversized_values_without_side_effects(kind) -> N
     with pytest.raises(ValueError, match="too large to learn from"):
         m.step("a", "e", [0.5, -1e150], 1.0, False)
     assert pickle.dumps(m) == before
+
+
+@pytest.mark.parametrize("kind", ["stream_q", "stream_td"])
+def test_a_truncated_episode_ends_but_still_bootstraps(kind) -> None:
+    """`truncated` (gymnasium's time limit) ends the episode like `done`, but its last
+    target bootstraps from the observation: the weights differ from a terminal `done`, and
+    a stream TD answer gives the observation's value instead of 0."""
+    outs, weights = [], []
+    for extra in ({}, {"truncated": True}):
+        proc = _proc(kind)
+        rng = np.random.default_rng(0)
+        for i in range(30):
+            _send(proc, i, rng.normal(size=2).tolist(), 1.0)
+        outs.append(_send(proc, 30, [0.3, 0.4], 1.0, done=not extra, **extra)[0][2])
+        (host,) = [h for st in proc.partitions.values() for h in st.hosts.values()]
+        weights.append(host.model.net.theta.copy())
+        assert host.episodes_done == 1
+        assert _send(proc, 31, [0.1, 0.1], 0.0)[0][2]["step"] == 0  # a new episode began
+    assert outs[0]["done"] and outs[1]["done"]
+    assert not np.array_equal(weights[0], weights[1])
+    if kind == "stream_td":
+        assert outs[0]["value"] == 0.0 and outs[1]["value"] != 0.0

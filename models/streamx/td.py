@@ -154,12 +154,16 @@ class StreamTD(StreamLearner):
         self._n_avg = 0
         self._d2 = 0.0
 
-    def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool) -> None:
+    def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool,
+               cut: bool | None = None) -> None:
+        """One TD(λ) update; ``done``: x_next is terminal (value 0); ``cut`` (default
+        ``done``): the episode ends here, so the trace is zeroed."""
         out, cache = self._forward_state(st)
         r = self._scaled_reward(st, reward)
         target = r if done else r + self.gamma * float(self.net.forward(x_next)[0][0])
         delta = target - float(out[0])
-        self._apply(st, self.net.backward(cache, self._ones), delta, cut=done)
+        self._apply(st, self.net.backward(cache, self._ones), delta,
+                    cut=done if cut is None else cut)
         if self._avg_net is not None:
             self._update_average(st.x, float(out[0]), delta)
 
@@ -194,14 +198,18 @@ class StreamTD(StreamLearner):
         return float(out[0]) * self.reward_std()
 
     # ---- service API ----------------------------------------------------------------------
-    def step(self, agent: str, episode: str, obs: Any, reward: float, done: bool) -> dict:
+    def step(self, agent: str, episode: str, obs: Any, reward: float, done: bool,
+             truncated: bool | None = None) -> dict:
         """Learn from the agent's previous transition, then predict the value of ``obs``.
 
-        The value of a terminal observation (``done``) is 0 by definition.
+        The value of a terminal observation (``done``) is 0 by definition. ``truncated``
+        (gymnasium's: the episode was cut, not ended in a terminal state) also ends the
+        episode, but the last target still bootstraps from ``obs``.
         """
         x_raw = self._check_obs(obs)
         r = self._check_reward(reward)
-        done = bool(done)
+        terminal = bool(done) and not truncated
+        done = bool(done) or bool(truncated)
         st = self._agent(agent)
         if st.x is None or st.episode != episode:
             self._start_episode(st, episode)
@@ -209,12 +217,13 @@ class StreamTD(StreamLearner):
         else:
             st.t += 1
             x = self._features(st, x_raw)
-            self._learn(st, r, x, done)
+            self._learn(st, r, x, terminal, cut=done)
             st.x, st.cache = x, None
         t = st.t
         if done:
+            value = 0.0 if terminal else self._value(st)
             self._end_episode(st)
-            return {"value": 0.0, "step": t, "done": True}
+            return {"value": value, "step": t, "done": True}
         return {"value": self._value(st), "step": t, "done": False}
 
     # ---- single-agent API -----------------------------------------------------------------
