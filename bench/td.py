@@ -247,7 +247,7 @@ Machine: {machine()}
 the left end, episodic; {args.steps} transitions per run through `learn_one`; seeds
 {", ".join(map(str, args.seeds))}, not used to choose the defaults, which were set on seeds
 0–9). Learner: `StreamTD(gamma=γ, seed=s)`, everything else default (κ = 8, λ = 0.5, a
-linear skip path from the inputs to the output, reward scale floored at 1, predictions from the average of the weights since the last restart (step k weighted ∝ k), an
+linear skip path from the inputs to the output, reward scale floored at the mean size of the non-zero cumulants (1 on these walks), predictions from the average of the weights since the last restart (step k weighted ∝ k), an
 EMA of horizon 10k steps once it is 20k steps old, restarted when live and average differ by more than 4
 RMS TD errors). RMS error over
 the states after the last transition, mean and worst over seeds. References in the same

@@ -26,8 +26,10 @@ def _walk_episode(rng: np.random.Generator, n: int):
         s = s2
 
 
-def _walk_rms(n: int, gamma: float, left: float, steps: int, seed: int) -> tuple[float, float]:
-    """(RMS of shipped-default StreamTD, RMS of predicting 0) after ``steps`` transitions."""
+def _walk_rms(n: int, gamma: float, left: float, steps: int, seed: int,
+              scale: float = 1.0) -> tuple[float, float]:
+    """(RMS of shipped-default StreamTD, RMS of predicting 0) after ``steps`` transitions,
+    both divided by ``scale``, the factor on every reward."""
     P, b = np.zeros((n, n)), np.zeros(n)  # true values: v = P(r + γv)
     for i in range(n):
         for j in (i - 1, i + 1):
@@ -42,9 +44,10 @@ def _walk_rms(n: int, gamma: float, left: float, steps: int, seed: int) -> tuple
     t = 0
     while t < steps:
         for s, r, s2, done in _walk_episode(rng, n):
-            td.learn_one(eye[s], r if r > 0 else (left if done else 0.0), eye[s2], done)
+            r = r if r > 0 else (left if done else 0.0)
+            td.learn_one(eye[s], r * scale, eye[s2], done)
             t += 1
-    v = np.array([td.predict_one(eye[i]) for i in range(n)])
+    v = np.array([td.predict_one(eye[i]) for i in range(n)]) / scale
     return float(np.sqrt(np.mean((v - true) ** 2))), float(np.sqrt(np.mean(true**2)))
 
 
@@ -71,6 +74,15 @@ def test_td_defaults_learn_a_31_state_random_walk_in_20k_steps():
     rms, zero = _walk_rms(31, 0.99, -1.0, 20_000, seed=6)
     assert zero > 0.4
     assert rms < 0.16, rms
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e-3])
+def test_td_learns_a_walk_alike_at_any_reward_scale(scale):
+    # issue 11, an independent check: the 19-state walk paying ±1000 was 0.23 relative RMS
+    # and paying ±0.001 2.5, against 0.06 at ±1 (the reward scale's floor was 1 in the
+    # reward's own units); with a floor relative to the rewards' size it is the same run
+    assert _walk_rms(19, 1.0, -1.0, 8_000, seed=3, scale=scale) == pytest.approx(
+        _walk_rms(19, 1.0, -1.0, 8_000, seed=3), rel=1e-6)
 
 
 def test_td_average_weights_later_steps_more():

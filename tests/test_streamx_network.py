@@ -218,6 +218,22 @@ def test_reward_scale_floor_leaves_small_returns_unscaled():
     assert abs(out) < abs(r) / 30
 
 
+def test_relative_reward_floor_is_the_size_of_the_non_zero_rewards():
+    # the floored walk above at any scale: the terminal reward is divided by its own size
+    for size in (1e-3, 1.0, 1e3):
+        rs = RewardScaler(relative=True)
+        assert rs.std == pytest.approx(1.0)  # nothing seen yet
+        for ep in range(50):
+            for t in range(20):
+                r = size * ((1.0 if ep % 2 else -1.0) if t == 19 else 0.0)
+                out = rs.scale(r, r)
+        assert out == pytest.approx(r / size)
+    dense = RewardScaler(relative=True)  # large returns: still their std, as before
+    for r in np.random.default_rng(0).normal(scale=50.0, size=500):
+        out = dense.scale(r, r)
+    assert abs(out) < abs(r) / 30
+
+
 def test_time_feature_range():
     assert time_feature(0, 500) == -0.5
     assert time_feature(500, 500) == 0.5

@@ -127,7 +127,7 @@ class StreamLearner(base.Base):
         self.obs_dim_: int | None = None
         self.net: MLP | None = None
         self._obs_norm: ObservationNormalizer | None = None
-        self._rewards = RewardScaler(floor=1.0)
+        self._rewards = RewardScaler(relative=True)
         self._agents: OrderedDict[str, AgentState] = OrderedDict()
         self._local: AgentState | None = None
         self._version = 0  # bumped at every parameter update (invalidates cached forwards)
@@ -268,10 +268,13 @@ class StreamLearner(base.Base):
         st.G = self.gamma * st.G + r
         if not self._preserve_outputs:
             return self._rewards.scale(r, st.G)
-        old = self._rewards.std
-        scaled = self._rewards.scale(r, st.G)
-        new = self._rewards.std
-        if new != old:
+        rs = self._rewards
+        old, learned = rs.std, not rs.relative or rs.abs_n > 0
+        scaled = rs.scale(r, st.G)
+        new = rs.std
+        # the first non-zero reward sets a relative floor: the outputs so far learned only
+        # zeros and the initial weights, nothing in reward units to preserve
+        if new != old and learned:
             W, b = self.net.layers[-1]
             ratio = old / new
             W *= ratio

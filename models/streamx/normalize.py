@@ -59,25 +59,39 @@ class ObservationNormalizer:
 
 
 class RewardScaler:
-    """Divide rewards by max(``floor``, running std of the discounted return) (scalar Welford).
+    """Divide rewards by max(floor, running std of the discounted return) (scalar Welford).
 
     Why a floor: ObGD's step does not depend on |δ| while |δ| <= 1 (δ̄ = max(|δ|, 1)), so
     cumulants that are already small learn at the same relative speed unscaled; only large
     ones need shrinking. Scaling small ones *up* hurts: with terminal-only rewards (a random
     walk paying ±1 at its ends) the backward return trace is 0 on almost every step, its std
     is ~1/√(episode length), and dividing by it inflates the terminal reward ~10×, so the
-    bound clips every informative update and the learned scale keeps moving. The learners
-    use ``floor=1``; ``floor=0`` is the plain stream-x scaler.
+    bound clips every informative update and the learned scale keeps moving.
+
+    Why the floor is relative (``relative=True``, what the learners use): a floor of 1 in
+    the reward's own units is not scale-free. The same walk paying ±1000 had σ ≈ 100 (the
+    trace's std), cumulants of ±10 and 5x the error; paying ±0.001 it had σ = 1, values of
+    0.001 against initial outputs of ~0.1 (issue 11, an independent check: relative RMS
+    0.23 and 2.5 against 0.06 at ±1). The relative floor is the mean size of the non-zero
+    rewards seen (1 until one is seen), so every scale of a stream learns alike, and rewards
+    of size 1 (CartPole's, Acrobot's, the ±1 walks) are divided exactly as with a floor of 1.
+    ``floor=0, relative=False`` is the plain stream-x scaler.
     """
 
-    floor = 0.0  # class default: models pickled before the floor existed keep their behaviour
+    floor = 0.0  # class defaults: models pickled before the floor, or before it was
+    relative = False  # relative, keep their behaviour
+    abs_sum = 0.0
+    abs_n = 0
 
-    def __init__(self, eps: float = 1e-8, floor: float = 0.0):
+    def __init__(self, eps: float = 1e-8, floor: float = 0.0, relative: bool = False):
         self.eps = eps
         self.floor = floor
+        self.relative = relative
         self.count = 0
         self.mean = 0.0
         self.m2 = 0.0
+        self.abs_sum = 0.0  # sum and count of |reward| over the non-zero rewards
+        self.abs_n = 0
 
     @property
     def var(self) -> float:
@@ -85,7 +99,10 @@ class RewardScaler:
 
     @property
     def std(self) -> float:
-        return max(self.floor, math.sqrt(self.var + self.eps))
+        floor = self.floor
+        if self.relative:
+            floor = self.abs_sum / self.abs_n if self.abs_n else 1.0
+        return max(floor, math.sqrt(self.var + self.eps))
 
     def scale(self, reward: float, discounted_return: float, update: bool = True) -> float:
         """``discounted_return`` is the caller's trace G ← γG + r, already including ``reward``."""
@@ -94,6 +111,9 @@ class RewardScaler:
             d = discounted_return - self.mean
             self.mean += d / self.count
             self.m2 += d * (discounted_return - self.mean)
+            if reward != 0.0:
+                self.abs_sum += abs(reward)
+                self.abs_n += 1
         return reward / self.std
 
 

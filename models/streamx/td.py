@@ -45,8 +45,11 @@ class StreamTD(StreamLearner):
     Monte-Carlo error, so each episode kicks the offset by a fraction of (return - value) and
     it wanders with a correlation time of ~100 episodes (±0.1 on a ±1 walk). A 1000-step
     average cannot remove that, and a restart at 2 RMS TD errors fired on it, resetting the
-    average to the noisy live weights again and again. The floor of σ at 1 keeps rare
-    terminal rewards from being inflated (see RewardScaler).
+    average to the noisy live weights again and again. The floor of σ (the mean size of the
+    non-zero cumulants, see RewardScaler) keeps rare terminal rewards from being inflated,
+    and makes a stream learn alike in any unit: the 19-state walk paying ±1000 or ±0.001 now
+    gives the relative errors of ±1 (0.074 mean RMS, seeds 4100-4104), where a floor of 1
+    gave 0.26 and 1.07.
 
     A linear path from the normalised inputs straight to the output (``skip``, see ``MLP``)
     is learned alongside the layers (issue 11, session 15). On one-hot states it is a table of
