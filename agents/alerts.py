@@ -49,7 +49,9 @@ SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {"page_hinkley": {"threshold": 25.
 #: the river detector of a model that names none: none, the frozen reference
 #: (`reference_drift`) alone was chosen by `bench/alerts.py` (docs/bench-alerts.md)
 DEFAULT_DETECTOR = "none"
-RING = 4096  # recent errors kept for the evidence of an alert (a power of two)
+#: recent errors kept for the evidence of an alert (a power of two): the reference's windows
+#: reach ~10k examples, and with 4096 the live model's rates were missing from such alerts
+RING = 16384
 
 
 class Either:
@@ -127,11 +129,11 @@ def reference_evidence(det: ReferenceDriftDetector, ring: bytearray, n_err: int
     wb, wa = ev["window_before"], ev["window_after"]
     e = recent_errors(ring, n_err, wb + wa)
     live: dict[str, Any] = {}
+    adapted = None  # unknown: the ring no longer holds the errors before the change
     if len(e) > wa:
         live = {"error_rate_before": round(float(e[:-wa].mean()), 4),
                 "error_rate_after": round(float(e[-wa:].mean()), 4)}
-    live_after = live.get("error_rate_after")
-    adapted = live_after is not None and live_after <= live.get("error_rate_before", 0) + 0.02
+        adapted = live["error_rate_after"] <= live["error_rate_before"] + 0.02
     kind = ev.get("reference_kind", "naive_bayes")  # older detectors: naive Bayes only
     return {
         **_rates(ev["reference_error_before"], ev["reference_error_after"], wb, wa),
@@ -250,10 +252,16 @@ def describe(alert: dict[str, Any]) -> str:
     if alert.get("detector") == "reference":
         kind = _KIND_WORDS.get(alert.get("reference_kind"), "")
         own = alert.get("live_model") or {}
-        live = ("the live model has adapted already" if alert.get("learner_adapted")
+        adapted = alert.get("learner_adapted")
+        live = ("the live model's errors from before are no longer kept" if adapted is None
+                else "the live model has adapted already" if adapted
                 else "the live model is affected")
         if own.get("error_rate_before") is not None and own.get("error_rate_after") is not None:
             live += f" (its error {own['error_rate_before']} → {own['error_rate_after']})"
+        inputs = alert.get("inputs_moved")
+        if inputs:
+            live += (f"; the inputs moved too ({', '.join(inputs[:3])}): the reference errs "
+                     f"more where it fitted the new inputs poorly even if the rule is the same")
         return (f"concept drift at example {at} ({alert.get('severity')}), seen by the frozen "
                 f"reference model{f' ({kind})' if kind else ''}: the reference's error "
                 f"{alert.get('error_rate_before')} over {alert.get('window_before')} → "

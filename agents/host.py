@@ -23,6 +23,7 @@ from agents.alerts import (
     reference_evidence,
 )
 from agents.messages import BadRecord, EventIn, LabelIn, dead_letter
+from models.data_drift import PREDICTION
 from models.metrics import PrequentialMetrics
 
 #: What a host returns: (output role, key, JSON-able value). Roles name topics in the config.
@@ -157,8 +158,13 @@ class ClassifierHost:
         self.__dict__.setdefault("alert_on", "degradation")
         self.__dict__.setdefault("data_detector", None)
         self.__dict__.setdefault("reference", None)
-        for k in ("improvements", "data_alerts", "data_alerts_suppressed", "reference_errors"):
+        for k in ("improvements", "data_alerts", "data_alerts_suppressed", "reference_errors",
+                  "data_alerts_model_learning"):
             self.counters.setdefault(k, 0)
+        # learned examples when the data detector began its reference; the last input move
+        self._data_ref_learned = self.__dict__.get("_data_ref_learned", 0)
+        self._inputs_moved: tuple[int, list[str]] = self.__dict__.get("_inputs_moved",
+                                                                      (0, []))
         self.last_improvement: dict[str, Any] | None = self.__dict__.get("last_improvement")
         self._last_alert_at = self.__dict__.get("_last_alert_at", -(10**12))
         self._last_fired = self.__dict__.get("_last_fired", 0)  # any detection, published or not
@@ -417,7 +423,8 @@ class ClassifierHost:
         """One 0/1 error into the evidence ring (every alert's, the reference's too) and the
         detector, if any; the rest only on a drift."""
         n = self._n_err
-        self._ring[n & (RING - 1)] = error
+        ring = self._ring  # its own length: snapshots taken with a shorter ring keep it
+        ring[n & (len(ring) - 1)] = error
         self._n_err = n + 1
         det = self.detector
         if det is None:
@@ -454,6 +461,11 @@ class ClassifierHost:
         """The frozen reference's error rose: the concept moved, whether or not the live model
         has adapted already (the alert says which, from its own errors over the same span)."""
         ev = reference_evidence(self.reference, self._ring, self._n_err)
+        at, names = self._inputs_moved
+        if names and self.seen - at <= ev["window_before"] + ev["window_after"]:
+            # a covariate shift alone can raise a frozen model's errors (issue 11, an
+            # independent check: 7 of 10 streams whose rule never changed): say so
+            ev["inputs_moved"] = names
         return self._publish_concept(self._concept_head("reference", now, ev))
 
     def _publish_concept(self, alert: dict[str, Any]) -> list[Out]:
@@ -476,7 +488,23 @@ class ClassifierHost:
         return [("drift_alerts", self.name, alert)]
 
     def _data_alert(self, now: float) -> list[Out]:
-        """Inputs or predictions moved (no label needed): publish, within the cooldown."""
+        """Inputs or predictions moved (no label needed): publish, within the cooldown.
+
+        Only the predictions moved, and the model has learned more examples since the
+        detector took its reference than it had before: put down to the model's own learning
+        (its early answers are no reference for a trained model's), not published, counted
+        as ``data_alerts_model_learning``; the detector takes a new reference either way.
+        Why (issue 11, an independent check): a Hoeffding tree's first 2000 answers made
+        the reference, and 24 of 70 stationary streams raised a false alarm in their first
+        14k events."""
+        det = self.data_detector
+        learned_then, self._data_ref_learned = self._data_ref_learned, self.learned
+        inputs = [f for f in det.drifted_features if f != PREDICTION]
+        if inputs:
+            self._inputs_moved = (self.seen, inputs)
+        elif self.learned > 2 * learned_then:
+            self.counters["data_alerts_model_learning"] += 1
+            return []
         if self.seen - self._last_data_alert_at < self.alert_cooldown:
             self.counters["data_alerts_suppressed"] += 1
             return []

@@ -4,6 +4,7 @@ order and the demo's summary. Real learners and real detectors, fixed seeds."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import pickle
 import random
 import subprocess
@@ -166,6 +167,59 @@ def test_host_raises_data_alerts_with_no_label_at_all() -> None:
     assert all(type(v) is float for v in a["evidence"]["a"]["current_share"])
 
 
+def _lognormal_rule(n: int, seed: int):
+    """Stationary: heavy-tailed `a`, normal `b`, a category; y a noisy rule of all three."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        a, b, c = rng.lognormvariate(0, 1), rng.gauss(0, 1), rng.choice("pqrs")
+        y = (math.log(a) + b + (c in "pq") * 0.5 > 0.3) != (rng.random() < 0.1)
+        yield {"a": a, "b": b, "c": c}, y
+
+
+def test_predictions_that_move_while_the_model_learns_are_no_data_alert() -> None:
+    """Issue 11, an independent check: a young Hoeffding tree's answers made the label-free
+    detector's reference, and a third of stationary streams raised a data alert in their
+    first 14k events as the tree grew (seeds 0-2 here: at 9250, 13000, 12500)."""
+    moves = 0
+    for seed in (0, 1, 2):
+        host = ClassifierHost(spec(drift_detector="none"), "m", HostLimits())
+        assert feed(host, _lognormal_rule(15_000, seed)) == []
+        moves += host.counters["data_alerts_model_learning"]
+    assert moves >= 2  # the detections happened: put down to the learning, not published
+    # a model that no longer learns (labels stopped): a move of its answers alone is news
+    host = ClassifierHost(spec(drift_detector="none"), "m", HostLimits())
+    feed(host, _lognormal_rule(3000, 0))
+    host.data_detector, host._data_ref_learned = DataDriftDetector(), host.learned
+    answer, n = host._predict, [0]
+
+    def moved_answers(x: dict) -> tuple:
+        n[0] += 1
+        y, proba, expert = answer(x)
+        return (not y if n[0] > 4000 else y), proba, expert
+
+    host._predict = moved_answers
+    later = [(x, None) for x, _ in _lognormal_rule(8000, 5)]
+    alerts = feed(host, later, labels=False)
+    assert [(a["features"], a["predictions_moved"]) for a in alerts] == [([], True)], alerts
+
+
+def test_a_reference_alert_after_the_inputs_moved_says_so() -> None:
+    host = ClassifierHost(spec(drift_detector="none"), "m", HostLimits())
+    feed(host, _lognormal_rule(3000, 1))
+    host._inputs_moved = (host.seen - 100, ["a"])
+    host.reference.evidence = {"window_before": 1000, "window_after": 500,
+                               "reference_error_before": 0.1, "reference_error_after": 0.2,
+                               "reference_trained_on": 1000, "reference_kind": "linear"}
+    (_, _, alert), = host._reference_alert(1.0)
+    assert alert["inputs_moved"] == ["a"]
+    from agents.alerts import describe
+    assert "the inputs moved too (a)" in describe(alert)
+    host._inputs_moved = (host.seen - 5000, ["a"])  # long before the reference's windows
+    host._last_alert_at = -(10**9)  # past the cooldown
+    (_, _, alert), = host._reference_alert(1.0)
+    assert "inputs_moved" not in alert
+
+
 # -- the frozen reference ------------------------------------------------------------------
 def _noisy(n: int, seed: int, flip_at: int | None = None, noise: float = 0.2):
     """y = (a + b > 1) with `noise` of the labels flipped; from `flip_at` the rule is
@@ -270,6 +324,26 @@ def test_a_reference_alert_line_says_whose_error_is_whose() -> None:
                      "live_model": {"error_rate_before": 0.3556, "error_rate_after": 0.3681}})
     assert "the reference's error 0.3851 over 509 → 0.5556 over 288 examples" in line
     assert line.endswith("the live model has adapted already (its error 0.3556 → 0.3681)")
+
+
+def test_a_reference_alert_whose_live_errors_are_gone_does_not_guess() -> None:
+    """An independent check: with the 'after' window longer than the errors kept, the alert
+    said 'the live model is affected' with no numbers, while its accuracy had risen."""
+    from agents.alerts import RING, describe, reference_evidence
+
+    det = ReferenceDriftDetector()
+    det.evidence = {"window_before": 3000, "window_after": RING,
+                    "reference_error_before": 0.1, "reference_error_after": 0.2,
+                    "reference_trained_on": 1000, "reference_kind": "linear"}
+    ev = reference_evidence(det, bytearray(RING), RING * 3)
+    assert ev["learner_adapted"] is None
+    assert ev["live_model"] == {"error_rate_before": None, "error_rate_after": None}
+    line = describe({"kind": "concept", "detector": "reference", **ev})
+    assert line.endswith("the live model's errors from before are no longer kept")
+    host = ClassifierHost(spec(), "m", HostLimits())
+    host._ring = bytearray(4096)  # a snapshot from before the longer ring: still written
+    feed(host, flip_stream(5000, 10**6, 0))
+    assert host._n_err > 4900 and sum(host._ring) > 0
 
 
 def test_match_drifts() -> None:
