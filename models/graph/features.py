@@ -308,27 +308,35 @@ def refresh_around(st: EdgeStreamState, s: int, ts: float) -> None:
 def _without(st: EdgeStreamState, s: int, vs: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """The estimates ``raw`` of unlabelled slots ``vs`` with labelled slot ``s``'s own label
     taken out (its ring entries' share of each estimate's weight, see ``est_tot``), so that a
-    node's label does not vote for itself through its neighbours: that echo kept a node's
-    old class after it changed (issue 11, an independent re-labelling stream), and is what the
-    two-hop column's ``exclude`` already avoids."""
+    node's label does not vote for itself directly through its neighbours: that echo kept a
+    node's old class after it changed (issue 11, an independent re-labelling stream), and is
+    what the two-hop column's ``exclude`` already avoids. (Three hops round, through two
+    unlabelled nodes, it can still come back, diluted.) The weights are those of
+    :func:`refresh_estimates` (newest live entry 1); each row is renormalised after the
+    subtraction, so a ring that changed since (an evicted entry) cannot inflate it, and an
+    estimate of unknown weight (``est_tot`` NaN: a snapshot from before it was kept) is
+    left as it is."""
     ring = st.nbr[vs]  # (k, K)
     live = (ring >= 0) & (st.gen[ring] == st.nbr_gen[vs])
     if st.lam > 0:
-        ages = st.nbr_ts[vs] - st.nbr_ts[vs].max(axis=1, keepdims=True)
-        w = np.exp(np.minimum(ages, 0.0) * st.lam) * live
+        nts = np.where(live, st.nbr_ts[vs], -np.inf)
+        w = np.exp((nts - nts.max(axis=1, keepdims=True)) * st.lam)  # dead entries: 0
     else:
         w = live.astype(np.float64)
+    tot = st.est_tot[vs]
     share = _sum(w * (ring == s), axis=1) / np.maximum(_sum(w, axis=1), 1e-30)
+    share[~np.isfinite(tot)] = 0.0
     if not share.any():
         return raw
-    tot = st.est_tot[vs]
     out = raw * tot[:, None]
     out[:, st.label[s]] -= share
     np.maximum(out, 0.0, out=out)
-    rest = tot - share
-    keep = rest > 1e-6 * tot  # else s was all the evidence (float32 estimates leave dust)
-    out[keep] /= rest[keep, None]
+    left = _sum(out, axis=1)
+    keep = left > 1e-6 * tot  # else s was all the evidence (float32 estimates leave dust)
+    out[keep] /= left[keep, None]
     out[~keep] = 0.0
+    same = share == 0.0  # rows s is not in (or of unknown weight): as stored
+    out[same] = raw[same]
     return out
 
 

@@ -20,7 +20,7 @@ nodes that the predictions are for.
 
 The propagated vote is what puts the learner above the simple votes rather than level with
 them (issue 11): every unlabelled node keeps its two-hop label histogram as of its last edge
-(:func:`.features.refresh_estimate`), and a node's propagated vote counts each labelled
+or its last neighbour's label change (:func:`.features.refresh_estimate`), and a node's propagated vote counts each labelled
 neighbour by its label and each unlabelled one by that stored estimate, so labels three hops
 away reach a node whose neighbours are as new as itself, where the errors were. An estimate
 counts raised to a power picked by the vote's own log-loss on labels (:attr:`sharpness`): a
@@ -76,6 +76,8 @@ SHARPNESS = (1.0, 2.0, 4.0, 8.0)
 #: per-rank decays the propagated vote may weight its neighbours by, newest first (see
 #: :attr:`NodePropertyClassifier.recency`)
 RECENCY = (1.0, 0.9, 0.8, 0.7)
+#: later labels scored before a labelled node's answer comes from their own mixture
+RELABELS = 20
 #: simple members of the Hedge mixture next to the feature heads
 VOTES = ("vote", "two-hop vote", "propagated vote", "majority", "fitted vote")
 
@@ -134,7 +136,8 @@ class NodePropertyClassifier(base.Classifier):
         Put the neighbour vote, the two-hop vote, the recent majority class and their
         fitted combination in the Hedge mixture next to the heads (see :meth:`mixture_weights`).
     propagate
-        Keep each unlabelled node's two-hop label histogram as of its last edge and add a
+        Keep each unlabelled node's two-hop label histogram as of its last edge (or label
+        change of a neighbour) and add a
         "propagated vote" member: labelled neighbours count with their label, unlabelled ones
         with their stored estimate, so labels three hops away reach a node whose neighbours
         are new (O(K²) more per edge end). Each estimate counts raised to the power
@@ -252,6 +255,10 @@ class NodePropertyClassifier(base.Classifier):
         self._adwin = drift.ADWIN(delta=drift_delta) if drift_delta is not None else None
         # discounted log-loss per mixture member (Hedge): the heads, then the votes
         self._head_loss = np.zeros(len(self._members))
+        # the same on later labels (a node labelled before): weights the mixture that answers
+        # for labelled nodes (see ``_relabel_weights``)
+        self._relabel_loss = np.zeros(len(self._members))
+        self._relabels = 0
         # discounted log-loss of the propagated vote at each power in SHARPNESS
         self._sharp_loss = np.zeros(len(SHARPNESS))
         # discounted log-loss of the propagated vote at each decay in RECENCY, on every label
@@ -269,6 +276,9 @@ class NodePropertyClassifier(base.Classifier):
             self._sharp_loss = np.zeros(len(SHARPNESS))
         if "_recency_loss" not in state:  # before recency: starts undecayed, as it was
             self._recency_loss = np.zeros(len(RECENCY))
+        if "_relabel_loss" not in state:  # before the labelled nodes' own mixture
+            self._relabel_loss = np.zeros(len(self._members))
+            self._relabels = 0
 
     # ----------------------------------------------------------------- river glue
     @property
@@ -412,7 +422,7 @@ class NodePropertyClassifier(base.Classifier):
             ph = np.vstack((ph, self._vote_probs(x, s, t, yi if first else None, yi)))
         probs = {f: ph[h] for h, f in enumerate(self.families)}
         if len(self._candidates) > len(self.families):
-            probs["ensemble"] = self._mix(ph)
+            probs["ensemble"] = self._mix(ph, not first)
         p_chosen = probs[self.chosen_family]
         if first:
             # the members are compared only on a node's first label: a head can memorise a
@@ -423,6 +433,10 @@ class NodePropertyClassifier(base.Classifier):
             self._head_loss *= _HEDGE_DISCOUNT
             self._head_loss -= np.log(np.maximum(ph[:, yi], 1e-6))
             self._score(probs, yi)
+        else:
+            self._relabel_loss *= _HEDGE_DISCOUNT
+            self._relabel_loss -= np.log(np.maximum(ph[:, yi], 1e-6))
+            self._relabels += 1
         self._track(p_chosen, yi)
         changed = st.label[s] != yi
         st.set_label(s, yi, t)
@@ -494,6 +508,7 @@ class NodePropertyClassifier(base.Classifier):
         did: the detector never acted."""
         self.drifts += 1
         self._head_loss *= DRIFT_KEEP
+        self._relabel_loss *= DRIFT_KEEP
         self._sharp_loss *= DRIFT_KEEP
         self._recency_loss *= DRIFT_KEEP
         if self.ensemble_ok:  # Hedge re-weights itself while the window re-opens
@@ -502,12 +517,18 @@ class NodePropertyClassifier(base.Classifier):
         self._window_n = 0
         self._window_score = dict.fromkeys(self._candidates, 0.0)
 
-    def mixture_weights(self) -> dict[str, float]:
-        """Current Hedge weight of each mixture member (feature heads and votes)."""
-        a = -_HEDGE_ETA * (self._head_loss - self._head_loss.min())
-        w = np.exp(a)
-        w /= w.sum()
+    def mixture_weights(self, labelled: bool = False) -> dict[str, float]:
+        """Current Hedge weight of each mixture member (feature heads and votes); with
+        ``labelled``, of the mixture that answers for nodes labelled before (see ``_mix``)."""
+        w = self._weights(labelled)
         return {f: round(float(v), 4) for f, v in zip(self._members, w, strict=True)}
+
+    def _weights(self, labelled: bool) -> np.ndarray:
+        loss = self._head_loss
+        if labelled and self._relabels >= RELABELS:
+            loss = self._relabel_loss
+        w = np.exp(-_HEDGE_ETA * (loss - loss.min()))
+        return w / np.add.reduce(w)
 
     @property
     def ensemble_ok(self) -> bool:
@@ -544,7 +565,8 @@ class NodePropertyClassifier(base.Classifier):
         )
         ph = self._model.proba(x)
         if f == "ensemble":
-            p = self._mix(np.vstack((ph, self._vote_probs(x, s, t))) if self._votes else ph)
+            members = np.vstack((ph, self._vote_probs(x, s, t))) if self._votes else ph
+            p = self._mix(members, st.label[s] >= 0)
         else:
             p = ph[self.families.index(f)]
         return self._as_dict(p)
@@ -620,12 +642,16 @@ class NodePropertyClassifier(base.Classifier):
         p_y = np.where(has, (k * rows[:, yi] + prior[yi]) / (k + 1.0), prior[yi])
         return loss * _HEDGE_DISCOUNT - np.log(np.maximum(p_y, 1e-6))
 
-    def _mix(self, ph: np.ndarray) -> np.ndarray:
-        """Hedge mixture of the members' probabilities (heads, then votes)."""
-        a = -_HEDGE_ETA * (self._head_loss - self._head_loss.min())
-        w = np.exp(a)
-        w /= np.add.reduce(w)
-        return w @ ph
+    def _mix(self, ph: np.ndarray, labelled: bool = False) -> np.ndarray:
+        """Hedge mixture of the members' probabilities (heads, then votes). For a node
+        labelled before (``labelled``), once ``RELABELS`` later labels were scored, the
+        weights come from those instead: what a labelled node is now is another question
+        than what a new one is (a head may know the node itself; its neighbours' votes
+        still echo its old community after it moved). Why (issue 11, an independent check
+        where 30% of nodes changed class and their labels were re-sent): the first-label
+        mixture answered their old class 70-80% of the time, below the simple votes, while
+        the positional head was right on 61-70% of them."""
+        return self._weights(labelled) @ ph
 
     def predict_node(self, node: Hashable, ts: float | None = None) -> Hashable | None:
         p = self.predict_proba_node(node, ts)
@@ -689,6 +715,7 @@ class NodePropertyClassifier(base.Classifier):
                 "selecting": self._selecting,
                 "family_scores": self.family_scores(),
                 "mixture_weights": self.mixture_weights(),
+                "mixture_weights_labelled": self.mixture_weights(labelled=True),
                 "propagation_sharpness": self.sharpness,
                 "propagation_recency": self.recency,
                 "selections": self._selections[-3:],

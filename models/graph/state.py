@@ -135,8 +135,8 @@ class EdgeStreamState:
         if "est" not in state:  # pickled before the propagated vote's estimates existed
             self.n_est = 0
             self.est = np.zeros((self._cap, 0), np.float32)
-        if "est_tot" not in state:  # before the weights were kept: full evidence assumed
-            self.est_tot = (self.est.sum(axis=1) > 0).astype(np.float64)
+        if "est_tot" not in state:  # before the weights were kept: unknown until refreshed
+            self.est_tot = np.full(self._cap, np.nan)
         self.two_hop_cache = None
 
     # ------------------------------------------------------------------ storage
@@ -168,7 +168,8 @@ class EdgeStreamState:
         grow("pos", (H + 1, d), np.float32)  # pos[:, 0] is the node's projection R
         grow("label", (), np.int32, EMPTY)
         grow("label_ts", (), np.float64)
-        # two-hop label estimate of each unlabelled node as of its last edge (see
+        # two-hop label estimate of each unlabelled node as of its last edge or neighbour's
+        # label change (see
         # features.refresh_estimate): what its neighbours read for their propagated vote
         grow("est", (self.n_est,), np.float32)
         # the ring weight behind each estimate (before it was normalised), so a neighbour's
