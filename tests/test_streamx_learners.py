@@ -76,7 +76,7 @@ def test_td_defaults_learn_a_31_state_random_walk_in_20k_steps():
     assert rms < 0.16, rms
 
 
-@pytest.mark.parametrize("scale", [1e3, 1e-3])
+@pytest.mark.parametrize("scale", [1e3, 1e-3, 1e-6])
 def test_td_learns_a_walk_alike_at_any_reward_scale(scale):
     # issue 11, an independent check: the 19-state walk paying ±1000 was 0.23 relative RMS
     # and paying ±0.001 2.5, against 0.06 at ±1 (the reward scale's floor was 1 in the
@@ -209,7 +209,9 @@ def test_q_episode_done_at_time_limit_counts_as_cut():
             ag.step("warm-up", "0", rng.normal(size=3), 1.0, False)
         ag.step("a", "1", x0, 0.0, False)
         ag.step("a", "1", x1, 1.0, False)
-        ag.step("a", "1", x0, 1.0, True, truncated=truncated)  # done after 2 = time_limit steps
+        # done after 2 = time_limit steps; gymnasium's (terminated, truncated) = (False, True)
+        # is a cut, (True, False) a terminal state
+        ag.step("a", "1", x0, 1.0, truncated is not True, truncated=truncated)
         thetas.append(ag.net.theta.copy())
     assert np.array_equal(thetas[0], thetas[1]) and not np.array_equal(thetas[0], thetas[2])
 
@@ -226,8 +228,25 @@ def test_q_episode_done_after_the_time_limit_is_terminal():
             ag.step("warm-up", "0", rng.normal(size=3), 1.0, False)
         for i, x in enumerate((x0, x1, x0)):
             ag.step("a", "1", x, float(i > 0), False)
-        ag.step("a", "1", x1, 1.0, True, truncated=truncated)  # done after 3 > time_limit
+        ag.step("a", "1", x1, 1.0, truncated is not True, truncated=truncated)  # 3 > limit
         thetas.append(ag.net.theta.copy())
+    assert np.array_equal(thetas[0], thetas[1]) and not np.array_equal(thetas[0], thetas[2])
+
+
+@pytest.mark.parametrize("cls", [StreamQ, StreamTD])
+def test_terminated_and_truncated_together_is_terminal(cls):
+    """gymnasium can say both: the state is terminal (value 0 after it), as with done alone;
+    truncated alone bootstraps."""
+    x0, x1 = [1.0, 0.0, 0.5], [0.0, 1.0, -0.5]
+    thetas = []
+    for done, truncated in ((True, None), (True, True), (False, True)):
+        m = cls(n_actions=2, seed=0) if cls is StreamQ else cls(seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            m.step("warm-up", "0", rng.normal(size=3).tolist(), 1.0, False)
+        m.step("a", "1", x0, 0.0, False)
+        m.step("a", "1", x1, 1.0, done, truncated=truncated)
+        thetas.append(m.net.theta.copy())
     assert np.array_equal(thetas[0], thetas[1]) and not np.array_equal(thetas[0], thetas[2])
 
 

@@ -261,8 +261,9 @@ class StreamLearner(base.Base):
         changes, so that output × σ (the estimate in reward units) is unchanged by the new
         scale: the scale-only half of Pop-Art (van Hasselt et al. 2016, "preserving outputs
         precisely while adaptively rescaling targets"). Callers holding an output computed
-        before this call multiply it by the same ratio (``reward_std()`` before / after)."""
+        before this call multiply it by the ratio applied, ``self._out_ratio``."""
         st.ret += r
+        self._out_ratio = 1.0
         if not self.scale_reward:
             return r
         st.G = self.gamma * st.G + r
@@ -276,7 +277,7 @@ class StreamLearner(base.Base):
         # zeros and the initial weights, nothing in reward units to preserve
         if new != old and learned:
             W, b = self.net.layers[-1]
-            ratio = old / new
+            ratio = self._out_ratio = old / new
             W *= ratio
             b *= ratio
             self._version += 1

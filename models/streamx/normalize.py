@@ -74,7 +74,9 @@ class RewardScaler:
     0.001 against initial outputs of ~0.1 (issue 11, an independent check: relative RMS
     0.23 and 2.5 against 0.06 at ±1). The relative floor is the mean size of the non-zero
     rewards seen (1 until one is seen), so every scale of a stream learns alike, and rewards
-    of size 1 (CartPole's, Acrobot's, the ±1 walks) are divided exactly as with a floor of 1.
+    of size 1 (CartPole's, Acrobot's, the ±1 walks) are divided exactly as with a floor of 1
+    (eps and the variance before two returns are scaled with the floor, so this holds down
+    to any size).
     ``floor=0, relative=False`` is the plain stream-x scaler.
     """
 
@@ -99,10 +101,12 @@ class RewardScaler:
 
     @property
     def std(self) -> float:
-        floor = self.floor
-        if self.relative:
-            floor = self.abs_sum / self.abs_n if self.abs_n else 1.0
-        return max(floor, math.sqrt(self.var + self.eps))
+        if not self.relative:
+            return max(self.floor, math.sqrt(self.var + self.eps))
+        floor = self.abs_sum / self.abs_n if self.abs_n else 1.0
+        # eps and the variance before two returns are in the rewards' units too
+        var = self.m2 / (self.count - 1) if self.count >= 2 else floor * floor
+        return max(floor, math.sqrt(var + self.eps * floor * floor))
 
     def scale(self, reward: float, discounted_return: float, update: bool = True) -> float:
         """``discounted_return`` is the caller's trace G ← γG + r, already including ``reward``."""

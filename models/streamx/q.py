@@ -214,14 +214,16 @@ class StreamQ(StreamLearner):
         self.__dict__.get("_held", {}).pop(st, None)
         super()._end_episode(st)
 
-    def _cut_short(self, st: AgentState, done: bool, truncated: bool | None) -> bool:
+    def _cut_short(self, st: AgentState, terminated: bool, truncated: bool | None) -> bool:
         """Did the episode end by being cut (time limit) rather than in a terminal state?
 
-        ``truncated`` None: an episode that is done after exactly ``time_limit`` steps counts as
-        cut (``time_limit`` is the cap the time feature is scaled by)."""
+        ``truncated`` given: cut when it is true and ``done`` (gymnasium's ``terminated``) is
+        not; both true is terminal, as gymnasium means it. ``truncated`` None: an episode that
+        is done after exactly ``time_limit`` steps counts as cut (``time_limit`` is the cap
+        the time feature is scaled by)."""
         if truncated is not None:
-            return bool(truncated)
-        return done and bool(self.time_limit) and st.t == self.time_limit
+            return bool(truncated) and not terminated
+        return terminated and bool(self.time_limit) and st.t == self.time_limit
 
     def _learn(
         self, st: AgentState, reward: float, x_next: np.ndarray, done: bool, cut_short: bool = False
@@ -230,11 +232,8 @@ class StreamQ(StreamLearner):
         cut short (time limit) still bootstraps from x_next; only a terminal state has value 0."""
         q, cache = self._forward_state(st)
         a = st.action
-        q_sa = float(q[a])
-        std = self.reward_std()
         r = self._scaled_reward(st, reward)  # rescales the output layer if σ moved
-        if self._preserve_outputs:
-            q_sa *= std / self.reward_std()  # q(s, a) under the rescaled output layer
+        q_sa = float(q[a]) * self._out_ratio  # q(s, a) under the rescaled output layer
         if done and not cut_short:
             target = r
         else:
@@ -267,7 +266,7 @@ class StreamQ(StreamLearner):
         """
         x_raw = self._check_obs(obs)
         r = self._check_reward(reward)
-        done = bool(done) or bool(truncated)
+        terminated, done = bool(done), bool(done) or bool(truncated)
         st = self._agent(agent)
         if st.x is None or st.episode != episode:
             self._start_episode(st, episode)
@@ -275,7 +274,7 @@ class StreamQ(StreamLearner):
         else:
             st.t += 1
             x = self._features(st, x_raw)
-            self._learn(st, r, x, done, self._cut_short(st, done, truncated))
+            self._learn(st, r, x, done, self._cut_short(st, terminated, truncated))
             st.x, st.cache = x, None
         q, _ = self._forward_state(st)
         eps = self.epsilon
@@ -335,10 +334,10 @@ class StreamQ(StreamLearner):
         st = self._local_obs(x_raw)
         q, _ = self._forward_state(st)
         st.action, st.greedy = a, a == int(q.argmax())
-        done = bool(done) or bool(truncated)
+        terminated, done = bool(done), bool(done) or bool(truncated)
         st.t += 1
         x_next = self._features(st, x_next_raw)
-        self._learn(st, r, x_next, done, self._cut_short(st, done, truncated))
+        self._learn(st, r, x_next, done, self._cut_short(st, terminated, truncated))
         if done:
             self._end_episode(st)
         else:

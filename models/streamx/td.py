@@ -211,8 +211,8 @@ class StreamTD(StreamLearner):
         """
         x_raw = self._check_obs(obs)
         r = self._check_reward(reward)
-        terminal = bool(done) and not truncated
-        done = bool(done) or bool(truncated)
+        terminal = bool(done)  # gymnasium's terminated: with truncated too, terminal wins
+        done = terminal or bool(truncated)
         st = self._agent(agent)
         if st.x is None or st.episode != episode:
             self._start_episode(st, episode)
@@ -230,8 +230,10 @@ class StreamTD(StreamLearner):
         return {"value": self._value(st), "step": t, "done": False}
 
     # ---- single-agent API -----------------------------------------------------------------
-    def learn_one(self, obs: Any, reward: float, next_obs: Any, done: bool = False) -> None:
-        """Learn from one transition (obs → next_obs with cumulant ``reward``)."""
+    def learn_one(self, obs: Any, reward: float, next_obs: Any, done: bool = False,
+                  truncated: bool | None = None) -> None:
+        """Learn from one transition (obs → next_obs with cumulant ``reward``); ``truncated``
+        as in ``step``: the episode ends, ``next_obs`` is not terminal."""
         x_raw = self._check_obs(obs)
         x_next_raw = self._check_obs(next_obs, "next_obs")
         r = self._check_reward(reward)
@@ -242,8 +244,9 @@ class StreamTD(StreamLearner):
             st.x, st.raw, st.cache = self._features(st, x_raw), x_raw, None
         st.t += 1
         x_next = self._features(st, x_next_raw)
-        self._learn(st, r, x_next, bool(done))
-        if done:
+        ended = bool(done) or bool(truncated)
+        self._learn(st, r, x_next, bool(done), cut=ended)
+        if ended:
             self._end_episode(st)
         else:
             st.x, st.raw, st.cache = x_next, x_next_raw, None
