@@ -162,7 +162,7 @@ class ClassifierHost:
                   "data_alerts_model_learning"):
             self.counters.setdefault(k, 0)
         # learned examples when the data detector began its reference; the last input move
-        self._data_ref_learned = self.__dict__.get("_data_ref_learned", 0)
+        self._data_ref_learned = self.__dict__.get("_data_ref_learned", self.learned)
         self._inputs_moved: tuple[int, list[str]] = self.__dict__.get("_inputs_moved",
                                                                       (0, []))
         self.last_improvement: dict[str, Any] | None = self.__dict__.get("last_improvement")
@@ -172,6 +172,11 @@ class ClassifierHost:
         self._last_resets = self.__dict__.get("_last_resets", 0)
         self._ring = self.__dict__.get("_ring") or bytearray(RING)  # last errors, evidence only
         self._n_err = self.__dict__.get("_n_err", 0)
+        if len(self._ring) < RING:  # a snapshot from before the longer ring: same errors
+            old, n = self._ring, self._n_err
+            self._ring = bytearray(RING)
+            for i in range(max(0, n - len(old)), n):
+                self._ring[i & (RING - 1)] = old[i & (len(old) - 1)]
         self._label_text: dict[Any, str] = self.__dict__.get("_label_text") or {}  # class -> str
         self._resets_now: int | None = None  # the learner's expert resets at the event in hand
 
@@ -423,8 +428,7 @@ class ClassifierHost:
         """One 0/1 error into the evidence ring (every alert's, the reference's too) and the
         detector, if any; the rest only on a drift."""
         n = self._n_err
-        ring = self._ring  # its own length: snapshots taken with a shorter ring keep it
-        ring[n & (len(ring) - 1)] = error
+        self._ring[n & (RING - 1)] = error
         self._n_err = n + 1
         det = self.detector
         if det is None:
@@ -462,7 +466,7 @@ class ClassifierHost:
         has adapted already (the alert says which, from its own errors over the same span)."""
         ev = reference_evidence(self.reference, self._ring, self._n_err)
         at, names = self._inputs_moved
-        if names and self.seen - at <= ev["window_before"] + ev["window_after"]:
+        if names and self.learned - at <= ev["window_before"] + ev["window_after"]:
             # a covariate shift alone can raise a frozen model's errors (issue 11, an
             # independent check: 7 of 10 streams whose rule never changed): say so
             ev["inputs_moved"] = names
@@ -501,7 +505,7 @@ class ClassifierHost:
         learned_then, self._data_ref_learned = self._data_ref_learned, self.learned
         inputs = [f for f in det.drifted_features if f != PREDICTION]
         if inputs:
-            self._inputs_moved = (self.seen, inputs)
+            self._inputs_moved = (self.learned, inputs)  # the reference counts labelled ones
         elif self.learned > 2 * learned_then:
             self.counters["data_alerts_model_learning"] += 1
             return []

@@ -206,7 +206,7 @@ def test_predictions_that_move_while_the_model_learns_are_no_data_alert() -> Non
 def test_a_reference_alert_after_the_inputs_moved_says_so() -> None:
     host = ClassifierHost(spec(drift_detector="none"), "m", HostLimits())
     feed(host, _lognormal_rule(3000, 1))
-    host._inputs_moved = (host.seen - 100, ["a"])
+    host._inputs_moved = (host.learned - 100, ["a"])
     host.reference.evidence = {"window_before": 1000, "window_after": 500,
                                "reference_error_before": 0.1, "reference_error_after": 0.2,
                                "reference_trained_on": 1000, "reference_kind": "linear"}
@@ -214,7 +214,7 @@ def test_a_reference_alert_after_the_inputs_moved_says_so() -> None:
     assert alert["inputs_moved"] == ["a"]
     from agents.alerts import describe
     assert "the inputs moved too (a)" in describe(alert)
-    host._inputs_moved = (host.seen - 5000, ["a"])  # long before the reference's windows
+    host._inputs_moved = (host.learned - 5000, ["a"])  # long before the reference's windows
     host._last_alert_at = -(10**9)  # past the cooldown
     (_, _, alert), = host._reference_alert(1.0)
     assert "inputs_moved" not in alert
@@ -340,10 +340,23 @@ def test_a_reference_alert_whose_live_errors_are_gone_does_not_guess() -> None:
     assert ev["live_model"] == {"error_rate_before": None, "error_rate_after": None}
     line = describe({"kind": "concept", "detector": "reference", **ev})
     assert line.endswith("the live model's errors from before are no longer kept")
+    from agents.alerts import recent_errors
+
     host = ClassifierHost(spec(), "m", HostLimits())
-    host._ring = bytearray(4096)  # a snapshot from before the longer ring: still written
-    feed(host, flip_stream(5000, 10**6, 0))
-    assert host._n_err > 4900 and sum(host._ring) > 0
+    feed(host, flip_stream(6000, 10**6, 0))
+    state = pickle.loads(pickle.dumps(host)).__dict__
+    n, small = state["_n_err"], bytearray(4096)  # as a snapshot from before the longer ring
+    for i in range(n - 4096, n):
+        small[i & 4095] = host._ring[i & (RING - 1)]
+    old = ClassifierHost.__new__(ClassifierHost)
+    gone = ("_data_ref_learned", "_inputs_moved")  # fields this version added
+    old.__setstate__({**{k: v for k, v in state.items() if k not in gone}, "_ring": small})
+    assert len(old._ring) == RING
+    assert old._data_ref_learned == old.learned  # not 0: its learning is no news
+    assert (recent_errors(old._ring, n, 4096) == recent_errors(host._ring, n, 4096)).all()
+    for i, (x, y) in enumerate(flip_stream(100, 10**6, 1)):  # and it keeps writing
+        old.on_event(Record(id=f"new-{i}", model="m", x=x, y=y, ts=None), 1.0)
+    assert old._n_err == n + 100
 
 
 def test_match_drifts() -> None:

@@ -70,7 +70,7 @@ class RewardScaler:
 
     Why the floor is relative (``relative=True``, what the learners use): a floor of 1 in
     the reward's own units is not scale-free. The same walk paying ±1000 had σ ≈ 100 (the
-    trace's std), cumulants of ±10 and 5x the error; paying ±0.001 it had σ = 1, values of
+    trace's std), cumulants of ±10 and 3.5x the error; paying ±0.001 it had σ = 1, values of
     0.001 against initial outputs of ~0.1 (issue 11, an independent check: relative RMS
     0.23 and 2.5 against 0.06 at ±1). The relative floor is the mean size of the non-zero
     rewards seen (1 until one is seen), so every scale of a stream learns alike, and rewards
