@@ -422,8 +422,14 @@ class NodePropertyClassifier(base.Classifier):
             ph = np.vstack((ph, self._vote_probs(x, s, t, yi if first else None, yi)))
         probs = {f: ph[h] for h, f in enumerate(self.families)}
         if len(self._candidates) > len(self.families):
-            probs["ensemble"] = self._mix(ph, not first)
+            probs["ensemble"] = self._mix(ph)
         p_chosen = probs[self.chosen_family]
+        # the answer for a node labelled before comes from its own mixture (see ``_mix``);
+        # the drift detector below keeps watching the first-label one, which answers for
+        # unlabelled nodes (re-announced labels, easy for it, hid a rise of that error)
+        answer = p_chosen
+        if not first and self.chosen_family == "ensemble":
+            answer = self._mix(ph, labelled=True)
         if first:
             # the members are compared only on a node's first label: a head can memorise a
             # labelled node (its own random or positional vector), which says nothing about
@@ -446,7 +452,7 @@ class NodePropertyClassifier(base.Classifier):
         self._prior *= _PRIOR_DISCOUNT
         self._prior[yi] += 1.0
         self.labels_seen += 1
-        return self._as_dict(p_chosen)
+        return self._as_dict(answer)
 
     @staticmethod
     def _candidate_score(p: np.ndarray, yi: int) -> float:
