@@ -20,13 +20,15 @@ nodes that the predictions are for.
 
 The propagated vote is what puts the learner above the simple votes rather than level with
 them (issue 11): every unlabelled node keeps its two-hop label histogram as of its last edge
-or its last neighbour's label change (:func:`.features.refresh_estimate`), and a node's propagated vote counts each labelled
-neighbour by its label and each unlabelled one by that stored estimate, so labels three hops
-away reach a node whose neighbours are as new as itself, where the errors were. An estimate
-counts raised to a power picked by the vote's own log-loss on labels (:attr:`sharpness`): a
-neighbour's surroundings are a flatter mix than the neighbour's likely class; and newer
-neighbours may count more (:attr:`recency`, by age rank, chosen on every label: after nodes
-move community their newest links say where they are). Tuning the
+or its neighbours' last label change (:func:`.features.refresh_estimate`), and a node's
+propagated vote counts each labelled neighbour by its label and each unlabelled one by that
+stored estimate (without the node's own label in it), so labels three hops away reach a
+node whose neighbours are as new as itself, where the errors were. An estimate counts raised
+to a power picked by the vote's own log-loss on labels (:attr:`sharpness`): a neighbour's
+surroundings are a flatter mix than the neighbour's likely class; and newer neighbours may
+count more (:attr:`recency`, by age rank, chosen on every label: after nodes move community
+their newest links say where they are). A node labelled before is answered by a second
+Hedge mixture of the same members, scored on later labels (see ``_mix``). Tuning the
 mixture (Hedge rates, AdaHedge, 0-1 loss, follow-the-leader) could not do that: its best
 member was the two-hop vote itself, so it could at most tie it.
 
@@ -136,13 +138,13 @@ class NodePropertyClassifier(base.Classifier):
         Put the neighbour vote, the two-hop vote, the recent majority class and their
         fitted combination in the Hedge mixture next to the heads (see :meth:`mixture_weights`).
     propagate
-        Keep each unlabelled node's two-hop label histogram as of its last edge (or label
-        change of a neighbour) and add a
-        "propagated vote" member: labelled neighbours count with their label, unlabelled ones
-        with their stored estimate, so labels three hops away reach a node whose neighbours
-        are new (O(K²) more per edge end). Each estimate counts raised to the power
-        :attr:`sharpness`, and each neighbour by its age rank (:attr:`recency`), both chosen
-        on the stream's own labels. Needs ``votes`` and ``two_hop``.
+        Keep each unlabelled node's two-hop label histogram as of its last edge (or a
+        neighbour's label change) and add a "propagated vote" member: labelled neighbours
+        count with their label, unlabelled ones with their stored estimate, so labels three
+        hops away reach a node whose neighbours are new (O(K²) more per edge end). Each
+        estimate counts raised to the power :attr:`sharpness`, and each neighbour by its age
+        rank (:attr:`recency`), both chosen on the stream's own labels. Needs ``votes`` and
+        ``two_hop``.
 
     Examples
     --------
@@ -256,7 +258,7 @@ class NodePropertyClassifier(base.Classifier):
         # discounted log-loss per mixture member (Hedge): the heads, then the votes
         self._head_loss = np.zeros(len(self._members))
         # the same on later labels (a node labelled before): weights the mixture that answers
-        # for labelled nodes (see ``_relabel_weights``)
+        # for labelled nodes (see ``_mix``)
         self._relabel_loss = np.zeros(len(self._members))
         self._relabels = 0
         # discounted log-loss of the propagated vote at each power in SHARPNESS
