@@ -88,7 +88,8 @@ def test_td_learns_a_walk_alike_at_any_reward_scale(scale):
 def test_td_average_weights_later_steps_more():
     # issue 11 (an independent Boyan chain): a uniform mean of the weights kept the early,
     # far-off ones of a long transient; step k of the average now counts in proportion to k
-    td = StreamTD(gamma=0.9, seed=0)
+    # (a fixed reward scale: a move of it rescales the average with the live weights)
+    td = StreamTD(gamma=0.9, seed=0, scale_reward=False)
     rng = np.random.default_rng(0)
     thetas = []
     for _ in range(60):
@@ -193,10 +194,26 @@ def test_q_td_error_uses_q_under_the_rescaled_outputs():
     assert ema1 == pytest.approx(ema0 + 0.01 * (abs(delta) - ema0))
 
 
-def test_td_outputs_are_not_rescaled():
-    """StreamTD keeps its own scheme (value = output × σ, σ floored at 1): unchanged here."""
-    td = StreamTD(obs_dim=1, seed=0)
-    assert not td._preserve_outputs
+def test_td_values_keep_reward_units_when_the_reward_scale_moves():
+    """Issue 11 (an independent check: a walk with a reward on every step, where σ jumped
+    after each long episode and every learned value jumped with it): StreamTD rescales the
+    output layer, the skip path and the weight average by σ_old / σ_new, so the values in
+    reward units, live and averaged, are unchanged by the rescale itself."""
+    td = StreamTD(obs_dim=2, normalize_obs=False, seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(300):  # weights (skip path too) away from zero, σ well above its floor
+        td.learn_one(rng.normal(size=2), float(rng.normal(5.0, 3.0)), rng.normal(size=2))
+    assert np.abs(td.net.skip_w).max() > 0
+
+    def values() -> np.ndarray:
+        live = [float(td.net.forward(x)[0][0]) * td.reward_std() for x in probes]
+        return np.array([[td.predict_one(x) for x in probes], live])
+
+    probes = rng.normal(size=(20, 2))
+    before, std0 = values(), td.reward_std()
+    td._scaled_reward(td._local, 60.0)  # a large reward: σ moves, nothing is learned
+    assert td.reward_std() != pytest.approx(std0)
+    np.testing.assert_allclose(values(), before, rtol=1e-12, atol=1e-12)
 
 
 def test_q_episode_done_at_time_limit_counts_as_cut():

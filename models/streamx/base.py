@@ -276,12 +276,19 @@ class StreamLearner(base.Base):
         # the first non-zero reward sets a relative floor: the outputs so far learned only
         # zeros and the initial weights, nothing in reward units to preserve
         if new != old and learned:
-            W, b = self.net.layers[-1]
             ratio = self._out_ratio = old / new
-            W *= ratio
-            b *= ratio
+            for net in self._value_nets():
+                W, b = net.layers[-1]
+                W *= ratio
+                b *= ratio
+                if net.skip_w is not None:
+                    net.skip_w *= ratio
             self._version += 1
         return scaled
+
+    def _value_nets(self) -> list[MLP]:
+        """The networks whose outputs are estimates in units of σ (rescaled with it)."""
+        return [self.net]
 
     def _apply(self, st: AgentState, grad: np.ndarray, delta: float, cut: bool) -> None:
         """Trace update + ObGD step; ``cut`` zeroes the trace afterwards (episode end etc.)."""
