@@ -427,3 +427,30 @@ def test_the_mixture_follows_a_new_best_member_within_a_few_dozen_labels() -> No
                   np.vstack((wrong[:1], right[1:2], wrong[2:])), 0)
         n += 1
     assert n <= 40, n
+
+
+def test_a_learner_pickled_with_one_memory_and_no_last_label_member_restores() -> None:
+    """A snapshot from before the two memories and the "last label" member: both memories
+    start from its losses, the new member from the worst loss (it earns its weight), and
+    the learner answers and learns on."""
+    m = NodePropertyClassifier(seed=0)
+    for i, msg in enumerate(SBMStream(3000, 3, shifts=[]).messages()):
+        if msg["kind"] == "node":
+            m.learn_node(msg["node"], msg["y"], msg["ts"])
+            if i % 3 == 0:  # re-sent labels: the labelled mixture has losses too
+                m.learn_node(msg["node"], msg["y"], msg["ts"])
+        else:
+            m.learn_edge(msg["src"], msg["dst"], msg["ts"])
+    state = dict(m.__dict__)
+    state["_head_loss"] = m._head_loss[0].copy()
+    state["_relabel_loss"] = m._relabel_loss[0, :-1].copy()
+    del state["_repeats"], state["_speed_loss"]
+    old = NodePropertyClassifier.__new__(NodePropertyClassifier)
+    old.__setstate__(state)
+    assert old._head_loss.shape == m._head_loss.shape
+    assert old._relabel_loss.shape == m._relabel_loss.shape
+    assert old._relabel_loss[0, -1] == state["_relabel_loss"].max()
+    assert "last label" in old.mixture_weights(labelled=True)
+    node = next(iter(m.state.slot_of))
+    assert old.predict_proba_node(node)
+    old.learn_node(node, m.classes_[0])
