@@ -429,10 +429,12 @@ def test_the_mixture_follows_a_new_best_member_within_a_few_dozen_labels() -> No
     assert n <= 40, n
 
 
-def test_a_learner_pickled_with_one_memory_and_no_last_label_member_restores() -> None:
-    """A snapshot from before the two memories and the "last label" member: both memories
-    start from its losses, the new member from the worst loss (it earns its weight), and
-    the learner answers and learns on."""
+@pytest.mark.parametrize("before", ["labelled mixture", "last label"])
+def test_a_learner_pickled_with_one_memory_and_no_last_label_member_restores(before: str) -> None:
+    """Snapshots from before the labelled nodes' mixture, or from before its "last label"
+    member and the two memories: the long memory starts from the old losses, the short one
+    from them scaled to its length, the new member from the worst loss (it earns its
+    weight), and the learner answers and learns on."""
     m = NodePropertyClassifier(seed=0)
     for i, msg in enumerate(SBMStream(3000, 3, shifts=[]).messages()):
         if msg["kind"] == "node":
@@ -445,12 +447,34 @@ def test_a_learner_pickled_with_one_memory_and_no_last_label_member_restores() -
     state["_head_loss"] = m._head_loss[0].copy()
     state["_relabel_loss"] = m._relabel_loss[0, :-1].copy()
     del state["_repeats"], state["_speed_loss"]
+    if before == "labelled mixture":
+        del state["_relabel_loss"], state["_relabels"]
     old = NodePropertyClassifier.__new__(NodePropertyClassifier)
-    old.__setstate__(state)
-    assert old._head_loss.shape == m._head_loss.shape
-    assert old._relabel_loss.shape == m._relabel_loss.shape
-    assert old._relabel_loss[0, -1] == state["_relabel_loss"].max()
-    assert "last label" in old.mixture_weights(labelled=True)
+    old.__dict__.update(state)
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored._head_loss.shape == m._head_loss.shape
+    assert restored._relabel_loss.shape == m._relabel_loss.shape
+    np.testing.assert_allclose(restored._head_loss[0], state["_head_loss"])
+    np.testing.assert_allclose(restored._head_loss[1], state["_head_loss"] * 0.2)
+    if before == "last label":
+        assert restored._relabel_loss[0, -1] == state["_relabel_loss"].max()
+        assert "last label" in restored.mixture_weights(labelled=True)
+    else:  # no later label scored yet: labelled nodes get the first-label weights
+        assert not restored._relabel_loss.any() and restored._relabels == 0
+        assert restored.mixture_weights(labelled=True) == restored.mixture_weights()
     node = next(iter(m.state.slot_of))
-    assert old.predict_proba_node(node)
-    old.learn_node(node, m.classes_[0])
+    p = restored.predict_proba_node(node)
+    assert sum(p.values()) == pytest.approx(1.0)
+    restored.learn_node(node, m.classes_[0])
+
+
+def test_one_class_so_far_answers_it_with_probability_one() -> None:
+    """With a single class seen, a labelled node's answer is that class, surely (the "last
+    label" member is no exception)."""
+    m = NodePropertyClassifier(seed=0)
+    for t in range(400):
+        m.learn_edge(f"n{t % 37}", f"n{(t * 7) % 41}", float(t))
+        if t % 4 == 0:
+            m.learn_node(f"n{t % 37}", "ok", float(t))
+    assert m._relabels >= 20
+    assert m.predict_proba_node("n0") == {"ok": pytest.approx(1.0)}

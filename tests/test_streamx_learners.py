@@ -216,6 +216,25 @@ def test_td_values_keep_reward_units_when_the_reward_scale_moves():
     np.testing.assert_allclose(values(), before, rtol=1e-12, atol=1e-12)
 
 
+def test_td_error_uses_v_under_the_rescaled_outputs():
+    """StreamTD's TD error on the transition that moved σ compares the target with v(s) as
+    the rescaled network gives it (not with the stale output at the old scale)."""
+    td = StreamTD(obs_dim=3, normalize_obs=False, average=None, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        td.learn_one(rng.normal(size=3), 1.0, rng.normal(size=3))
+    x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
+    td.learn_one(x1, 0.0, x0)  # the local state now sits on x0
+    v0 = td.predict_one(x0)  # live weights (no average), reward units
+    std0 = td.reward_std()
+    ema0 = td.inspect()["abs_td_error_ema"]
+    td.learn_one(x0, 25.0, x1, done=True)  # terminal: target = r / σ_new
+    std1 = td.reward_std()
+    assert std1 != pytest.approx(std0)
+    delta = 25.0 / std1 - v0 / std1
+    assert td.inspect()["abs_td_error_ema"] == pytest.approx(ema0 + 0.01 * (abs(delta) - ema0))
+
+
 def test_q_episode_done_at_time_limit_counts_as_cut():
     x0, x1 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
     thetas = []

@@ -265,8 +265,8 @@ class NodePropertyClassifier(base.Classifier):
         # discounted log-loss per mixture member (Hedge): the heads, then the votes; a row
         # per memory in _SPEEDS
         self._head_loss = np.zeros((len(_SPEEDS), len(self._members)))
-        # the same on later labels (a node labelled before): weights the mixture that answers
-        # for labelled nodes (see ``_mix``)
+        # the same on later labels (a node labelled before), plus the "last label" member:
+        # weights the mixture that answers for labelled nodes (see ``_mix``)
         self._relabel_loss = np.zeros((len(_SPEEDS), len(self._members) + 1))
         # discounted log-loss of each memory's mixture: first labels, later labels
         self._speed_loss = np.zeros((2, len(_SPEEDS)))
@@ -298,9 +298,11 @@ class NodePropertyClassifier(base.Classifier):
             loss = self._relabel_loss
             self._relabel_loss = np.append(loss, loss.max(initial=0.0))
             self._repeats = np.zeros(2)
-        if "_speed_loss" not in state:  # before the two memories: both start as the one was
-            self._head_loss = np.vstack([self._head_loss] * len(_SPEEDS))
-            self._relabel_loss = np.vstack([self._relabel_loss] * len(_SPEEDS))
+        if "_speed_loss" not in state:  # before the two memories: each starts from the one,
+            # its losses rescaled to its own memory's length
+            size = (1.0 - _HEDGE_DISCOUNT) / (1.0 - _SPEEDS)
+            self._head_loss = self._head_loss * size
+            self._relabel_loss = self._relabel_loss * size
             self._speed_loss = np.zeros((2, len(_SPEEDS)))
 
     # ----------------------------------------------------------------- river glue
@@ -701,9 +703,11 @@ class NodePropertyClassifier(base.Classifier):
         return loss * _HEDGE_DISCOUNT - np.log(np.maximum(p_y, 1e-6))
 
     def _mix(self, ph: np.ndarray, labelled: bool = False) -> np.ndarray:
-        """Hedge mixture of the members' probabilities (heads, then votes). For a node
-        labelled before (``labelled``), once ``RELABELS`` later labels were scored, the
-        weights come from those instead: what a labelled node is now is another question
+        """Hedge mixture of the members' probabilities (heads, votes, then for a node
+        labelled before its "last label"). For such a node (``labelled``), once ``RELABELS``
+        later labels were scored, the weights come from those, and the last label is a
+        member; before that the first-label weights answer and the last-label row is left
+        out. What a labelled node is now is another question
         than what a new one is (a head may know the node itself; its neighbours' votes
         still echo its old community after it moved). Why (issue 11, an independent check
         where 30% of nodes changed class and their labels were re-sent): the first-label
@@ -719,12 +723,13 @@ class NodePropertyClassifier(base.Classifier):
         check whose labels were re-sent): where most labels repeat, "same as last time"
         beat every member by up to 7 points, and no member could say it, as each node's own
         label is kept out of its neighbours' votes."""
-        c = len(self.classes_)
+        if len(self.classes_) == 1:  # nothing else it could be
+            return np.ones(1)
         same, n = self._repeats
         r = (same + 1.0) / (n + 2.0)
-        rest = self._prior[:c] + 1.0
+        rest = self._prior + 1.0
         rest[last] = 0.0
-        out = rest * ((1.0 - r) / float(np.add.reduce(rest))) if c > 1 else rest
+        out = rest * ((1.0 - r) / float(np.add.reduce(rest)))
         out[last] = r
         return out
 

@@ -251,14 +251,15 @@ class StreamLearner(base.Base):
             st.version = self._version
         return st.out, st.cache
 
-    # Keep the outputs' meaning in reward units when the reward scale moves (see StreamQ).
+    # Keep the outputs' meaning in reward units when the reward scale moves (StreamQ and
+    # StreamTD set it; see ``_scaled_reward``).
     _preserve_outputs = False
 
     def _scaled_reward(self, st: AgentState, r: float) -> float:
         """r / σ, updating σ (running std of the discounted return) with this reward first.
 
-        With ``_preserve_outputs`` the output layer is multiplied by σ_old / σ_new whenever σ
-        changes, so that output × σ (the estimate in reward units) is unchanged by the new
+        With ``_preserve_outputs`` the outputs of ``_value_nets()`` (output layer and skip
+        path) are multiplied by σ_old / σ_new whenever σ changes, so that output × σ (the estimate in reward units) is unchanged by the new
         scale: the scale-only half of Pop-Art (van Hasselt et al. 2016, "preserving outputs
         precisely while adaptively rescaling targets"). Callers holding an output computed
         before this call multiply it by the ratio applied, ``self._out_ratio``."""

@@ -22,8 +22,10 @@ class StreamTD(StreamLearner):
     Predicts v(s) ≈ E[Σ_k γ^k c_{t+k+1}] for a cumulant c (the ``reward`` field). Update per
     transition: δ = c̃ + γ·v(s')·(1 - done) - v(s); z ← γλz + ∇v(s); θ ← θ + step·δ·z; the
     trace is zeroed at episode end. ``value`` is always in cumulant units: with
-    ``scale_reward`` the network learns c̃ = c / σ with σ = max(1, running std of the
-    discounted return) and its output is multiplied back by σ.
+    ``scale_reward`` the network learns c̃ = c / σ with σ the running std of the discounted
+    return (floored at the mean size of the non-zero cumulants) and its output is multiplied
+    back by σ; when σ moves, the outputs are rescaled so that the values learned stay put
+    (see ``_value_nets``).
 
     Defaults differ from StreamQ's on purpose (measured by ``python -m bench.td``):
     prediction is judged on the accuracy of v itself, not on the policy it induces. With
