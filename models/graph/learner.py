@@ -453,10 +453,6 @@ class NodePropertyClassifier(base.Classifier):
         # the drift detector below keeps watching the first-label one, which answers for
         # unlabelled nodes (re-announced labels, easy for it, hid a rise of that error)
         answer = p_chosen
-        if not first:
-            ph = np.vstack((ph, self._last_label(int(st.label[s]))))
-            if self.chosen_family == "ensemble":
-                answer = self._mix(ph, labelled=True)
         if first:
             # the members are compared only on a node's first label: a head can memorise a
             # labelled node (its own random or positional vector), which says nothing about
@@ -466,6 +462,9 @@ class NodePropertyClassifier(base.Classifier):
             self._charge(self._head_loss, self._speed_loss[0], ph, yi)
             self._score(probs, yi)
         else:
+            ph = np.vstack((ph, self._last_label(int(st.label[s]))))
+            if self.chosen_family == "ensemble":
+                answer = self._mix(ph, labelled=True)
             self._charge(self._relabel_loss, self._speed_loss[1], ph, yi)
             self._relabels += 1
             self._repeats *= _HEDGE_DISCOUNT

@@ -259,9 +259,10 @@ class StreamLearner(base.Base):
         """r / σ, updating σ (running std of the discounted return) with this reward first.
 
         With ``_preserve_outputs`` the outputs of ``_value_nets()`` (output layer and skip
-        path) are multiplied by σ_old / σ_new whenever σ changes, so that output × σ (the estimate in reward units) is unchanged by the new
-        scale: the scale-only half of Pop-Art (van Hasselt et al. 2016, "preserving outputs
-        precisely while adaptively rescaling targets"). Callers holding an output computed
+        path) are multiplied by σ_old / σ_new whenever σ changes, so that output × σ (the
+        estimate in reward units) is unchanged by the new scale: the scale-only half of
+        Pop-Art (van Hasselt et al. 2016, "preserving outputs precisely while adaptively
+        rescaling targets"). Callers holding an output computed
         before this call multiply it by the ratio applied, ``self._out_ratio``."""
         st.ret += r
         self._out_ratio = 1.0
