@@ -152,11 +152,15 @@ class StreamLearner(base.Base):
     # ---- construction and validation --------------------------------------------------
     def _build(self, dim: int) -> None:
         self.obs_dim_ = dim
-        n_in = dim + (1 if self.time_limit else 0)
+        n_in = self._input_size(dim)
         self.net = MLP(n_in, self._n_outputs(), self.hidden, self.sparsity, self._rng,
                        skip=self._skip_path())
         self._obs_norm = ObservationNormalizer(dim) if self.normalize_obs else None
-        self._xbuf_len = n_in
+        self._xbuf_len = dim + (1 if self.time_limit else 0)  # see ``_features``
+
+    def _input_size(self, dim: int) -> int:
+        """The network's inputs for an observation of ``dim`` values (plus the time feature)."""
+        return dim + (1 if self.time_limit else 0)
 
     def _check_obs(self, obs: Any, what: str = "obs") -> np.ndarray:
         try:

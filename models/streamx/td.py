@@ -15,6 +15,12 @@ from .network import MLP
 # the two differ by more than 4 RMS TD errors (see StreamTD: at 2 it fired on mere noise)
 RESTART = 16.0
 
+# observations of at most FOURIER_MAX_DIM values get FOURIER random Fourier features of their
+# normalised values as extra inputs, frequencies ~ N(0, s²) with s cycling over FOURIER_SCALES
+FOURIER = 64
+FOURIER_MAX_DIM = 3
+FOURIER_SCALES = np.array([0.5, 1.0, 2.0, 4.0])
+
 
 class StreamTD(StreamLearner):
     """Stream TD(λ) value prediction with ObGD (stream-x, Elsayed et al. 2024).
@@ -128,14 +134,20 @@ class StreamTD(StreamLearner):
         seed: int | None = 0,
         average: int | None = 10_000,
         skip: bool = True,
+        fourier: int | None = None,
     ) -> None:
         if average is not None and int(average) < 1:
             raise ValueError(f"average must be >= 1 or None, got {average}")
+        if fourier is not None and int(fourier) < 0:
+            raise ValueError(f"fourier must be >= 0 or None, got {fourier}")
         self.average = average
         self.skip = skip
+        self.fourier = fourier
+        self._rff: tuple[np.ndarray, np.ndarray] | None = None
         self._avg_net: MLP | None = None
         self._n_avg = 0
         self._d2 = 0.0
+        self._n_d2 = 0
         super().__init__(
             obs_dim=obs_dim, hidden=hidden, lr=lr, gamma=gamma, lam=lam, kappa=kappa,
             sparsity=sparsity, optimizer=optimizer, normalize_obs=normalize_obs,
@@ -152,13 +164,39 @@ class StreamTD(StreamLearner):
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("skip", False)  # pickled before the skip path: its network has none
+        state.setdefault("fourier", 0)  # before the Fourier inputs: its network has none
+        state.setdefault("_rff", None)
+        # before the TD-error estimate outlived restarts: it had averaged since the last one
+        state.setdefault("_n_d2", state.get("_n_avg", 0))
         self.__dict__.update(state)
+
+    def _n_fourier(self, dim: int) -> int:
+        if self.fourier is not None:
+            return int(self.fourier)
+        return FOURIER if dim <= FOURIER_MAX_DIM and self.normalize_obs else 0
+
+    def _input_size(self, dim: int) -> int:
+        return super()._input_size(dim) + self._n_fourier(dim)
 
     def _build(self, dim: int) -> None:
         super()._build(dim)
+        k = self._n_fourier(dim)
+        self._rff = None
+        if k:  # drawn after the network, so that its initial weights do not depend on k
+            scales = FOURIER_SCALES[np.arange(k) % len(FOURIER_SCALES)]
+            w = self._rng.standard_normal((k, dim)) * scales[:, None]
+            self._rff = (w, self._rng.uniform(0.0, 2.0 * np.pi, k))
         self._avg_net = copy.deepcopy(self.net) if self.average else None
         self._n_avg = 0
         self._d2 = 0.0
+        self._n_d2 = 0
+
+    def _features(self, st: AgentState, raw: np.ndarray, update: bool = True) -> np.ndarray:
+        x = super()._features(st, raw, update)
+        if self._rff is None:
+            return x
+        w, b = self._rff
+        return np.concatenate((x, np.cos(w @ x[: w.shape[1]] + b)))
 
     def _learn(self, st: AgentState, reward: float, x_next: np.ndarray, done: bool,
                cut: bool | None = None) -> None:
@@ -185,7 +223,8 @@ class StreamTD(StreamLearner):
         values are moving, not jittering: a level shift, a new regime), the average restarts
         from the live weights, so averaging never costs tracking."""
         avg = self._avg_net
-        self._d2 += (delta * delta - self._d2) / min(self._n_avg + 1, self.average)
+        self._n_d2 += 1
+        self._d2 += (delta * delta - self._d2) / min(self._n_d2, self.average)
         gap = v_live - float(avg.forward(x)[0][0])
         if self._n_avg > 10 and gap * gap > RESTART * self._d2:
             avg.theta[...] = self.net.theta
