@@ -404,6 +404,27 @@ being averaged out at 20k steps) and on the continuing MRP, where even LSTD is a
 of 10 seeds; the state given as one number stays the weakest encoding (restarts of the average
 fire 8–15 times per run there, on noise).
 
+**Session 20: random Fourier inputs for observations of one to three values (shipped).** An
+independent check (its own tasks, not in this repository: a continuous 1-D walk, a noisy and a
+sparse 1-D signal, mountain car under a fixed policy, Markov reward processes with γ from 0.9 to
+0.999; seeds 6000–6009, 30k transitions) found one-number states learned ~3x worse than linear TD
+on RBF features: with one input, the first layer's LayerNorm output spans two directions
+whatever the weights. Observations of at most 3 values now get 64 features cos(ω·x̂ + b) of the
+normalised observation (ω ~ N(0, s²), s cycling over 0.5, 1, 2, 4), appended to it (`fourier`; 0
+turns them off). Chosen on seeds 6300–6304; on 6000–6009 (mean RMS over the last 20%, ad-hoc
+scripts outside the repository, the check's generators; in brackets linear TD on RBF features
+with its best step size, then least squares): 1-D walk 0.53 → 0.15 (0.19, 0.09), noisy signal
+20.3 → 8.4 (6.7, 4.8), sparse reward 0.49 → 0.24 (0.27, 0.13), mountain car 10.6 → 8.6 (8.4,
+8.0); the earlier check's tasks (seeds 5000–5009): noisy sensor 1.19 → 0.68, the 19-state walk
+given as its index 0.18 → 0.07, a ring given as an angle 0.10 → 0.06; one-hot tasks unchanged.
+Worse: a cumulant on a constant level of 1e4 (22 → 155, both worse than its mean, 10.5). The
+mean squared TD error of the restart test now outlives restarts (restarted with the average,
+it came from a few correlated steps and restarts cascaded: every ~44 steps on mountain car;
+there 380 → 8 per run with both changes). Tried, not shipped: centring the cumulant by its
+running mean (level 1e4: 0.6; γ = 0.999: 128 → 6.4; but γ = 0.99: 0.48 → 0.96, the mean's noise
+times 1/(1-γ)), and standardising the Fourier features (level 1e4 76, noisy sensor 0.54 → 0.96).
+The walks and the sensor below have 4 or more inputs: unchanged by the Fourier inputs.
+
 **Drifting sensor** ({args.sensor_steps} steps, never `done`, `step()` path, default
 `StreamTD(gamma=0.9)`). RMSE of the predicted discounted future sum vs. the true one, after a
 10% warm-up; "after jump" = the 10% of the stream following the level jump.

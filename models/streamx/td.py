@@ -67,16 +67,31 @@ class StreamTD(StreamLearner):
     (19 states, -1/+1, γ = 1): mean RMS 0.065 → 0.050, runs above 0.1 4 → 1 of 40; ratio to the
     maximum-likelihood model 1.70 → 1.31. ``skip=False`` gives the plain stream-x network.
 
+    Observations of one to three values get random Fourier features (``fourier``; None =
+    64 of them for such observations, none from four values on; 0 = none): cos(ω·x̂ + b) of
+    the normalised observation x̂, ω ~ N(0, s²) with s cycling over 0.5, 1, 2 and 4, b ~
+    U(0, 2π), appended to x̂. Why (issue 11, an independent check): with one input the
+    first layer's LayerNorm output spans two directions whatever the weights, so the layers
+    can hardly bend, and the skip path is linear; a continuous 1-D walk was learned 3x worse
+    than linear TD on RBF features, and a noisy 1-D signal's discounted sum only 22% better
+    than a constant. Over Fourier features the skip path is a kernel regression learned like
+    linear TD, and the layers get inputs they can bend. From four values on (CartPole's
+    size, one-hot states) the layers have enough inputs and nothing is added. Measured on
+    that check's tasks (seeds 6000-6009, chosen on 6300-6304): the 1-D walk 0.53 → 0.15 RMS,
+    the noisy signal 20.3 → 8.4, a sparse reward 0.49 → 0.24, mountain car 10.6 → 8.6.
+
     Known limits (measured, see the notes of ``bench.td`` in docs/bench-streamx.md): the
     restart test still fires on noise 1-3 times per 19-state walk of 20k steps, and one late
     in a run leaves predictions on a young average (RMS ~0.2 instead of ~0.06); 19-state
     walks need ~20k transitions for RMS < 0.1 on nearly every seed (10k: 0.05-0.09 mean, 7
     of 40 runs above). Part of the remaining error is in the data: on the 19-state -1/+1 walk
     the maximum-likelihood model of the same transitions (``bench.td``'s reference) is itself
-    above 0.1 RMS on ~5% of seeds; StreamTD is 1.15-1.3x its error there. A state given as
-    one number (its index) instead of one-hot is learned worse (0.12 mean on that walk): with
-    one input, every update moves every state's value, and the step is sized for one state.
-    Dense features with large values take long to settle: on a Boyan chain (values 0 to -24)
+    above 0.1 RMS on ~5% of seeds; StreamTD is 1.15-1.3x its error there. A cumulant on a
+    large constant level (a sensor reading 1e4 ± 2) is learned no better than its mean: the
+    level sits in the network, whose output must then move by parts in 1e5 (centring the
+    cumulant by its running mean fixed that, but cost 2x on a γ = 0.99 Markov reward process
+    through the mean's own noise, so it is not done: send c - level). With γ = 0.999, 30k
+    transitions are far too few (the common offset still falls at 150k). Dense features with large values take long to settle: on a Boyan chain (values 0 to -24)
     0.16 mean RMS after 20k steps, 6x the least-squares estimate of the same transitions.
 
     Service path: ``step(agent, episode, obs, reward, done)`` (interleaved agents, first
@@ -86,7 +101,8 @@ class StreamTD(StreamLearner):
     Parameters: see ``StreamLearner`` (obs_dim, hidden, lr, gamma, lam, kappa, sparsity,
     optimizer, normalize_obs, scale_reward, time_limit, max_agents, return_window, seed),
     ``average`` (longest horizon of the weight average used for predictions; None = latest
-    weights) and ``skip`` (the linear input-to-output path; default on).
+    weights), ``skip`` (the linear input-to-output path; default on) and ``fourier`` (the
+    random Fourier inputs: None = 64 for observations of at most 3 values, else none).
 
     Example: a 5-state random walk (one-hot states, +1 at the right end, -1 at the left,
     γ = 1); the true values are -2/3, -1/3, 0, 1/3, 2/3.
@@ -223,6 +239,9 @@ class StreamTD(StreamLearner):
         values are moving, not jittering: a level shift, a new regime), the average restarts
         from the live weights, so averaging never costs tracking."""
         avg = self._avg_net
+        # the mean δ² outlives restarts: restarted with the average, it came from the ~10
+        # correlated steps since, and restarts cascaded (every ~44 steps on an independent
+        # check's mountain-car task)
         self._n_d2 += 1
         self._d2 += (delta * delta - self._d2) / min(self._n_d2, self.average)
         gap = v_live - float(avg.forward(x)[0][0])
