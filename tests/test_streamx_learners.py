@@ -541,25 +541,37 @@ def test_td_fourier_inputs_only_for_a_few_normalised_values():
     assert StreamTD(obs_dim=1, fourier=0).net.n_in == 1
     assert StreamTD(obs_dim=5, fourier=8).net.n_in == 5 + 8
     assert StreamTD(obs_dim=1, normalize_obs=False).net.n_in == 1  # no scale to draw for
-    with pytest.raises(ValueError, match="fourier"):
-        StreamTD(fourier=-1)
+    assert StreamTD(obs_dim=1).inspect()["fourier_inputs"] == 64
+    assert StreamTD(obs_dim=4).inspect()["fourier_inputs"] == 0
+    for bad in (-1, 2.5, "8", True):
+        with pytest.raises(ValueError, match="fourier"):
+            StreamTD(fourier=bad)
+    with pytest.raises(ValueError, match="normalize_obs"):
+        StreamTD(fourier=8, normalize_obs=False)
 
 
 def test_td_pickled_before_fourier_inputs_keeps_its_network():
     # a checkpoint written before StreamTD had `fourier` restores as the model it was (no
     # extra inputs) and goes on learning from where it stopped
-    m = StreamTD(seed=4, fourier=0)
-    stream = _cartpole_like_stream(0, 40, dim=2)
-    for tr in stream[:30]:
-        m.step("a", *tr)
+    rng = np.random.default_rng(1)
+    m = StreamTD(seed=1, fourier=0)
+    x = rng.normal()
+    for _ in range(600):  # a slow state (see the restart test above): the average restarts
+        x2 = 0.995 * x + 0.1 * rng.normal()
+        m.learn_one([x, x * x], np.cos(2 * x2) + 0.1 * rng.normal(), [x2, x2 * x2])
+        x = x2
+    assert 0 < m._n_avg < m._n_d2
     state = dict(m.__dict__)
     for k in ("fourier", "_rff", "_n_d2"):
         del state[k]
     old = StreamTD.__new__(StreamTD)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
     assert old.fourier == 0 and old.net.n_in == 2 and old.clone().fourier == 0
-    for tr in stream[30:]:
-        assert m.step("a", *tr) == old.step("a", *tr)
+    assert old._n_d2 == m._n_avg  # its TD-error scale had averaged since the last restart
+    assert old.inspect()["fourier_inputs"] == 0
+    for obs in ([0.3, 0.09], [-1.2, 1.44]):
+        assert old.predict_one(obs) == m.predict_one(obs)
+    old.learn_one([0.1, 0.01], 1.0, [0.2, 0.04])
 
 
 def test_td_restart_test_keeps_its_td_error_scale_across_restarts():
@@ -581,4 +593,4 @@ def test_td_restart_test_keeps_its_td_error_scale_across_restarts():
             ratios.append(td._d2 / restarted[1])
         x = x2
     assert len(ratios) >= 2
-    assert all(0.9 < r < 1.1 for r in ratios), ratios
+    assert all(0.8 < r < 1.25 for r in ratios), ratios  # the old rule: 0.18-46
