@@ -214,8 +214,15 @@ def test_a_reference_alert_after_the_inputs_moved_says_so() -> None:
     assert alert["inputs_moved"] == ["a"]
     from agents.alerts import describe
     assert "the inputs moved too (a)" in describe(alert)
-    host._inputs_moved = (host.learned - 5000, ["a"])  # long before the reference's windows
+    # while the reference was learning (its 1,000 examples before the 1,500 it scored): the
+    # inputs it is judged on are not those it learned from (a later check, inputs sweeping
+    # slowly: tagged 43% of such alerts with the scored windows alone, 72% with this)
+    host._inputs_moved = (host.learned - 2000, ["a"])
     host._last_alert_at = -(10**9)  # past the cooldown
+    (_, _, alert), = host._reference_alert(1.0)
+    assert alert["inputs_moved"] == ["a"]
+    host._inputs_moved = (host.learned - 5000, ["a"])  # before the reference began learning
+    host._last_alert_at = -(10**9)
     (_, _, alert), = host._reference_alert(1.0)
     assert "inputs_moved" not in alert
 
