@@ -472,7 +472,7 @@ class ClassifierHost:
             # a covariate shift alone can raise a frozen model's errors (issue 11, an
             # independent check: 7 of 10 streams whose rule never changed): say so when the
             # inputs moved since the reference began learning (counting its training window
-            # too: a later check, inputs sweeping slowly, found ~60% of such alerts untagged
+            # too: a later check, inputs sweeping slowly, found 57% of such alerts untagged
             # with the windows after its freeze alone)
             ev["inputs_moved"] = names
         return self._publish_concept(self._concept_head("reference", now, ev))

@@ -74,9 +74,9 @@ class DriftAlert(_Out):
                                          "model's error did not rise (it has adapted already)"
                                          "; null when its errors from before are not kept")
     inputs_moved: list[str] | None = Field(None, description="detector reference: input "
-                                           "features the data detector saw move since the "
-                                           "reference began learning (the rule may be "
-                                           "unchanged)")
+                                           "features of the data detector's latest input "
+                                           "alert, if it came after the reference began "
+                                           "learning (the rule may be unchanged)")
     reference_kind: Literal["tree", "linear", "naive_bayes"] | None = Field(
         None, description="detector reference: the frozen model kept (the kind with the fewest "
         "errors on the 500 examples after training)")
