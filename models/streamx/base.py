@@ -156,7 +156,8 @@ class StreamLearner(base.Base):
         self.net = MLP(n_in, self._n_outputs(), self.hidden, self.sparsity, self._rng,
                        skip=self._skip_path())
         self._obs_norm = ObservationNormalizer(dim) if self.normalize_obs else None
-        self._xbuf_len = dim + (1 if self.time_limit else 0)  # see ``_features``
+        # the base features' length (``_features``): a subclass may add inputs after them
+        self._xbuf_len = StreamLearner._input_size(self, dim)
 
     def _input_size(self, dim: int) -> int:
         """The network's inputs for an observation of ``dim`` values (plus the time feature)."""

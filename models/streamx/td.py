@@ -69,9 +69,8 @@ class StreamTD(StreamLearner):
 
     Observations of one to three values get random Fourier features (``fourier``; None =
     64 of them for such observations when ``normalize_obs``, none from four values on; 0 =
-    none; N = N, which needs ``normalize_obs``): cos(ω·x̂ + b) of
-    the normalised observation x̂, ω ~ N(0, s²) with s cycling over 0.5, 1, 2 and 4, b ~
-    U(0, 2π), appended to x̂. Why (issue 11, an independent check): with one input the
+    none; N = N, which needs ``normalize_obs``): cos(ω·x̂ + b) of the normalised observation
+    x̂, ω ~ N(0, s²) with s cycling over 0.5, 1, 2 and 4, b ~ U(0, 2π), appended to x̂. Why (issue 11, an independent check): with one input the
     first layer's LayerNorm output spans two directions whatever the weights, so the layers
     can hardly bend, and the skip path is linear; a continuous 1-D walk was learned 3x worse
     than linear TD on RBF features, and a noisy 1-D signal's discounted sum only 22% better
@@ -80,8 +79,8 @@ class StreamTD(StreamLearner):
     size, one-hot states of four or more) the layers have enough inputs and nothing is
     added. The cost: 64 more inputs (for one input, 3.3k parameters instead of 1.2k, and a
     trace that size per agent). The features follow the running normalisation, so inputs
-    whose mean or spread keeps moving move what each feature means. Measured on
-    that check's tasks (seeds 6000-6009, chosen on 6300-6304): the 1-D walk 0.53 → 0.15 RMS,
+    whose mean or spread keeps moving move what each feature means. Measured on that
+    check's tasks (seeds 6000-6009, chosen on 6300-6304): the 1-D walk 0.53 → 0.15 RMS,
     the noisy signal 20.3 → 8.4, a sparse reward 0.49 → 0.24, mountain car 10.6 → 8.6.
 
     Known limits (measured, see the notes of ``bench.td`` in docs/bench-streamx.md): the
@@ -94,11 +93,12 @@ class StreamTD(StreamLearner):
     large constant level (a sensor reading 1e4 ± 2, one input) is learned worse than its
     mean (RMS 155 against the mean's 10.5, seeds 5000-5009 of an independent check; 22
     before the Fourier inputs): the level sits in the network, whose output must then move
-    by parts in 1e5 (centring the
-    cumulant by its running mean fixed that, but cost 2x on a γ = 0.99 Markov reward process
-    through the mean's own noise, so it is not done: send c - level). With γ = 0.999, 30k
-    transitions are far too few (the common offset still falls at 150k). Dense features with large values take long to settle: on a Boyan chain (values 0 to -24)
-    0.16 mean RMS after 20k steps, 6x the least-squares estimate of the same transitions.
+    by parts in 1e5 (centring the cumulant by its running mean fixed that, but cost 2x on a
+    γ = 0.99 Markov reward process through the mean's own noise, so it is not done: send
+    c - level). With γ = 0.999, 30k transitions are far too few (the common offset still
+    falls at 150k). Dense features with large values take long to settle: on a Boyan chain
+    (values 0 to -24) 0.16 mean RMS after 20k steps, 6x the least-squares estimate of the
+    same transitions.
 
     Service path: ``step(agent, episode, obs, reward, done)`` (interleaved agents, first
     transition's reward ignored) → {"value", "step", "done"}. Single-agent path:
